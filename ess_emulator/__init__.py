@@ -1,0 +1,83 @@
+"""A local emulator of Tencent Cloud e-signature (essbasic 2021-05-26) for the seal actions.
+
+Use it from the command line (`python -m ess_emulator --help`) or embedded in tests::
+
+    with EmbeddedEmulator() as emulator:
+        ...  # point an HttpProfile / Airflow connection at emulator.url
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from .fixtures import DEFAULT_FIXTURE, Fixture
+from .models import ApiError, EssBackend
+from .server import EmulatorConfig, EmulatorServer, EmulatorState
+
+__all__ = ["ApiError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE"]
+
+
+def build_server(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    db: str | os.PathLike[str] = ":memory:",
+    fixtures: str | os.PathLike[str] = DEFAULT_FIXTURE,
+    secret_id: str | None = None,
+    secret_key: str | None = None,
+    review_seconds: float = 0.0,
+    **config: Any,
+) -> EmulatorServer:
+    """A bound, not yet serving, emulator; `config` takes the EmulatorConfig fields (rate_limit, faults, ...)."""
+    fixture = Fixture.load(fixtures)
+    credentials = dict(fixture.credentials)
+    if secret_id and secret_key:
+        credentials[secret_id] = secret_key
+    elif secret_id or secret_key:
+        raise ValueError("--secret-id and --secret-key go together")
+    backend = EssBackend(str(db), fixture, review_seconds)
+    state = EmulatorState(backend, EmulatorConfig(credentials=credentials, **config))
+    return EmulatorServer((host, port), state)
+
+
+class EmbeddedEmulator:
+    """The emulator on a free loopback port in a background thread, for tests (like moto's server mode)."""
+
+    def __init__(self, db: str | os.PathLike[str] | None = None, **options: Any) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if db is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="ess-emulator-")
+            db = Path(self._tmp.name) / "ess.db"
+        self.server = build_server(db=db, **options)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="ess-emulator", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def endpoint(self) -> str:
+        """`host:port`, the form the SDK's HttpProfile.endpoint takes."""
+        return self.url.split("://", 1)[1]
+
+    @property
+    def state(self) -> EmulatorState:
+        return self.server.state
+
+    def __enter__(self) -> "EmbeddedEmulator":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.state.backend.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()

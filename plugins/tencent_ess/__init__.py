@@ -1,0 +1,48 @@
+"""Apache Airflow provider for Tencent Cloud e-signature (电子签 essbasic 2021-05-26) seals.
+
+Installed as a distribution it registers the `tencentcloud_ess` connection type (form included);
+copied into an Airflow `plugins/` folder it still works with `AIRFLOW_CONN_*` connections.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+CONN_TYPE = "tencentcloud_ess"
+DEFAULT_CONN_ID = "tencentcloud_ess_default"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow through the `apache_airflow_provider` entry point."""
+    return {
+        "package-name": "airflow-provider-tencent-ess",
+        "name": "Tencent Cloud e-signature (essbasic)",
+        "description": "Create electronic seals for sub-enterprises and grant them to employees.",
+        "versions": [__version__],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "tencent_ess.hooks.EssHook",
+                "hook-name": "Tencent Cloud e-signature",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "host"],
+                    "relabeling": {"login": "SecretId", "password": "SecretKey"},
+                    "placeholders": {
+                        "login": "AKID...",
+                        "app_id": "channel application AppId",
+                        "endpoint": "https://essbasic.tencentcloudapi.com",
+                        "region": "ap-guangzhou (optional)",
+                        "timeout": "30",
+                    },
+                },
+                "conn-fields": {
+                    "app_id": {"label": "AppId", "schema": {"type": ["string", "null"]}},
+                    "endpoint": {"label": "Endpoint URL", "schema": {"type": ["string", "null"]}},
+                    "region": {"label": "Region", "schema": {"type": ["string", "null"]}},
+                    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["integer", "null"]}},
+                },
+            }
+        ],
+    }

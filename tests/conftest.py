@@ -1,0 +1,90 @@
+"""Shared fixtures: an emulator on a free port, and official-SDK clients pointed at it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT, ROOT / "plugins"):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+from ess_emulator import EmbeddedEmulator  # noqa: E402
+
+APP_ID = "yDwhxUUckp3gl8j5UuFX33LSNozpRsbi"
+ORG = "org_dianziqian"
+OPERATOR = "n9527"
+SECRET_ID = "AKIDtestsuite0000000000000000000001"
+SECRET_KEY = "S3cr3t-Key-Never-Leaks-7f1c9a2b5e8d"  # distinctive, so leak searches are meaningful
+
+
+def agent(org: str = ORG, operator: str = OPERATOR, app_id: str = APP_ID) -> dict[str, Any]:
+    return {"AppId": app_id, "ProxyOrganizationOpenId": org, "ProxyOperator": {"OpenId": operator}}
+
+
+def png_bytes(size: tuple[int, int] = (64, 64), fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 20, 30)).save(out, format=fmt)
+    return out.getvalue()
+
+
+def png_b64(**kwargs: Any) -> str:
+    return base64.b64encode(png_bytes(**kwargs)).decode()
+
+
+def sdk_client(endpoint: str, secret_id: str = SECRET_ID, secret_key: str = SECRET_KEY, timeout: int = 10):
+    """The vendor's own EssbasicClient over http to the emulator: nobody here wrote its signing or transport."""
+    from tencentcloud.common import credential
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.essbasic.v20210526 import essbasic_client
+
+    http = HttpProfile(protocol="http", endpoint=endpoint, reqTimeout=timeout)
+    profile = ClientProfile(httpProfile=http)
+    profile.disable_region_breaker = True
+    return essbasic_client.EssbasicClient(credential.Credential(secret_id, secret_key), "", profile)
+
+
+@pytest.fixture
+def make_emulator() -> Callable[..., EmbeddedEmulator]:
+    """Start emulators with options; all are stopped at teardown."""
+    started: list[EmbeddedEmulator] = []
+
+    def start(**options: Any) -> EmbeddedEmulator:
+        options.setdefault("secret_id", SECRET_ID)
+        options.setdefault("secret_key", SECRET_KEY)
+        emulator = EmbeddedEmulator(**options).__enter__()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.close()
+
+
+@pytest.fixture
+def emulator(make_emulator) -> EmbeddedEmulator:
+    return make_emulator()
+
+
+@pytest.fixture
+def client(emulator):
+    return sdk_client(emulator.endpoint)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch) -> None:
+    # A developer's HTTP(S)_PROXY must not capture loopback traffic to the emulator.
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")

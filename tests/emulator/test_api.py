@@ -1,0 +1,388 @@
+"""The emulator's actions and errors, driven through the vendor's own SDK client."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from tests.conftest import APP_ID, ORG, SECRET_KEY, agent, png_b64, png_bytes, sdk_client
+
+
+def code_of(client, action: str, params: dict) -> str:
+    with pytest.raises(TencentCloudSDKException) as info:
+        client.call_json(action, params)
+    assert info.value.get_request_id(), "every API error carries a RequestId"
+    return info.value.get_code()
+
+
+def system_seal(name: str = "合同专用章", **extra) -> dict:
+    return {"Agent": agent(), "SealName": name, "GenerateSource": "SealGenerateSourceSystem", "SealType": "CONTRACT", **extra}
+
+
+def state(emulator) -> dict:
+    return requests.get(emulator.url + "/_emulator/state", timeout=5).json()
+
+
+# ------------------------------------------------------------------ CreateSealByImage
+def test_system_seal_is_created_with_a_served_preview(emulator, client):
+    resp = client.call_json("CreateSealByImage", system_seal(SealType="FINANCE", SealHorizontalText="横向文字"))["Response"]
+    assert len(resp["SealId"]) == 32 and resp["RequestId"]
+    preview = requests.get(resp["ImageUrl"], timeout=5)
+    assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG")
+    [seal] = state(emulator)["seals"]
+    assert seal["seal_id"] == resp["SealId"] and seal["seal_status"] == "SUCCESS" and seal["seal_type"] == "FINANCE"
+
+
+def test_request_ids_are_fresh(client):
+    a = client.call_json("CreateSealByImage", system_seal("章一"))["Response"]["RequestId"]
+    b = client.call_json("CreateSealByImage", system_seal("章二"))["Response"]["RequestId"]
+    assert a != b
+
+
+@pytest.mark.parametrize("style", ["cycle", "circle"])
+def test_both_circle_spellings_are_accepted(client, style):
+    assert client.call_json("CreateSealByImage", system_seal(SealStyle=style, SealSize="45_45"))["Response"]["SealId"]
+
+
+def test_invoice_ellipse_as_in_the_seed_example(client):
+    params = system_seal("发票专用章", SealType="INVOICE", SealStyle="ellipse", SealSize="40_30")
+    assert client.call_json("CreateSealByImage", params)["Response"]["SealId"]
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"SealName": ""}, "MissingParameter.SealName"),
+        ({"SealName": "章" * 51}, "InvalidParameter.LimitSealName"),
+        ({"SealType": "SECRET"}, "InvalidParameter.ParamError"),
+        ({"SealStyle": "square"}, "InvalidParameter.ParamError"),
+        ({"SealSize": "41_41"}, "InvalidParameter.ParamError"),
+        ({"SealStyle": "ellipse", "SealSize": "40_30"}, "InvalidParameter.ParamError"),  # CONTRACT: circles only
+        ({"SealSize": "40_30"}, "InvalidParameter.ParamError"),  # ellipse size on a circle
+        ({"SealHorizontalText": "字" * 16}, "InvalidParameter.ParamError"),
+        ({"GenerateSource": "Magic"}, "InvalidParameter.ParamError"),
+        ({"GenerateSource": ""}, "MissingParameter.SealImage"),
+        ({"TaxIdentifyCode": "91440300MA5ABCDE1X"}, "InvalidParameter.ParamError"),
+        ({"Bogus": 1}, "UnknownParameter"),
+        ({"Agent": agent(org="org_nobody")}, "ResourceNotFound.Organization"),
+        ({"Agent": agent(org="org_unverified")}, "ResourceNotFound.Organization"),
+        ({"Agent": agent(app_id="noSuchApp")}, "ResourceNotFound.Organization"),
+        ({"Agent": agent(operator="ghost")}, "ResourceNotFound.VerifyUser"),
+        ({"Agent": agent(operator="unverified01")}, "ResourceNotFound.VerifyUser"),
+        ({"Agent": {"AppId": APP_ID, "ProxyOperator": {"OpenId": "n9527"}}}, "MissingParameter.OrganizationId"),
+    ],
+)
+def test_create_rules(emulator, client, change, code):
+    assert code_of(client, "CreateSealByImage", {**system_seal(), **change}) == code
+    assert state(emulator)["seals"] == []
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        base64.b64encode(b"just some text, not an image").decode(),
+        base64.b64encode(png_bytes()[:60]).decode(),  # truncated PNG
+        base64.b64encode(png_bytes(fmt="GIF")).decode(),  # decodes, but not PNG/JPG
+        "@@not-base64@@",
+    ],
+    ids=["text", "truncated-png", "gif", "not-base64"],
+)
+def test_bad_images_are_invalid_parameter_image(client, image):
+    params = {"Agent": agent(), "SealName": "人事专用章", "SealType": "PERSONNEL", "SealImage": image}
+    assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
+
+
+def test_raw_image_over_5mb_is_refused(client):
+    big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 1024 * 1024)).decode()
+    params = {"Agent": agent(), "SealName": "大图", "SealType": "OTHER", "SealImage": big}
+    assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
+
+
+def test_body_over_10mb_is_request_size_limit_exceeded(client):
+    params = {"Agent": agent(), "SealName": "超大", "SealType": "OTHER", "SealImage": "A" * (10 * 1024 * 1024 + 10)}
+    assert code_of(client, "CreateSealByImage", params) == "RequestSizeLimitExceeded"
+
+
+def test_image_seal_and_system_seal_together_is_refused(client):
+    assert code_of(client, "CreateSealByImage", system_seal(SealImage=png_b64())) == "InvalidParameter.ParamError"
+
+
+def test_same_name_is_refused_and_one_official_per_enterprise(emulator, client):
+    client.call_json("CreateSealByImage", system_seal("公章", SealType="OFFICIAL"))
+    assert code_of(client, "CreateSealByImage", system_seal("公章", SealType="OFFICIAL")) == "FailedOperation.ExistSameSealName"
+    assert code_of(client, "CreateSealByImage", system_seal("另一个公章", SealType="OFFICIAL")) == "OperationDenied.AlreadyHas"
+    assert len(state(emulator)["seals"]) == 1
+
+
+def test_image_seal_is_reviewed_after_review_seconds(make_emulator):
+    emulator = make_emulator(review_seconds=0.6)
+    client = sdk_client(emulator.endpoint)
+    params = {"Agent": agent(), "SealName": "人事专用章", "SealType": "PERSONNEL", "SealImage": png_b64()}
+    resp = client.call_json("CreateSealByImage", params)["Response"]
+    assert resp["ImageUrl"] == ""
+    assert state(emulator)["seals"][0]["seal_status"] == "CHECKING"
+    time.sleep(0.7)
+    assert state(emulator)["seals"][0]["seal_status"] == "SUCCESS"
+
+
+def test_review_fail_from_fixture_reports_a_reason(client):
+    params = {"Agent": agent(org="org_review_fail", operator="f0001"), "SealName": "印章", "SealType": "OTHER",
+              "SealImage": png_b64()}
+    seal_id = client.call_json("CreateSealByImage", params)["Response"]["SealId"]
+    described = client.call_json("ChannelDescribeOrganizationSeals", {
+        "Agent": params["Agent"], "SealId": seal_id, "SealStatuses": ["ALL"]})["Response"]
+    assert described["Seals"][0]["SealStatus"] == "FAIL" and described["Seals"][0]["FailReason"]
+
+
+# ------------------------------------------------------------------ ChannelCreateSealPolicy
+def test_grant_skips_already_authorized_and_answers_ids_as_sent(emulator, client):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    first = client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
+    assert first["Response"]["UserIds"] == ["n9527", "n9528"]
+    # n9528 again by its 32-char UserId is the same person: skipped; n9529 is new.
+    second = client.call_json("ChannelCreateSealPolicy", {
+        "Agent": agent(), "SealId": seal_id, "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm", "n9529"]})
+    assert second["Response"]["UserIds"] == ["n9529"]
+    assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527", "n9528", "n9529"]
+    described = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "InfoType": 1})["Response"]
+    assert [u["OpenId"] for u in described["Seals"][0]["AuthorizedUsers"]] == ["n9527", "n9528", "n9529"]
+
+
+@pytest.mark.parametrize(
+    "seal_id, users, code, message",
+    [
+        ("", ["n9527"], "InvalidParameter.ParamError", "缺失印章ID"),
+        (None, ["nobody"], "InvalidParameter.ParamError", "无效的授权用户Id"),
+        (None, ["bad-id!"], "InvalidParameter.ParamError", "无效的授权用户Id"),
+        (None, [], "InvalidParameter.ParamError", None),
+        ("yDRTZxxxxxJNRnotarealsealid00000", ["n9527"], "ResourceNotFound", None),
+    ],
+)
+def test_grant_errors(client, seal_id, users, code, message):
+    real = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    with pytest.raises(TencentCloudSDKException) as info:
+        client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": real if seal_id is None else seal_id,
+                                                     "UserIds": users})
+    assert info.value.get_code() == code
+    if message:
+        assert info.value.get_message() == message
+
+
+def test_grant_on_a_seal_under_review_is_refused(make_emulator):
+    emulator = make_emulator(review_seconds=30)
+    client = sdk_client(emulator.endpoint)
+    seal_id = client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER",
+                                                     "SealImage": png_b64()})["Response"]["SealId"]
+    assert code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]}) \
+        == "InvalidParameter.ParamError"
+
+
+def test_delete_policies_revokes(emulator, client):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
+    client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]})
+    assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9528"]
+
+
+# ------------------------------------------------------------------ ChannelDescribeOrganizationSeals
+def test_describe_pages_and_filters_statuses(make_emulator):
+    emulator = make_emulator(review_seconds=60)
+    client = sdk_client(emulator.endpoint)
+    for i in range(5):
+        client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))
+    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER", "SealImage": png_b64()})
+    enabled = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 100})["Response"]
+    assert enabled["TotalCount"] == 5  # empty SealStatuses = enabled seals only: the CHECKING one is missed
+    page = client.call_json("ChannelDescribeOrganizationSeals",
+                            {"Agent": agent(), "Limit": 2, "Offset": 4, "SealStatuses": ["ALL"]})["Response"]
+    assert page["TotalCount"] == 6 and [s["SealName"] for s in page["Seals"]] == ["章4", "审核中"]
+    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 101}) == "InvalidParameter.ParamError"
+
+
+# ------------------------------------------------------------------ transport and auth
+def test_unknown_action_and_wrong_version(emulator, client):
+    assert code_of(client, "DescribeNothing", {"Agent": agent()}) == "InvalidAction"
+    old = sdk_client(emulator.endpoint)
+    old._apiVersion = "2020-01-01"
+    assert code_of(old, "CreateSealByImage", system_seal()) == "NoSuchVersion"
+
+
+def test_auth_failures(emulator):
+    assert code_of(sdk_client(emulator.endpoint, secret_id="AKIDunknown"), "CreateSealByImage", system_seal()) \
+        == "AuthFailure.SecretIdNotFound"
+    assert code_of(sdk_client(emulator.endpoint, secret_key="wrong-key"), "CreateSealByImage", system_seal()) \
+        == "AuthFailure.SignatureFailure"
+
+
+def test_clock_skew_is_signature_expire(emulator, monkeypatch):
+    import tencentcloud.common.abstract_client as ac
+
+    class Skewed:
+        @staticmethod
+        def time() -> float:
+            return time.time() - 301
+
+    monkeypatch.setattr(ac, "time", Skewed)
+    assert code_of(sdk_client(emulator.endpoint), "CreateSealByImage", system_seal()) == "AuthFailure.SignatureExpire"
+
+
+@pytest.mark.parametrize("authorization", [None, "TC3-HMAC-SHA256 garbage"])
+def test_missing_or_malformed_authorization(emulator, authorization):
+    headers = {"Content-Type": "application/json", "X-TC-Action": "CreateSealByImage", "X-TC-Version": "2021-05-26",
+               "X-TC-Timestamp": str(int(time.time()))}
+    if authorization:
+        headers["Authorization"] = authorization
+    resp = requests.post(emulator.url + "/", data=json.dumps(system_seal()), headers=headers, timeout=5)
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
+    assert resp.json()["Response"]["Error"]["Code"] == "AuthFailure.InvalidAuthorization"
+
+
+def test_content_type_is_exactly_application_json(emulator, client):
+    headers = {"X-TC-Action": "Nope", "X-TC-Version": "2021-05-26"}
+    resp = requests.post(emulator.url + "/", data="{}", headers=headers, timeout=5)
+    assert resp.headers["Content-Type"] == "application/json"
+    assert resp.json()["Response"]["RequestId"]
+
+
+def test_rate_limit_per_action(make_emulator):
+    emulator = make_emulator(rate_limit=5)
+    client = sdk_client(emulator.endpoint)
+    codes = []
+    for i in range(8):
+        try:
+            client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent()})
+            codes.append("ok")
+        except TencentCloudSDKException as err:
+            codes.append(err.get_code())
+    assert codes.count("ok") == 5 and codes.count("RequestLimitExceeded") == 3
+    # another action has its own budget
+    assert client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    time.sleep(1.05)
+    assert client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent()})["Response"]["TotalCount"] == 1
+    assert state(emulator)["rate_limited"]["ChannelDescribeOrganizationSeals"] == 3
+
+
+# ------------------------------------------------------------------ faults
+@pytest.mark.parametrize(
+    "kind, sdk_code, applied",
+    [
+        ("internal", "InternalError.System", False),
+        ("http5xx", "ServerNetworkError", False),
+        ("drop_before", "ClientNetworkError", False),
+        ("drop_after", "ClientNetworkError", True),
+        ("slow", "ClientNetworkError", True),  # client timeout 1 s < slow 2 s; the server still applies it
+    ],
+)
+def test_each_fault_kind(make_emulator, kind, sdk_code, applied):
+    emulator = make_emulator(faults={kind: 1.0}, seed=7, slow_seconds=2.0)
+    client = sdk_client(emulator.endpoint, timeout=1)
+    assert code_of_any(client, system_seal()) == sdk_code
+    if kind == "slow":
+        time.sleep(1.5)
+    observed = state(emulator)
+    assert observed["faults_injected"] == {kind: 1}
+    assert len(observed["seals"]) == (1 if applied else 0)
+
+
+def code_of_any(client, params) -> str:
+    with pytest.raises(TencentCloudSDKException) as info:
+        client.call_json("CreateSealByImage", params)
+    return info.value.get_code()
+
+
+def test_faults_are_reproducible_with_a_seed(make_emulator):
+    runs = []
+    for _ in range(2):
+        emulator = make_emulator(faults={"internal": 0.5}, seed=42)
+        client = sdk_client(emulator.endpoint)
+        outcome = []
+        for i in range(12):
+            try:
+                client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent()})
+                outcome.append("ok")
+            except TencentCloudSDKException as err:
+                outcome.append(err.get_code())
+        runs.append(outcome)
+    assert runs[0] == runs[1] and "InternalError.System" in runs[0] and "ok" in runs[0]
+
+
+def test_faults_never_touch_the_inspection_endpoint(make_emulator):
+    emulator = make_emulator(faults={"http5xx": 1.0})
+    assert all(requests.get(emulator.url + "/_emulator/state", timeout=5).status_code == 200 for _ in range(5))
+
+
+# ------------------------------------------------------------------ concurrency and durability
+def test_concurrent_creates_of_one_name_leave_one_seal(make_emulator):
+    emulator = make_emulator(rate_limit=0)
+
+    def create(_):
+        try:
+            return sdk_client(emulator.endpoint).call_json("CreateSealByImage", system_seal("抢注"))["Response"]["SealId"]
+        except TencentCloudSDKException as err:
+            return err.get_code()
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(create, range(32)))
+    assert sum(len(r) == 32 for r in results) == 1
+    assert results.count("FailedOperation.ExistSameSealName") == 31
+    assert len(state(emulator)["seals"]) == 1
+
+
+def test_state_survives_a_restart(make_emulator, tmp_path):
+    db = tmp_path / "ess.db"
+    first = make_emulator(db=db)
+    seal_id = sdk_client(first.endpoint).call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    first.close()
+    second = make_emulator(db=db)
+    assert [s["seal_id"] for s in state(second)["seals"]] == [seal_id]
+    assert code_of(sdk_client(second.endpoint), "CreateSealByImage", system_seal()) == "FailedOperation.ExistSameSealName"
+
+
+def test_output_never_holds_the_secret_key(emulator, client, caplog):
+    caplog.set_level("DEBUG")
+    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "图", "SealType": "OTHER", "SealImage": png_b64()})
+    code_of(sdk_client(emulator.endpoint, secret_key="wrong"), "CreateSealByImage", system_seal())
+    dumped = json.dumps(state(emulator), ensure_ascii=False)
+    emulator_logs = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ess_emulator"))
+    assert emulator_logs, "the emulator logged nothing, so the search below would prove nothing"
+    for text in (dumped, emulator_logs):
+        assert SECRET_KEY not in text and png_b64()[:40] not in text
+
+
+def test_sigkilled_process_loses_nothing_it_answered(tmp_path):
+    """`python -m ess_emulator` killed with SIGKILL, restarted on the same --db: every answered create is there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, SECRET_ID
+
+    def start():
+        env = {**os.environ, "ESS_EMULATOR_SECRET_ID": SECRET_ID, "ESS_EMULATOR_SECRET_KEY": SECRET_KEY}
+        proc = subprocess.Popen([sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "k.db")],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        assert "listening on http://" in line, proc.stderr.read()
+        return proc, line.rsplit("http://", 1)[1].strip()
+
+    proc, endpoint = start()
+    client = sdk_client(endpoint)
+    created = [client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))["Response"]["SealId"]
+               for i in range(20)]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc, endpoint = start()
+    try:
+        seals = requests.get(f"http://{endpoint}/_emulator/state", timeout=5).json()["seals"]
+        assert [s["seal_id"] for s in seals] == created
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert SECRET_KEY not in out + err
