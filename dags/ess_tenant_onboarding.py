@@ -1,0 +1,171 @@
+"""Many tenants, daily: read `{manifest_dir}/{ds}.json`, create and grant each tenant's seal, write a run report.
+
+- `manifest_dir`: Airflow Variable `ess_tenant_manifest_dir` (or `AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR`),
+  default `data/tenants/` beside this repository's `dags/`. No manifest for the date: the run skips.
+- Idempotent: re-runs and `airflow backfill create` converge; an existing seal is reused and only users
+  not yet holding it are granted.
+- Report: `{report_dir}/{ds}/{run_id}.json` and `.csv` (Variable `ess_report_dir`, default `output/`).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pendulum
+from airflow.sdk import Param, TriggerRule, Variable, dag, task
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MANIFEST_DIR = REPO / "data" / "tenants"
+DEFAULT_REPORT_DIR = REPO / "output"
+
+PARAMS = {
+    "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id"),
+    "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
+                        description="The account's limit; 20 unless Tencent Cloud raised it."),
+    "chunk_size": Param(250, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
+    "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk"),
+    "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks"),
+    "review_wait_seconds": Param(300, type="integer", minimum=0,
+                                 title="Wait this long for reviews before handing back to task retries"),
+}
+
+
+def _manifest_dir() -> Path:
+    return Path(Variable.get("ess_tenant_manifest_dir", default=str(DEFAULT_MANIFEST_DIR)))
+
+
+def _hook(params: dict[str, Any]):
+    from tencent_ess.hooks import EssHook
+    from tencent_ess.ratelimit import ActionRateLimiter
+
+    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"]))
+
+
+@dag(
+    dag_id="ess_tenant_onboarding",
+    description="Create and grant e-signature seals for every tenant in the day's manifest",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # runs share the API quota; backfills queue behind each other
+    params=PARAMS,
+    tags=["tencent-ess", "seals", "onboarding"],
+    default_args={"owner": "platform", "retries": 3, "retry_delay": timedelta(seconds=20),
+                  "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=10)},
+    doc_md=__doc__,
+)
+def ess_tenant_onboarding():
+    @task(multiple_outputs=True)
+    def plan(ds: str | None = None, params: dict | None = None) -> dict[str, Any]:
+        """Read and check the manifest; bad entries become report rows, the rest are chunked."""
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from tencent_ess.onboarding import ManifestError, make_chunks, plan_tenants, read_manifest
+
+        path = _manifest_dir() / f"{ds}.json"
+        try:
+            entries = read_manifest(path)
+        except ManifestError as err:
+            raise AirflowFailException(str(err)) from None
+        if entries is None:
+            raise AirflowSkipException(f"no manifest for {ds} at {path}: nothing to onboard")
+        tenants, rejected = plan_tenants(entries, base_dir=path.parent)
+        chunks = make_chunks(tenants, params["chunk_size"])
+        print(f"manifest {path}: {len(entries)} entries, {len(tenants)} valid, {len(rejected)} rejected, "
+              f"{len(chunks)} chunks")
+        for row in rejected:
+            print(f"rejected: {row['error']}")
+        return {"chunks": chunks, "rejected": rejected, "manifest": str(path), "base_dir": str(path.parent)}
+
+    @task(max_active_tis_per_dagrun=4)
+    def onboard(tenants: list[dict], base_dir: str, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+        """One chunk: describe each enterprise once, create missing seals, grant missing users."""
+        from airflow.sdk.exceptions import AirflowException
+
+        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, onboard_chunk
+
+        hook = _hook(params)
+        label = f"chunk {ti.map_index if ti is not None else 0}"
+        results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,
+                                log=hook.log, label=label)
+        retry = [r for r in results if r.status == RETRY]
+        if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
+            raise AirflowException(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
+        by_index = {t["index"]: t for t in tenants}
+        awaiting = [{**by_index[r.index], "created": r.created} for r in results if r.status == AWAITING_REVIEW]
+        return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
+                "awaiting": awaiting, "stats": dict(hook.stats)}
+
+    @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
+          max_retry_delay=timedelta(minutes=15))
+    def finish_reviews(chunk_outputs: list[dict], base_dir: str, params: dict | None = None) -> dict[str, Any]:
+        """Image seals under review: wait (bounded), then grant the approved; still waiting → task retry later."""
+        import time
+
+        from airflow.sdk.exceptions import AirflowException
+
+        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, finish_reviewed
+
+        awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+        hook = _hook(params)
+        deadline = time.monotonic() + params["review_wait_seconds"]
+        results: dict[int, dict] = {}
+        while awaiting:
+            batch = finish_reviewed(hook, awaiting, concurrency=params["concurrency"], base_dir=base_dir, log=hook.log)
+            for r in batch:
+                if r.status not in (AWAITING_REVIEW, RETRY):
+                    results[r.index] = r.to_dict()
+            awaiting = [t for t in awaiting if t["index"] not in results]
+            if not awaiting:
+                break
+            if time.monotonic() >= deadline:
+                raise AirflowException(f"{len(awaiting)} seals still under review; checking again on retry")
+            time.sleep(params["review_poll_seconds"])
+        return {"results": list(results.values()), "stats": dict(hook.stats)}
+
+    @task(trigger_rule=TriggerRule.ALL_DONE)
+    def report(planned: dict | None, chunk_outputs: list | None, reviewed: dict | None,
+               ds: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+        """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log summary."""
+        from collections import Counter
+
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+        from tencent_ess.onboarding import FAILED, write_report
+
+        if not planned:
+            raise AirflowSkipException("nothing was planned (no manifest)")
+        outputs = [out for out in (chunk_outputs or []) if out] + ([reviewed] if reviewed else [])
+        rows = {row["index"]: row for row in planned["rejected"]}
+        stats: Counter[str] = Counter()
+        for out in outputs:
+            rows.update((row["index"], row) for row in out["results"])
+            stats.update(out.get("stats") or {})
+        for chunk in planned["chunks"]:  # a tenant no task finished is reported, never dropped
+            for tenant in chunk:
+                rows.setdefault(tenant["index"], {
+                    "index": tenant["index"], "proxy_organization_open_id": tenant["proxy_organization_open_id"],
+                    "seal_name": tenant["seal_name"], "status": FAILED, "seal_id": "", "seal_status": "",
+                    "created": False, "granted": [], "skipped": [], "error": "not finished: its task failed",
+                })
+        safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in (run_id or "run"))
+        out_dir = Path(Variable.get("ess_report_dir", default=str(DEFAULT_REPORT_DIR))) / str(ds)
+        summary = write_report(list(rows.values()), out_dir, safe_run, dict(stats))
+        print(f"onboarding report {ds}: {summary}")
+        bad = [row for row in rows.values() if row["status"] != "done"]
+        for row in bad:
+            print(f"not done: entry {row['index']} {row['proxy_organization_open_id']}/{row['seal_name']}: "
+                  f"{row['status']} {row['error']}")
+        if bad:
+            raise AirflowFailException(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+        return summary
+
+    planned = plan()
+    chunks = onboard.partial(base_dir=planned["base_dir"]).expand(tenants=planned["chunks"])
+    reviewed = finish_reviews(chunks, base_dir=planned["base_dir"])
+    report(planned, chunks, reviewed)
+
+
+ess_tenant_onboarding()

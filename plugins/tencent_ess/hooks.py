@@ -1,0 +1,266 @@
+"""EssHook: an Airflow connection turned into the vendor's official essbasic client.
+
+Connection `tencentcloud_ess_default` (type `tencentcloud_ess`): login = SecretId, password = SecretKey,
+extras `app_id` (required), `endpoint` (URL, https unless loopback), `region`, `timeout` (seconds).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from . import CONN_TYPE, DEFAULT_CONN_ID
+from .errors import EssApiError, EssConfigError, is_rate_limited, is_retried_in_call
+
+DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
+DEFAULT_TIMEOUT = 30
+DESCRIBE_PAGE = 100  # the API's maximum Limit
+
+# The SDK logs whole requests (images included) at DEBUG; keep that out of task logs whatever the root level.
+logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class EssSettings:
+    """Checked connection settings. The key is kept out of repr() so it cannot reach a log by accident."""
+
+    secret_id: str
+    secret_key: str = field(repr=False)
+    app_id: str
+    scheme: str
+    host: str  # host[:port], also the signed Host header
+    region: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(endpoint: str) -> tuple[str, str]:
+    """`https://host[:port]` → ("https", "host[:port]"); plain http only to a loopback host."""
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} is not an http(s) URL like {DEFAULT_ENDPOINT}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
+        raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} must be scheme://host[:port] only")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise EssConfigError(
+            f"connection extra 'endpoint': plain http is refused for non-loopback host {parts.hostname!r}; use https"
+        )
+    return parts.scheme, parts.netloc
+
+
+def settings_from_connection(conn: Any) -> EssSettings:
+    """Check an Airflow Connection; every missing or wrong setting is named."""
+    extra = conn.extra_dejson or {}
+    if not conn.login:
+        raise EssConfigError(f"connection {conn.conn_id!r}: login (SecretId) is empty")
+    if not conn.password:
+        raise EssConfigError(f"connection {conn.conn_id!r}: password (SecretKey) is empty")
+    app_id = str(extra.get("app_id") or "").strip()
+    if not app_id:
+        raise EssConfigError(f"connection {conn.conn_id!r}: extra 'app_id' (the channel AppId) is missing")
+    scheme, host = parse_endpoint(str(extra.get("endpoint") or DEFAULT_ENDPOINT))
+    try:
+        timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
+    except (TypeError, ValueError):
+        raise EssConfigError(f"connection {conn.conn_id!r}: extra 'timeout' must be a number of seconds") from None
+    if timeout <= 0:
+        raise EssConfigError(f"connection {conn.conn_id!r}: extra 'timeout' must be positive")
+    return EssSettings(conn.login, conn.password, app_id, scheme, host, str(extra.get("region") or ""), timeout)
+
+
+class EssHook(BaseHook):
+    """Calls essbasic actions through one official SDK client per thread (the SDK's session is not shared).
+
+    :param ess_conn_id: Airflow connection id (type ``tencentcloud_ess``).
+    :param max_attempts: attempts per call, counting the first, for rate limits and network errors.
+    :param limiter: optional client-side rate limiter with ``acquire(action)`` and ``throttled(action)``.
+    """
+
+    conn_name_attr = "ess_conn_id"
+    default_conn_name = DEFAULT_CONN_ID
+    conn_type = CONN_TYPE
+    hook_name = "Tencent Cloud e-signature"
+
+    def __init__(
+        self,
+        ess_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        max_attempts: int = 6,
+        backoff_base: float = 0.25,
+        backoff_max: float = 8.0,
+        limiter: Any = None,
+    ) -> None:
+        super().__init__()
+        self.ess_conn_id = ess_conn_id
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.limiter = limiter
+        self.stats: Counter[str] = Counter()  # calls, retries and errors by code, for run reports
+        self._settings: EssSettings | None = None
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Relabel the generic connection form (login/password → SecretId/SecretKey)."""
+        from . import get_provider_info
+
+        return get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def settings(self) -> EssSettings:
+        """The checked connection settings (read once)."""
+        if self._settings is None:
+            with self._lock:
+                if self._settings is None:
+                    self._settings = settings_from_connection(self.get_connection(self.ess_conn_id))
+        return self._settings
+
+    @property
+    def app_id(self) -> str:
+        return self.settings.app_id
+
+    def get_conn(self) -> Any:
+        """This thread's `EssbasicClient`, built on first use and reused for every later call."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from tencentcloud.common import credential
+            from tencentcloud.common.profile.client_profile import ClientProfile
+            from tencentcloud.common.profile.http_profile import HttpProfile
+            from tencentcloud.essbasic.v20210526 import essbasic_client
+
+            s = self.settings
+            http = HttpProfile(protocol=s.scheme, endpoint=s.host, reqTimeout=s.timeout)  # TLS verification stays on
+            profile = ClientProfile(httpProfile=http, disable_region_breaker=True)  # the breaker would swap hosts
+            client = essbasic_client.EssbasicClient(credential.Credential(s.secret_id, s.secret_key), s.region, profile)
+            self._local.client = client
+        return client
+
+    # ------------------------------------------------------------------ calls
+    def agent(self, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None = None) -> dict[str, Any]:
+        """The `Agent` structure every channel call carries."""
+        return {
+            "AppId": app_id or self.app_id,
+            "ProxyOrganizationOpenId": proxy_organization_open_id,
+            "ProxyOperator": {"OpenId": operator_open_id},
+        }
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _call_once(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+        if self.limiter is not None:
+            self.limiter.acquire(action)
+        self._count(f"calls.{action}")
+        try:
+            body = self.get_conn().call_json(action, params)
+        except TencentCloudSDKException as err:
+            code = err.get_code() or "ClientError"
+            message = err.get_message()
+            if isinstance(message, bytes):  # ServerNetworkError carries the raw body
+                message = message[:200].decode("utf-8", "replace")
+            error = EssApiError(action, code, str(message or ""), err.get_request_id())
+        except (ValueError, KeyError, json.JSONDecodeError) as err:  # a 200 that is not the JSON envelope
+            error = EssApiError(action, "ServerNetworkError", f"unreadable response: {type(err).__name__}")
+        else:
+            return body.get("Response", {})
+        self._count(f"errors.{error.code}")
+        if is_rate_limited(error.code) and self.limiter is not None:
+            self.limiter.throttled(action)
+        raise error
+
+    def _before_sleep(self, retry_state: Any) -> None:
+        error = retry_state.outcome.exception()
+        self._count(f"retries.{error.code}")
+        self.log.warning(
+            "%s: %s (RequestId %s), in-call retry %d/%d in %.2fs",
+            error.action, error.code, error.request_id or "none", retry_state.attempt_number,
+            self.max_attempts - 1, retry_state.next_action.sleep,
+        )
+
+    def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call `action`; returns the `Response` body (RequestId included) or raises `EssApiError`.
+
+        Rate limits and network errors are retried here, briefly, with jittered exponential backoff;
+        everything else is raised at once for the caller (or Airflow's task retries) to decide.
+        """
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and is_retried_in_call(e.code)),
+            wait=wait_random_exponential(multiplier=self.backoff_base, max=self.backoff_max),
+            stop=stop_after_attempt(self.max_attempts),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        return retrying(self._call_once, action, params)
+
+    # ------------------------------------------------------------------ seals
+    def describe_seals(self, agent: dict[str, Any], *, seal_id: str = "") -> list[dict[str, Any]]:
+        """Every seal of the enterprise, whatever its status, with AuthorizedUsers; pages by 100."""
+        seals: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {
+                "Agent": agent, "Limit": DESCRIBE_PAGE, "Offset": len(seals), "InfoType": 1, "SealStatuses": ["ALL"],
+            }
+            if seal_id:
+                params["SealId"] = seal_id
+            page = self.call("ChannelDescribeOrganizationSeals", params)
+            batch = page.get("Seals") or []
+            seals.extend(batch)
+            if not batch or len(seals) >= int(page.get("TotalCount") or 0):
+                return seals
+
+    def find_seal_by_name(self, agent: dict[str, Any], seal_name: str) -> dict[str, Any] | None:
+        """The enterprise's seal with this exact name (the API has no name filter), or None."""
+        for seal in self.describe_seals(agent):
+            if seal.get("SealName") == seal_name:
+                return seal
+        return None
+
+    def describe_seal(self, agent: dict[str, Any], seal_id: str) -> dict[str, Any] | None:
+        """One seal by id (any status), or None."""
+        seals = self.describe_seals(agent, seal_id=seal_id)
+        return seals[0] if seals else None
+
+    # ------------------------------------------------------------------ UI
+    def test_connection(self) -> tuple[bool, str]:
+        """A cheap signed call: authentication errors mean the keys are wrong; any other answer means they work.
+
+        The probe names no enterprise, so the API answers a parameter error after checking the signature.
+        """
+        try:
+            settings = self.settings
+            response = self.call(
+                "ChannelDescribeOrganizationSeals",
+                {"Agent": {"AppId": settings.app_id, "ProxyOperator": {"OpenId": "connectiontest"}}, "Limit": 1},
+            )
+        except EssConfigError as err:
+            return False, str(err)
+        except EssApiError as err:
+            if err.code.startswith("AuthFailure") or err.transient:
+                return False, str(err)
+            return True, f"Credentials accepted by {self.settings.host} (probe answered {err.code}, RequestId {err.request_id})"
+        except Exception as err:  # noqa: BLE001 - the UI button wants a message, not a traceback
+            return False, f"{type(err).__name__}: {err}"
+        return True, f"Credentials accepted by {self.settings.host} (RequestId {response.get('RequestId')})"
