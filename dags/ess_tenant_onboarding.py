@@ -36,6 +36,10 @@ def _manifest_dir() -> Path:
     return Path(Variable.get("ess_tenant_manifest_dir", default=str(DEFAULT_MANIFEST_DIR)))
 
 
+def _plan_info(ti: Any) -> dict[str, Any] | None:
+    return ti.xcom_pull(task_ids="plan", key="plan_info")
+
+
 def _hook(params: dict[str, Any]):
     from tencent_ess.hooks import EssHook
     from tencent_ess.ratelimit import ActionRateLimiter
@@ -57,9 +61,9 @@ def _hook(params: dict[str, Any]):
     doc_md=__doc__,
 )
 def ess_tenant_onboarding():
-    @task(multiple_outputs=True)
-    def plan(ds: str | None = None, params: dict | None = None) -> dict[str, Any]:
-        """Read and check the manifest; bad entries become report rows, the rest are chunked."""
+    @task
+    def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[list[dict]]:
+        """Read and check the manifest; returns the chunks to map over. Bad entries become report rows."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from tencent_ess.onboarding import ManifestError, make_chunks, plan_tenants, read_manifest
@@ -77,17 +81,19 @@ def ess_tenant_onboarding():
               f"{len(chunks)} chunks")
         for row in rejected:
             print(f"rejected: {row['error']}")
-        return {"chunks": chunks, "rejected": rejected, "manifest": str(path), "base_dir": str(path.parent)}
+        ti.xcom_push(key="plan_info", value={"rejected": rejected, "manifest": str(path), "base_dir": str(path.parent)})
+        return chunks
 
     @task(max_active_tis_per_dagrun=4)
-    def onboard(tenants: list[dict], base_dir: str, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+    def onboard(tenants: list[dict], params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from airflow.sdk.exceptions import AirflowException
 
         from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, onboard_chunk
 
         hook = _hook(params)
-        label = f"chunk {ti.map_index if ti is not None else 0}"
+        base_dir = _plan_info(ti)["base_dir"]
+        label = f"chunk {ti.map_index}"
         results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,
                                 log=hook.log, label=label)
         retry = [r for r in results if r.status == RETRY]
@@ -100,7 +106,7 @@ def ess_tenant_onboarding():
 
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
           max_retry_delay=timedelta(minutes=15))
-    def finish_reviews(chunk_outputs: list[dict], base_dir: str, params: dict | None = None) -> dict[str, Any]:
+    def finish_reviews(chunk_outputs: list[dict], params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """Image seals under review: wait (bounded), then grant the approved; still waiting → task retry later."""
         import time
 
@@ -109,6 +115,7 @@ def ess_tenant_onboarding():
         from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, finish_reviewed
 
         awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+        base_dir = _plan_info(ti)["base_dir"]
         hook = _hook(params)
         deadline = time.monotonic() + params["review_wait_seconds"]
         results: dict[int, dict] = {}
@@ -126,8 +133,8 @@ def ess_tenant_onboarding():
         return {"results": list(results.values()), "stats": dict(hook.stats)}
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(planned: dict | None, chunk_outputs: list | None, reviewed: dict | None,
-               ds: str | None = None, run_id: str | None = None) -> dict[str, Any]:
+    def report(planned: list | None, chunk_outputs: list | None, reviewed: dict | None,
+               ds: str | None = None, run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log summary."""
         from collections import Counter
 
@@ -135,15 +142,16 @@ def ess_tenant_onboarding():
 
         from tencent_ess.onboarding import FAILED, write_report
 
-        if not planned:
+        info = _plan_info(ti)
+        if planned is None or info is None:
             raise AirflowSkipException("nothing was planned (no manifest)")
         outputs = [out for out in (chunk_outputs or []) if out] + ([reviewed] if reviewed else [])
-        rows = {row["index"]: row for row in planned["rejected"]}
+        rows = {row["index"]: row for row in info["rejected"]}
         stats: Counter[str] = Counter()
         for out in outputs:
             rows.update((row["index"], row) for row in out["results"])
             stats.update(out.get("stats") or {})
-        for chunk in planned["chunks"]:  # a tenant no task finished is reported, never dropped
+        for chunk in planned:  # a tenant no task finished is reported, never dropped
             for tenant in chunk:
                 rows.setdefault(tenant["index"], {
                     "index": tenant["index"], "proxy_organization_open_id": tenant["proxy_organization_open_id"],
@@ -163,8 +171,8 @@ def ess_tenant_onboarding():
         return summary
 
     planned = plan()
-    chunks = onboard.partial(base_dir=planned["base_dir"]).expand(tenants=planned["chunks"])
-    reviewed = finish_reviews(chunks, base_dir=planned["base_dir"])
+    chunks = onboard.expand(tenants=planned)
+    reviewed = finish_reviews(chunks)
     report(planned, chunks, reviewed)
 
 

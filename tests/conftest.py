@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +18,21 @@ ROOT = Path(__file__).resolve().parents[1]
 for extra in (ROOT, ROOT / "plugins"):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
+
+# Airflow reads its home at import: the suite gets a private one (SQLite), before any test imports airflow.
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="ess-tests-airflow-"))
+os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+os.environ.pop("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", None)
+# dag.test() runs only DAGs a bundle holds: tests write theirs into a second local bundle.
+TEST_DAGS = AIRFLOW_HOME / "test_dags"
+TEST_DAGS.mkdir()
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps([
+    {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+    {"name": "test-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
+])
 
 from ess_emulator import EmbeddedEmulator  # noqa: E402
 
@@ -88,3 +106,31 @@ def _no_proxy(monkeypatch) -> None:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+
+def conn_json(emulator: EmbeddedEmulator | None = None, **extra: Any) -> str:
+    """An AIRFLOW_CONN_* value for the emulator (or for `extra['endpoint']`)."""
+    extras = {"app_id": APP_ID, "endpoint": emulator.url if emulator else "", "timeout": 5}
+    extras.update(extra.pop("extra", {}))
+    return json.dumps({"conn_type": "tencentcloud_ess", "login": extra.get("login", SECRET_ID),
+                       "password": extra.get("password", SECRET_KEY), "extra": extras})
+
+
+@pytest.fixture
+def ess_conn(monkeypatch, emulator):
+    """The default connection pointed at the emulator, through the env var users would set."""
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    return emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """`airflow db migrate` once for the session, into the suite's private AIRFLOW_HOME."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ)
+    return AIRFLOW_HOME
+
+
+def emulator_state(emulator: EmbeddedEmulator) -> dict[str, Any]:
+    import requests
+
+    return requests.get(emulator.url + "/_emulator/state", timeout=5).json()

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from . import CONN_TYPE, DEFAULT_CONN_ID
 from .errors import EssApiError, EssConfigError, is_rate_limited, is_retried_in_call
@@ -208,7 +208,8 @@ class EssHook(BaseHook):
         """
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and is_retried_in_call(e.code)),
-            wait=wait_random_exponential(multiplier=self.backoff_base, max=self.backoff_max),
+            # base·2ⁿ plus up to `base` of jitter: spreads clients apart yet always outlasts a 1-s rate window
+            wait=wait_exponential_jitter(initial=self.backoff_base, max=self.backoff_max, jitter=self.backoff_base),
             stop=stop_after_attempt(self.max_attempts),
             before_sleep=self._before_sleep,
             reraise=True,

@@ -1,0 +1,138 @@
+"""EssHook: connection settings, the official client, in-call retries and test_connection."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tencent_ess.errors import EssApiError, EssConfigError
+from tencent_ess.hooks import EssHook, parse_endpoint
+from tencent_ess.ratelimit import ActionRateLimiter
+from tests.conftest import SECRET_KEY, agent, conn_json, emulator_state
+
+
+def system_seal(name="合同专用章"):
+    return {"Agent": agent(), "SealName": name, "GenerateSource": "SealGenerateSourceSystem", "SealType": "CONTRACT"}
+
+
+@pytest.mark.parametrize("endpoint, expected", [
+    ("https://essbasic.tencentcloudapi.com", ("https", "essbasic.tencentcloudapi.com")),
+    ("https://essbasic.test.ess.tencent.cn/", ("https", "essbasic.test.ess.tencent.cn")),
+    ("http://127.0.0.1:8964", ("http", "127.0.0.1:8964")),
+    ("http://localhost:1", ("http", "localhost:1")),
+    ("http://[::1]:8964", ("http", "[::1]:8964")),
+])
+def test_endpoints_accepted(endpoint, expected):
+    assert parse_endpoint(endpoint) == expected
+
+
+@pytest.mark.parametrize("endpoint, words", [
+    ("http://essbasic.tencentcloudapi.com", "plain http is refused"),
+    ("http://10.0.0.5:8964", "plain http is refused"),
+    ("essbasic.tencentcloudapi.com", "not an http(s) URL"),
+    ("ftp://host", "not an http(s) URL"),
+    ("https://host/path", "scheme://host[:port] only"),
+])
+def test_endpoints_refused(endpoint, words):
+    with pytest.raises(EssConfigError, match="endpoint") as info:
+        parse_endpoint(endpoint)
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize("conn, words", [
+    ({"login": ""}, "login (SecretId)"),
+    ({"password": ""}, "password (SecretKey)"),
+    ({"extra": {"app_id": ""}}, "'app_id'"),
+    ({"extra": {"timeout": "soon"}}, "'timeout'"),
+    ({"extra": {"endpoint": "http://example.com"}}, "plain http"),
+])
+def test_connection_settings_are_named(monkeypatch, conn, words):
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(None, **{"extra": {"endpoint": "https://x.example"}, **conn}))
+    with pytest.raises(EssConfigError) as info:
+        EssHook().settings
+    assert words in str(info.value) and SECRET_KEY not in str(info.value)
+
+
+def test_settings_repr_hides_the_key(ess_conn):
+    assert SECRET_KEY not in repr(EssHook().settings)
+
+
+def test_one_client_per_thread_reused(ess_conn):
+    hook = EssHook()
+    assert hook.get_conn() is hook.get_conn()
+    hook.call("CreateSealByImage", system_seal("一"))
+    hook.call("CreateSealByImage", system_seal("二"))
+    assert hook.stats["calls.CreateSealByImage"] == 2
+
+
+def test_test_connection_ok_and_wrong_key(ess_conn, monkeypatch):
+    ok, message = EssHook().test_connection()
+    assert ok, message
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(ess_conn, password="not-the-key"))
+    ok, message = EssHook().test_connection()
+    assert not ok and "AuthFailure.SignatureFailure" in message and "not-the-key" not in message
+
+
+def test_permanent_error_raised_at_once_with_one_call(ess_conn):
+    hook = EssHook()
+    with pytest.raises(EssApiError) as info:
+        hook.call("CreateSealByImage", {**system_seal(), "SealType": "SECRET"})
+    assert info.value.code == "InvalidParameter.ParamError" and not info.value.transient and info.value.request_id
+    assert emulator_state(ess_conn)["request_counts"] == {"CreateSealByImage": 1}
+
+
+def test_internal_error_goes_up_as_transient_without_in_call_retry(make_emulator, monkeypatch):
+    emulator = make_emulator(faults={"internal": 1.0})
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    with pytest.raises(EssApiError) as info:
+        EssHook().call("CreateSealByImage", system_seal())
+    assert info.value.code == "InternalError.System" and info.value.transient
+    assert emulator_state(emulator)["request_counts"] == {"CreateSealByImage": 1}
+
+
+def test_network_errors_are_retried_in_call_then_raised(make_emulator, monkeypatch, capfd):
+    emulator = make_emulator(faults={"drop_before": 1.0})
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook(max_attempts=3, backoff_base=0.01, backoff_max=0.02)
+    with pytest.raises(EssApiError) as info:
+        hook.call("CreateSealByImage", system_seal())
+    assert info.value.code == "ClientNetworkError" and info.value.transient
+    assert emulator_state(emulator)["request_counts"] == {"CreateSealByImage": 3}
+    assert hook.stats["retries.ClientNetworkError"] == 2
+    assert "in-call retry 1/2" in capfd.readouterr().out
+
+
+def test_rate_limit_is_ridden_out_in_call(make_emulator, monkeypatch, capfd):
+    emulator = make_emulator(rate_limit=2)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook(backoff_base=0.2, backoff_max=1.0)
+    ids = [hook.call("CreateSealByImage", system_seal(f"章{i}"))["SealId"] for i in range(5)]
+    assert len(set(ids)) == 5
+    assert hook.stats["retries.RequestLimitExceeded"] >= 1
+    assert "RequestLimitExceeded (RequestId " in capfd.readouterr().out  # each retry logged with its RequestId
+
+
+def test_client_side_limiter_avoids_the_server_limit(make_emulator, monkeypatch):
+    emulator = make_emulator(rate_limit=5)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook(limiter=ActionRateLimiter(5))
+    for i in range(12):
+        hook.call("CreateSealByImage", system_seal(f"章{i}"))
+    assert emulator_state(emulator).get("rate_limited", {}) == {}
+
+
+def test_sdk_debug_logging_cannot_leak_bodies():
+    assert logging.getLogger("tencentcloud_sdk_common").getEffectiveLevel() >= logging.WARNING
+
+
+def test_describe_pages_past_100(make_emulator, monkeypatch):
+    emulator = make_emulator(rate_limit=0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook()
+    for i in range(130):
+        hook.call("CreateSealByImage", {**system_seal(f"章{i:03d}"), "SealType": "OTHER"})
+    seals = hook.describe_seals(agent())
+    assert len(seals) == 130 and hook.stats["calls.ChannelDescribeOrganizationSeals"] == 2
+    assert hook.find_seal_by_name(agent(), "章129")["SealName"] == "章129"
+    assert hook.find_seal_by_name(agent(), "nope") is None
