@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable
 from .errors import EssApiError, EssError, EssValidationError
 from .hooks import EssHook
 from .operators import create_or_find_seal, grant_seal
-from .validation import Tenant, check_tenant, load_seal_image
+from .validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
 
 #: Outcomes of a tenant in the report.
 DONE, AWAITING_REVIEW, FAILED, RETRY = "done", "awaiting_review", "failed", "retry"
@@ -122,6 +122,11 @@ class _EnterpriseSeals:
             return self._seals[org]
 
 
+def _spec(tenant: dict, base_dir: str | Path | None) -> Tenant:
+    """A planned tenant dict (which also carries bookkeeping such as `index`) checked again as a Tenant."""
+    return check_tenant({key: tenant[key] for key in TENANT_KEYS if key in tenant}, base_dir)
+
+
 def _holders(seal: dict[str, Any]) -> set[str]:
     held: set[str] = set()
     for user in seal.get("AuthorizedUsers") or []:
@@ -133,7 +138,7 @@ def onboard_tenant(
     hook: EssHook, seals: _EnterpriseSeals, tenant: dict, base_dir: str | Path | None, log: Any
 ) -> TenantResult:
     """Describe → create if missing → grant the users who lack the seal. Raises EssError on failure."""
-    spec = check_tenant({k: v for k, v in tenant.items() if k != "index"}, base_dir)
+    spec = _spec(tenant, base_dir)
     agent = hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
     result = TenantResult(tenant["index"], spec.proxy_organization_open_id, spec.seal.seal_name, DONE)
     seal = seals.get(agent).get(spec.seal.seal_name)
@@ -227,7 +232,7 @@ def finish_reviewed(
     seals = _EnterpriseSeals(hook)
 
     def work(tenant: dict) -> TenantResult:
-        spec = check_tenant({k: v for k, v in tenant.items() if k != "index"}, base_dir)
+        spec = _spec(tenant, base_dir)
         agent = hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
         seal = seals.get(agent).get(spec.seal.seal_name)
         if seal is None:
