@@ -7,13 +7,11 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export NO_PROXY := 127.0.0.1,localhost
 
-.PHONY: help install test demo airflow bench chaos lint clean
+.PHONY: help install test demo airflow clean
 
 help:
 	@echo "make demo   - run the seal setup DAG end to end against the local emulator (SQLite Airflow)"
 	@echo "make test   - the whole test suite"
-	@echo "make bench  - onboarding throughput, memory and DAG parse benchmarks"
-	@echo "make chaos  - 1,000-tenant onboarding under every injected fault"
 	@echo "make airflow - airflow standalone wired to the emulator, for the UI"
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
@@ -33,12 +31,6 @@ demo: $(STAMP)
 
 airflow: $(STAMP)
 	$(PY) scripts/standalone.py
-
-bench: $(STAMP)
-	$(PY) scripts/bench.py
-
-chaos: $(STAMP)
-	$(PY) scripts/chaos.py
 
 clean:
 	rm -rf $(VENV) .airflow output .pytest_cache

@@ -1,7 +1,8 @@
 """EssHook: an Airflow connection turned into the vendor's official essbasic client.
 
 Connection `tencentcloud_ess_default` (type `tencentcloud_ess`): login = SecretId, password = SecretKey,
-extras `app_id` (required), `endpoint` (URL, https unless loopback), `region`, `timeout` (seconds).
+extras `app_id` (required), `endpoint` (URL, https unless loopback), `region`, `timeout` (seconds),
+`allow_plain_http` (opt-in to http for a non-loopback host on a private network; off by default).
 """
 
 from __future__ import annotations
@@ -51,14 +52,15 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def parse_endpoint(endpoint: str) -> tuple[str, str]:
-    """`https://host[:port]` → ("https", "host[:port]"); plain http only to a loopback host."""
+def parse_endpoint(endpoint: str, allow_plain_http: bool = False) -> tuple[str, str]:
+    """`https://host[:port]` → ("https", "host[:port]"); plain http only to a loopback host,
+    or anywhere when the connection explicitly opts in (`allow_plain_http`, e.g. a compose network)."""
     parts = urlsplit(endpoint.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} is not an http(s) URL like {DEFAULT_ENDPOINT}")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} must be scheme://host[:port] only")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not (allow_plain_http or _is_loopback(parts.hostname)):
         raise EssConfigError(
             f"connection extra 'endpoint': plain http is refused for non-loopback host {parts.hostname!r}; use https"
         )
@@ -75,7 +77,8 @@ def settings_from_connection(conn: Any) -> EssSettings:
     app_id = str(extra.get("app_id") or "").strip()
     if not app_id:
         raise EssConfigError(f"connection {conn.conn_id!r}: extra 'app_id' (the channel AppId) is missing")
-    scheme, host = parse_endpoint(str(extra.get("endpoint") or DEFAULT_ENDPOINT))
+    allow_http = str(extra.get("allow_plain_http", "")).lower() in ("true", "1", "yes")
+    scheme, host = parse_endpoint(str(extra.get("endpoint") or DEFAULT_ENDPOINT), allow_http)
     try:
         timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
     except (TypeError, ValueError):

@@ -54,6 +54,12 @@ def test_connection_settings_are_named(monkeypatch, conn, words):
     assert words in str(info.value) and SECRET_KEY not in str(info.value)
 
 
+def test_plain_http_to_a_named_host_only_by_explicit_opt_in():
+    assert parse_endpoint("http://ess-emulator:8964", allow_plain_http=True) == ("http", "ess-emulator:8964")
+    with pytest.raises(EssConfigError):
+        parse_endpoint("http://ess-emulator:8964")
+
+
 def test_settings_repr_hides_the_key(ess_conn):
     assert SECRET_KEY not in repr(EssHook().settings)
 
