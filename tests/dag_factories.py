@@ -15,8 +15,9 @@ AGENT = {"proxy_organization_open_id": ORG, "operator_open_id": OPERATOR}
 
 
 def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None, retries: int = 2,
-             retry_seconds: float = 0.5, sensor: dict | None = None) -> DAG:
-    """create → [review sensor] → grant, with fast retries."""
+             retry_seconds: float = 0.5, sensor: dict | None = None, agent: dict | None = None) -> DAG:
+    """create → [review sensor] → grant, with fast retries; `agent` overrides the enterprise for every task."""
+    agent = {**AGENT, **(agent or {})}
     from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
     from tencent_ess.sensors import EssSealReviewSensor
 
@@ -24,11 +25,11 @@ def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None,
     with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), default_args=retry) as dag:
         op = CreateSealByImageOperator(task_id="create", **{
             "seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
-            **AGENT, **(create or {})})
+            **agent, **(create or {})})
         grant = ChannelCreateSealPolicyOperator(task_id="grant", seal_id=op.output,
-                                                user_ids=users or ["n9528", "n9529"], **AGENT)
+                                                user_ids=users or ["n9528", "n9529"], **agent)
         if sensor is not None:
-            op >> EssSealReviewSensor(task_id="review", seal_id=op.output, **AGENT, **sensor) >> grant
+            op >> EssSealReviewSensor(task_id="review", seal_id=op.output, **agent, **sensor) >> grant
     return dag
 
 
