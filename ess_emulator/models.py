@@ -128,22 +128,15 @@ class EssBackend:
         app_id = agent.get("AppId")
         if not isinstance(app_id, str) or not app_id:
             raise ApiError("MissingParameter", "缺少参数 Agent.AppId")
-        org_id = agent.get("ProxyOrganizationOpenId")
-        if not isinstance(org_id, str) or not org_id:
-            raise ApiError("MissingParameter.OrganizationId", "缺少参数 Agent.ProxyOrganizationOpenId")
-        if len(org_id) > 64:
-            raise ApiError("InvalidParameter.ParamError", "Agent.ProxyOrganizationOpenId 长度不能超过64")
+        org_id = _agent_id(agent, "ProxyOrganizationOpenId", "Agent.ProxyOrganizationOpenId",
+                           "MissingParameter.OrganizationId")
         operator = agent.get("ProxyOperator")
         if not isinstance(operator, dict):
             raise ApiError("MissingParameter", "缺少参数 Agent.ProxyOperator")
         extra = sorted(set(operator) - _OPERATOR_KEYS)
         if extra:
             raise ApiError("UnknownParameter", f"参数 Agent.ProxyOperator.{extra[0]} 未定义")
-        operator_id = operator.get("OpenId")
-        if not isinstance(operator_id, str) or not operator_id:
-            raise ApiError("MissingParameter", "缺少参数 Agent.ProxyOperator.OpenId")
-        if len(operator_id) > 64:
-            raise ApiError("InvalidParameter.ParamError", "Agent.ProxyOperator.OpenId 长度不能超过64")
+        operator_id = _agent_id(operator, "OpenId", "Agent.ProxyOperator.OpenId", "MissingParameter")
         org = self.fixture.organizations.get((app_id, org_id))
         # ASSUMPTION: an unknown AppId, like an unknown or unverified enterprise, is ResourceNotFound.Organization.
         if org is None or not org.verified:
@@ -348,6 +341,16 @@ class EssBackend:
                 }
                 for row in self._db.execute("SELECT * FROM seals ORDER BY seq")
             ]
+
+
+def _agent_id(container: dict[str, Any], key: str, label: str, missing_code: str) -> str:
+    """A required Agent identifier: a non-empty string of at most 64 characters."""
+    value = container.get(key)
+    if not isinstance(value, str) or not value:
+        raise ApiError(missing_code, f"缺少参数 {label}")
+    if len(value) > 64:
+        raise ApiError("InvalidParameter.ParamError", f"{label} 长度不能超过64")
+    return value
 
 
 def _authorized_user(org: Organization, user_id: str) -> dict[str, str]:

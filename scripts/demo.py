@@ -16,9 +16,8 @@ from pathlib import Path
 
 import requests
 
-from emulator_process import DEMO_SECRET_ID, ROOT, start_emulator
+from emulator_process import ROOT, demo_connection, start_emulator
 
-FIXTURE = json.loads((ROOT / "ess_emulator" / "default_fixture.json").read_text(encoding="utf-8"))
 CONF = {"seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
         "seal_style": "circle", "seal_size": "42_42", "user_ids": ["n9528", "n9529"]}
 
@@ -31,10 +30,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ess-demo-") as tmp:
         proc, url = start_emulator(Path(tmp) / "ess.db")
         try:
-            secret_key = next(c["secret_key"] for c in FIXTURE["credentials"] if c["secret_id"] == DEMO_SECRET_ID)
-            env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"] = json.dumps({
-                "conn_type": "tencentcloud_ess", "login": DEMO_SECRET_ID, "password": secret_key,
-                "extra": {"app_id": FIXTURE["apps"][0]["app_id"], "endpoint": url}})
+            env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"] = demo_connection(url)
             print(f"emulator: {url}\nairflow db migrate into {env['AIRFLOW_HOME']} ...", flush=True)
             subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
             print("airflow dags test ess_seal_setup ...", flush=True)

@@ -123,8 +123,12 @@ class _EnterpriseSeals:
 
 
 def _spec(tenant: dict, base_dir: str | Path | None) -> Tenant:
-    """A planned tenant dict (which also carries bookkeeping such as `index`) checked again as a Tenant."""
-    return check_tenant({key: tenant[key] for key in TENANT_KEYS if key in tenant}, base_dir)
+    """A planned tenant dict (which also carries bookkeeping such as `index`) checked again as a Tenant.
+
+    The image file was checked by `plan_tenants`; it is read again only where a create needs it.
+    """
+    entry = {key: tenant[key] for key in TENANT_KEYS if key in tenant}
+    return check_tenant(entry, base_dir, check_image=False)
 
 
 def _holders(seal: dict[str, Any]) -> set[str]:

@@ -242,8 +242,11 @@ TENANT_KEYS = (
 )
 
 
-def check_tenant(entry: Any, base_dir: str | Path | None = None) -> Tenant:
-    """A manifest entry or trigger conf, checked; the image file (if any) is checked but not kept in memory."""
+def check_tenant(entry: Any, base_dir: str | Path | None = None, check_image: bool = True) -> Tenant:
+    """A manifest entry or trigger conf, checked; the image file (if any) is checked but not kept in memory.
+
+    `check_image=False` skips reading the file, for callers that load (and so check) it themselves.
+    """
     if not isinstance(entry, dict):
         raise EssValidationError("entry", f"must be a JSON object, got {type(entry).__name__}")
     unknown = sorted(set(entry) - set(TENANT_KEYS))
@@ -252,7 +255,7 @@ def check_tenant(entry: Any, base_dir: str | Path | None = None) -> Tenant:
     org = require_open_id("proxy_organization_open_id", entry.get("proxy_organization_open_id"))
     operator = require_open_id("operator_open_id", entry.get("operator_open_id"))
     image_path = entry.get("seal_image_path") or ""
-    if image_path:
+    if image_path and check_image:
         load_seal_image(image_path, None, base_dir)  # fail now, before any call, on a bad file
     spec = check_seal_spec(
         seal_name=entry.get("seal_name"),

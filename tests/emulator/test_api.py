@@ -12,6 +12,7 @@ import requests
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
 from tests.conftest import APP_ID, ORG, SECRET_KEY, agent, png_b64, png_bytes, sdk_client
+from tests.conftest import emulator_state as state
 
 
 def code_of(client, action: str, params: dict) -> str:
@@ -23,10 +24,6 @@ def code_of(client, action: str, params: dict) -> str:
 
 def system_seal(name: str = "合同专用章", **extra) -> dict:
     return {"Agent": agent(), "SealName": name, "GenerateSource": "SealGenerateSourceSystem", "SealType": "CONTRACT", **extra}
-
-
-def state(emulator) -> dict:
-    return requests.get(emulator.url + "/_emulator/state", timeout=5).json()
 
 
 # ------------------------------------------------------------------ CreateSealByImage
