@@ -7,11 +7,12 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export NO_PROXY := 127.0.0.1,localhost
 
-.PHONY: help install test demo airflow clean
+.PHONY: help install test demo bench airflow clean
 
 help:
 	@echo "make demo   - run the seal setup DAG end to end against the local emulator (SQLite Airflow)"
 	@echo "make test   - the whole test suite"
+	@echo "make bench  - 1,000 tenants at the API's ceiling, the naive baseline, memory and parse ratios (~10 min)"
 	@echo "make airflow - airflow standalone wired to the emulator, for the UI"
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
@@ -28,6 +29,9 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) scripts/demo.py
+
+bench: $(STAMP)
+	$(PY) bench/bench.py
 
 airflow: $(STAMP)
 	$(PY) scripts/standalone.py

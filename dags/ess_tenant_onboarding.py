@@ -24,7 +24,7 @@ PARAMS = {
     "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id"),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
                         description="The account's limit; 20 unless Tencent Cloud raised it."),
-    "chunk_size": Param(250, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
+    "chunk_size": Param(500, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
     "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk"),
     "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks"),
     "review_wait_seconds": Param(300, type="integer", minimum=0,
@@ -40,11 +40,17 @@ def _plan_info(ti: Any) -> dict[str, Any] | None:
     return ti.xcom_pull(task_ids="plan", key="plan_info")
 
 
-def _hook(params: dict[str, Any]):
+def _hook(params: dict[str, Any], ti: Any = None):
+    """A hook paced at the run's share of the API limit: with `ti`, shared among the chunks running now."""
     from tencent_ess.hooks import EssHook
     from tencent_ess.ratelimit import ActionRateLimiter
 
-    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"]))
+    sharers = None
+    if ti is not None:  # under a real executor several chunks run at once; each takes an equal share
+        def sharers() -> int:
+            return ti.get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["running"])
+
+    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
 
 
 @dag(
@@ -76,7 +82,9 @@ def ess_tenant_onboarding():
         if entries is None:
             raise AirflowSkipException(f"no manifest for {ds} at {path}: nothing to onboard")
         tenants, rejected = plan_tenants(entries, base_dir=path.parent)
-        chunks = make_chunks(tenants, params["chunk_size"])
+        from airflow.sdk.configuration import conf
+
+        chunks = make_chunks(tenants, params["chunk_size"], conf.getint("core", "max_map_length"))
         print(f"manifest {path}: {len(entries)} entries, {len(tenants)} valid, {len(rejected)} rejected, "
               f"{len(chunks)} chunks")
         for row in rejected:
@@ -91,7 +99,7 @@ def ess_tenant_onboarding():
 
         from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, onboard_chunk
 
-        hook = _hook(params)
+        hook = _hook(params, ti)
         base_dir = _plan_info(ti)["base_dir"]
         label = f"chunk {ti.map_index}"
         results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,

@@ -1,7 +1,7 @@
 """The wire format: HTTP, the TC3 signature check, the `Response` envelope, limits and injected faults.
 
 Order of checks for `POST /`: body size → action/version headers → Authorization → JSON body →
-rate limit → injected fault → the action (models.py) → `drop_after` fault → answer.
+rate limit → latency → injected fault → the action (models.py) → `drop_after` fault → answer.
 """
 
 from __future__ import annotations
@@ -121,9 +121,6 @@ class EssRequestHandler(BaseHTTPRequestHandler):
             self._drain(length)
             return self._answer(request_id, action, error=ApiError("RequestSizeLimitExceeded", "请求包超过10MB"))
         body = self.rfile.read(length)
-        low, high = state.config.latency_ms
-        if high > 0:
-            time.sleep(state.faults.uniform(low, high) / 1000.0)
         try:
             params, secret_id = self._check_request(action, body)
         except ApiError as error:
@@ -131,6 +128,11 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         if not state.limiter.admit((secret_id, action)):
             state.count(state.rate_limited, action)
             return self._answer(request_id, action, error=ApiError("RequestLimitExceeded", "请求频率超过限制"))
+        # ASSUMPTION: the gateway counts a request against the rate limit when it arrives; --latency-ms is the
+        # service's processing time after that, so a client pacing its sends is paced at the gateway too.
+        low, high = state.config.latency_ms
+        if high > 0:
+            time.sleep(state.faults.uniform(low, high) / 1000.0)
 
         fault = state.faults.draw()
         if fault == "http5xx":

@@ -174,11 +174,12 @@ class EssHook(BaseHook):
     def _call_once(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+        client = self.get_conn()  # built before the slot is taken: building it must not delay the send
         if self.limiter is not None:
             self.limiter.acquire(action)
         self._count(f"calls.{action}")
         try:
-            body = self.get_conn().call_json(action, params)
+            body = client.call_json(action, params)
         except TencentCloudSDKException as err:
             code = err.get_code() or "ClientError"
             message = err.get_message()

@@ -88,19 +88,26 @@ def plan_tenants(entries: Iterable[Any], base_dir: str | Path | None = None) -> 
     return tenants, rejected
 
 
-def make_chunks(tenants: list[dict], chunk_size: int) -> list[list[dict]]:
-    """Chunks of at most `chunk_size`, an enterprise's tenants kept together so it is described once."""
+def make_chunks(tenants: list[dict], chunk_size: int, max_chunks: int | None = None) -> list[list[dict]]:
+    """Chunks of about `chunk_size`, an enterprise's tenants kept together so it is described once.
+
+    With `max_chunks` (Airflow's `[core] max_map_length`), chunks grow so that their number stays within it.
+    """
     if chunk_size < 1:
         raise EssValidationError("chunk_size", "must be at least 1")
     by_org: dict[str, list[dict]] = {}
     for tenant in tenants:
         by_org.setdefault(tenant["proxy_organization_open_id"], []).append(tenant)
-    chunks: list[list[dict]] = [[]]
-    for group in by_org.values():
-        if chunks[-1] and len(chunks[-1]) + len(group) > chunk_size:
-            chunks.append([])
-        chunks[-1].extend(group)
-    return [chunk for chunk in chunks if chunk]
+    while True:
+        chunks: list[list[dict]] = [[]]
+        for group in by_org.values():
+            if chunks[-1] and len(chunks[-1]) + len(group) > chunk_size:
+                chunks.append([])
+            chunks[-1].extend(group)
+        chunks = [chunk for chunk in chunks if chunk]
+        if max_chunks is None or len(chunks) <= max(1, max_chunks):
+            return chunks
+        chunk_size = max(chunk_size * 2, -(-len(tenants) // max_chunks))
 
 
 class _EnterpriseSeals:

@@ -1,50 +1,114 @@
-"""Client-side pacing that keeps a process under the API's per-action limit (20 requests/s by default)."""
+"""Client-side pacing that keeps a DAG under the API's per-action limit (20 requests/s by default)."""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections import deque
+from typing import Callable
 
-#: Pace at this share of the limit: evenly spaced requests at exactly the limit would put the 21st request
-#: of a sliding one-second window at the mercy of a few milliseconds of jitter.
-HEADROOM = 0.95
+#: Pace at this share of the limit, so that a few milliseconds of jitter do not make a 21st request.
+HEADROOM = 0.97
+#: The server's rate window, plus a margin for the time between our send and the gateway's count.
+WINDOW = 1.0
+WINDOW_MARGIN = 0.03
 
 
 class ActionRateLimiter:
-    """Spaces each action's requests evenly at `rate` per second, shared by all threads of a process.
+    """Paces each action's requests, shared by all threads of a process.
 
-    When the server still answers RequestLimitExceeded (another process shares the quota: several
-    chunks under a real executor), `throttled()` halves that action's rate, and each later request
-    wins back a little (additive increase, multiplicative decrease), so concurrent chunks settle on
-    their share without any tuning.
+    Two rules, both on actual send times: consecutive requests of an action are at least
+    ``1 / rate`` apart (rate = this process's share × headroom), and no window of one second
+    (plus a margin) holds more requests than the share. Spacing is counted from the last real send,
+    so a process that stalls (GC, a busy CPU) does not fire its overdue requests in a burst.
+
+    The share is ``limit / sharers()``, where ``sharers`` says how many processes use the quota at
+    once (for onboarding: the chunk tasks of the run that are running now), asked again at most every
+    ``refresh`` seconds. When the server still answers RequestLimitExceeded (someone else uses the
+    quota), `throttled()` halves that action's rate and each later request wins back a little
+    (additive increase, multiplicative decrease), so users never tune anything to avoid throttling.
     """
 
-    def __init__(self, limit: float, *, headroom: float = HEADROOM, min_rate: float = 0.5) -> None:
+    def __init__(
+        self,
+        limit: float,
+        *,
+        headroom: float = HEADROOM,
+        min_rate: float = 0.5,
+        sharers: Callable[[], int] | None = None,
+        refresh: float = 2.0,
+    ) -> None:
         if limit <= 0:
             raise ValueError("rate limit must be positive")
-        self.max_rate = limit * headroom
-        self.min_rate = min(min_rate, self.max_rate)
+        self.limit = limit
+        self.headroom = headroom
+        self.min_rate = min_rate
+        self._sharers = sharers
+        self._refresh = refresh
+        self._shared_by = 1
+        self._checked = float("-inf")
         self._rate: dict[str, float] = {}
         self._next: dict[str, float] = {}
+        self._sent: dict[str, deque[float]] = {}
+        self._cut: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    @property
+    def max_rate(self) -> float:
+        """This process's pace when nothing is refused: its share of the limit, times the headroom."""
+        return max(self.min_rate, self.limit * self.headroom / self._shared_by)
+
+    @property
+    def per_window(self) -> int:
+        """How many requests this process may send in one window: its share of the limit."""
+        return max(1, math.floor(self.limit / self._shared_by))
+
+    def _recount(self, now: float) -> None:
+        # Called with the lock held; a failing count keeps the last one (AIMD still protects the quota).
+        if self._sharers is None or now - self._checked < self._refresh:
+            return
+        self._checked = now
+        try:
+            self._shared_by = max(1, int(self._sharers()))
+        except Exception:  # noqa: BLE001 - pacing must not fail a call
+            pass
+
     def rate(self, action: str) -> float:
+        """The rate this action is paced at now (requests per second)."""
         with self._lock:
-            return self._rate.get(action, self.max_rate)
+            return min(self._rate.get(action, self.max_rate), self.max_rate)
 
     def acquire(self, action: str) -> None:
-        """Block until this action's next slot."""
-        with self._lock:
-            rate = self._rate.get(action, self.max_rate)
-            now = time.monotonic()
-            slot = max(now, self._next.get(action, now))
-            self._next[action] = slot + 1.0 / rate
-            self._rate[action] = min(self.max_rate, rate + self.max_rate / 50.0)
-        delay = slot - now
-        if delay > 0:
-            time.sleep(delay)
+        """Block until this action may send; the caller sends right after."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._recount(now)
+                sent = self._sent.setdefault(action, deque())
+                while sent and now - sent[0] >= WINDOW + WINDOW_MARGIN:
+                    sent.popleft()
+                wait = self._next.get(action, now) - now
+                if len(sent) >= self.per_window:
+                    wait = max(wait, sent[0] + WINDOW + WINDOW_MARGIN - now)
+                if wait <= 0:
+                    ceiling = self.max_rate
+                    rate = min(self._rate.get(action, ceiling), ceiling)
+                    sent.append(now)
+                    self._next[action] = now + 1.0 / rate
+                    self._rate[action] = min(ceiling, rate + ceiling / 50.0)
+                    return
+            time.sleep(wait)
 
     def throttled(self, action: str) -> None:
-        """The server refused a request of this action for its rate: back off."""
+        """The server refused a request of this action for its rate: back off.
+
+        Refusals within one window are one event: threads in flight all see it, and halving once
+        per refusal would cut the rate by 2ⁿ for a single burst.
+        """
         with self._lock:
-            self._rate[action] = max(self.min_rate, self._rate.get(action, self.max_rate) / 2.0)
+            now = time.monotonic()
+            if now - self._cut.get(action, float("-inf")) < WINDOW:
+                return
+            self._cut[action] = now
+            self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)

@@ -1,0 +1,122 @@
+"""ActionRateLimiter on a fake clock: even spacing, the quota shared among chunks, AIMD after a refusal."""
+
+from __future__ import annotations
+
+import pytest
+
+from tencent_ess import ratelimit
+from tencent_ess.ratelimit import HEADROOM, WINDOW, WINDOW_MARGIN, ActionRateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(ratelimit, "time", fake)
+    return fake
+
+
+def send_times(limiter: ActionRateLimiter, clock: FakeClock, n: int, action: str = "A") -> list[float]:
+    times = []
+    for _ in range(n):
+        limiter.acquire(action)
+        times.append(clock.now)
+    return times
+
+
+def test_requests_are_spaced_evenly_below_the_limit(clock):
+    times = send_times(ActionRateLimiter(20), clock, 41)
+    gaps = {round(b - a, 9) for a, b in zip(times, times[1:])}
+    assert gaps == {round(1 / (20 * HEADROOM), 9)}
+    # no one-second window holds more than the limit
+    assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 20
+
+
+def test_a_stalled_process_does_not_send_its_overdue_requests_in_a_burst(clock):
+    limiter = ActionRateLimiter(20)
+    limiter.acquire("A")
+    clock.now += 0.5  # a GC pause or a busy CPU: ten slots go by unused
+    times = send_times(limiter, clock, 3)
+    assert times[1] - times[0] == pytest.approx(1 / (20 * HEADROOM))
+    assert times[2] - times[1] == pytest.approx(1 / (20 * HEADROOM))
+
+
+def test_no_window_holds_more_than_the_limit_even_at_full_pace(clock):
+    limiter = ActionRateLimiter(20, headroom=1.0)  # spacing alone would allow a 21st request at 1.000 s
+    times = send_times(limiter, clock, 21)
+    assert times[20] - times[0] >= WINDOW + WINDOW_MARGIN - 1e-9
+
+
+def test_actions_are_paced_independently(clock):
+    limiter = ActionRateLimiter(10)
+    limiter.acquire("Create")
+    limiter.acquire("Grant")  # another action's first slot is not delayed by Create's
+    assert clock.now == 100.0
+
+
+def test_quota_is_shared_among_running_chunks_and_recounted(clock):
+    running = [4]
+    limiter = ActionRateLimiter(20, sharers=lambda: running[0], refresh=2.0)
+    times = send_times(limiter, clock, 5)
+    assert times[1] - times[0] == pytest.approx(4 / (20 * HEADROOM))
+    running[0] = 1  # the other chunks finished: the share grows back after the next recount
+    clock.now += 2.0
+    limiter.acquire("B")
+    assert limiter.max_rate == pytest.approx(20 * HEADROOM)
+
+
+def test_a_failing_count_keeps_the_last_share(clock):
+    answers = iter([2])
+
+    def sharers() -> int:
+        return next(answers)  # the second call raises StopIteration
+
+    limiter = ActionRateLimiter(10, sharers=sharers, refresh=0.0)
+    limiter.acquire("A")
+    limiter.acquire("A")
+    assert limiter.max_rate == pytest.approx(10 * HEADROOM / 2)
+
+
+def test_throttled_halves_then_recovers_additively(clock):
+    limiter = ActionRateLimiter(20)
+    full = limiter.rate("A")
+    limiter.throttled("A")
+    assert limiter.rate("A") == pytest.approx(full / 2)
+    send_times(limiter, clock, 10)
+    assert full / 2 < limiter.rate("A") < full
+    send_times(limiter, clock, 40)
+    assert limiter.rate("A") == pytest.approx(full)
+
+
+def test_refusals_within_one_window_are_one_event(clock):
+    limiter = ActionRateLimiter(20)
+    full = limiter.rate("A")
+    for _ in range(5):  # five threads in flight all refused by the same burst
+        limiter.throttled("A")
+    assert limiter.rate("A") == pytest.approx(full / 2)
+    clock.now += 1.0
+    limiter.throttled("A")
+    assert limiter.rate("A") == pytest.approx(full / 4)
+
+
+def test_rate_never_falls_below_the_floor(clock):
+    limiter = ActionRateLimiter(1, min_rate=0.5)
+    for _ in range(10):
+        limiter.throttled("A")
+        clock.now += 1.0
+    assert limiter.rate("A") == 0.5
+
+
+def test_limit_must_be_positive():
+    with pytest.raises(ValueError, match="positive"):
+        ActionRateLimiter(0)
