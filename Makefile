@@ -7,12 +7,13 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export NO_PROXY := 127.0.0.1,localhost
 
-.PHONY: help install test demo bench airflow clean
+.PHONY: help install test demo bench chaos airflow clean
 
 help:
 	@echo "make demo   - run the seal setup DAG end to end against the local emulator (SQLite Airflow)"
 	@echo "make test   - the whole test suite"
 	@echo "make bench  - 1,000 tenants at the API's ceiling, the naive baseline, memory and parse ratios (~10 min)"
+	@echo "make chaos  - 1,000 tenants under every injected fault at once: nothing lost, nothing doubled"
 	@echo "make airflow - airflow standalone wired to the emulator, for the UI"
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
@@ -32,6 +33,9 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench.py
+
+chaos: $(STAMP)
+	$(PY) bench/chaos.py
 
 airflow: $(STAMP)
 	$(PY) scripts/standalone.py

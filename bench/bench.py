@@ -33,36 +33,13 @@ import psutil
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from emulator_process import DEMO_SECRET_ID, demo_connection, start_emulator  # noqa: E402
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from emulator_process import demo_connection, start_emulator  # noqa: E402
+
+from bench.workload import write_fixture, write_manifest  # noqa: E402
 
 CEILING = 20.0  # requests/s per action: one create and one grant per tenant, so tenants/s can never beat it
-APP_ID = json.loads((ROOT / "ess_emulator/default_fixture.json").read_text("utf-8"))["apps"][0]["app_id"]
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-
-
-# ---------------------------------------------------------------------------------------------- data
-def org(i: int) -> str:
-    return f"benchorg{i:05d}"
-
-
-def write_fixture(path: Path, tenants: int) -> None:
-    """The default fixture's credential and AppId, with `tenants` verified enterprises of two employees each."""
-    default = json.loads((ROOT / "ess_emulator/default_fixture.json").read_text("utf-8"))
-    orgs = [{"open_id": org(i), "name": f"Bench tenant {i}", "employees": [
-        {"open_id": f"b{i:05d}admin", "user_id": f"{i:05d}".ljust(32, "a")},
-        {"open_id": f"b{i:05d}staff", "user_id": f"{i:05d}".ljust(32, "s")},
-    ]} for i in range(tenants)]
-    fixture = {"credentials": default["credentials"], "apps": [{"app_id": APP_ID, "organizations": orgs}]}
-    path.write_text(json.dumps(fixture), encoding="utf-8")
-
-
-def write_manifest(path: Path, count: int, seal_name: str) -> None:
-    """`count` system-seal tenants, one per enterprise, each granting its two employees."""
-    entries = [{"proxy_organization_open_id": org(i), "operator_open_id": f"b{i:05d}admin", "seal_name": seal_name,
-                "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "seal_style": "circle",
-                "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(count)]
-    path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------- runs

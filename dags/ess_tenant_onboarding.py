@@ -36,6 +36,22 @@ def _manifest_dir() -> Path:
     return Path(Variable.get("ess_tenant_manifest_dir", default=str(DEFAULT_MANIFEST_DIR)))
 
 
+def _report_dir(ds: str) -> Path:
+    return Path(Variable.get("ess_report_dir", default=str(DEFAULT_REPORT_DIR))) / ds
+
+
+def _run_name(run_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
+
+
+def _journal(ti: Any, ds: str, record: dict[str, Any]) -> None:
+    """A failed attempt's calls and retries, kept for the report (Airflow clears XComs on retry)."""
+    from tencent_ess.onboarding import journal_attempt
+
+    folder = _report_dir(ds) / f"{_run_name(ti.run_id)}.attempts"
+    journal_attempt(folder, f"{ti.task_id}-{ti.map_index}-try{ti.try_number}", record)
+
+
 def _plan_info(ti: Any) -> dict[str, Any] | None:
     return ti.xcom_pull(task_ids="plan", key="plan_info")
 
@@ -93,34 +109,37 @@ def ess_tenant_onboarding():
         return chunks
 
     @task(max_active_tis_per_dagrun=4)
-    def onboard(tenants: list[dict], params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+    def onboard(tenants: list[dict], ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from airflow.sdk.exceptions import AirflowException
 
-        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, onboard_chunk
+        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, attempt_record, onboard_chunk
 
         hook = _hook(params, ti)
         base_dir = _plan_info(ti)["base_dir"]
         label = f"chunk {ti.map_index}"
         results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,
                                 log=hook.log, label=label)
+        record = attempt_record(hook, results, f"onboard[{ti.map_index}]", ti.try_number)
         retry = [r for r in results if r.status == RETRY]
         if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
+            _journal(ti, str(ds), record)
             raise AirflowException(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
         by_index = {t["index"]: t for t in tenants}
         awaiting = [{**by_index[r.index], "created": r.created} for r in results if r.status == AWAITING_REVIEW]
         return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
-                "awaiting": awaiting, "stats": dict(hook.stats)}
+                "awaiting": awaiting, "attempt": record}
 
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
           max_retry_delay=timedelta(minutes=15))
-    def finish_reviews(chunk_outputs: list[dict], params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+    def finish_reviews(chunk_outputs: list[dict], ds: str | None = None, params: dict | None = None,
+                       ti: Any = None) -> dict[str, Any]:
         """Image seals under review: wait (bounded), then grant the approved; still waiting → task retry later."""
         import time
 
         from airflow.sdk.exceptions import AirflowException
 
-        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, finish_reviewed
+        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, attempt_record, finish_reviewed
 
         awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
         base_dir = _plan_info(ti)["base_dir"]
@@ -136,29 +155,26 @@ def ess_tenant_onboarding():
             if not awaiting:
                 break
             if time.monotonic() >= deadline:
+                _journal(ti, str(ds), attempt_record(hook, [], "finish_reviews", ti.try_number))
                 raise AirflowException(f"{len(awaiting)} seals still under review; checking again on retry")
             time.sleep(params["review_poll_seconds"])
-        return {"results": list(results.values()), "stats": dict(hook.stats)}
+        return {"results": list(results.values()), "attempt": attempt_record(hook, [], "finish_reviews", ti.try_number)}
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report(planned: list | None, chunk_outputs: list | None, reviewed: dict | None,
                ds: str | None = None, run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log summary."""
-        from collections import Counter
-
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from tencent_ess.onboarding import FAILED, write_report
+        from tencent_ess.onboarding import FAILED, read_journal, write_report
 
         info = _plan_info(ti)
         if planned is None or info is None:
             raise AirflowSkipException("nothing was planned (no manifest)")
         outputs = [out for out in (chunk_outputs or []) if out] + ([reviewed] if reviewed else [])
         rows = {row["index"]: row for row in info["rejected"]}
-        stats: Counter[str] = Counter()
         for out in outputs:
             rows.update((row["index"], row) for row in out["results"])
-            stats.update(out.get("stats") or {})
         for chunk in planned:  # a tenant no task finished is reported, never dropped
             for tenant in chunk:
                 rows.setdefault(tenant["index"], {
@@ -166,9 +182,9 @@ def ess_tenant_onboarding():
                     "seal_name": tenant["seal_name"], "status": FAILED, "seal_id": "", "seal_status": "",
                     "created": False, "granted": [], "skipped": [], "error": "not finished: its task failed",
                 })
-        safe_run = "".join(c if c.isalnum() or c in "-_." else "_" for c in (run_id or "run"))
-        out_dir = Path(Variable.get("ess_report_dir", default=str(DEFAULT_REPORT_DIR))) / str(ds)
-        summary = write_report(list(rows.values()), out_dir, safe_run, dict(stats))
+        out_dir, name = _report_dir(str(ds)), _run_name(run_id or "run")
+        attempts = [out["attempt"] for out in outputs] + read_journal(out_dir / f"{name}.attempts")
+        summary = write_report(list(rows.values()), out_dir, name, attempts)
         print(f"onboarding report {ds}: {summary}")
         bad = [row for row in rows.values() if row["status"] != "done"]
         for row in bad:

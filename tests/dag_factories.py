@@ -33,6 +33,36 @@ def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None,
     return dag
 
 
+def record_failure(context: dict) -> None:
+    """on_failure_callback: one line per failed task with its exception text, for tests to read back."""
+    ti = context["ti"]
+    line = json.dumps({"task_id": ti.task_id, "try_number": ti.try_number, "error": str(context.get("exception"))},
+                      ensure_ascii=False)
+    with (TEST_DAGS / f"{ti.dag_id}.failures.jsonl").open("a", encoding="utf-8") as out:
+        out.write(line + "\n")
+
+
+def failures(dag_id: str) -> dict[str, str]:
+    """task_id → exception text of every task that failed in `dag_id` (see record_failure)."""
+    file = TEST_DAGS / f"{dag_id}.failures.jsonl"
+    lines = file.read_text(encoding="utf-8").splitlines() if file.exists() else []
+    return {row["task_id"]: row["error"] for row in map(json.loads, lines)}
+
+
+def cases_dag(dag_id: str, cases: list[dict]) -> DAG:
+    """One independent task per case: {"task_id", "op": "create" | "grant", "kwargs"}; failures recorded."""
+    from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
+
+    operators = {"create": CreateSealByImageOperator, "grant": ChannelCreateSealPolicyOperator}
+    default_args = {"retries": 2, "retry_delay": timedelta(seconds=0.5), "retry_exponential_backoff": 0,
+                    "on_failure_callback": record_failure}
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+             default_args=default_args) as dag:
+        for case in cases:
+            operators[case["op"]](task_id=case["task_id"], **{**AGENT, **case["kwargs"]})
+    return dag
+
+
 def build(factory: str, **kwargs: Any) -> DAG:
     """Write `<dag_id>.py` into the test bundle and return the same DAG built here."""
     source = (

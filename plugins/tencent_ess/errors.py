@@ -27,13 +27,22 @@ def is_transient(code: str) -> bool:
     return code in NETWORK_CODES or any(_matches(code, prefix) for prefix in TRANSIENT_PREFIXES)
 
 
-def is_retried_in_call(code: str) -> bool:
-    """The short, in-call retries of the hook: rate limits and network errors only.
+#: Attempts per call for an internal error or outage: one blip is retried at once, a run of them goes up
+#: to Airflow's task retries with their longer delays.
+SERVER_ERROR_ATTEMPTS = 3
 
-    Internal errors and outages go up at once as transient, to be retried by Airflow's task retries
-    with their longer delays.
+
+def in_call_attempts(code: str, max_attempts: int) -> int:
+    """How many attempts the hook makes, in one call, when the last attempt failed with `code`.
+
+    Rate limits and network errors: up to `max_attempts` (short, paced retries ride them out).
+    Internal errors and outages: up to SERVER_ERROR_ATTEMPTS. Permanent errors: one.
     """
-    return code in NETWORK_CODES or is_rate_limited(code)
+    if code in NETWORK_CODES or is_rate_limited(code):
+        return max_attempts
+    if is_transient(code):
+        return min(max_attempts, SERVER_ERROR_ATTEMPTS)
+    return 1
 
 
 class EssError(Exception):

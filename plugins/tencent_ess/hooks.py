@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 
 from . import CONN_TYPE, DEFAULT_CONN_ID
-from .errors import EssApiError, EssConfigError, is_rate_limited, is_retried_in_call
+from .errors import EssApiError, EssConfigError, in_call_attempts, is_rate_limited
 
 DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
 DEFAULT_TIMEOUT = 30
@@ -92,7 +92,8 @@ class EssHook(BaseHook):
     """Calls essbasic actions through one official SDK client per thread (the SDK's session is not shared).
 
     :param ess_conn_id: Airflow connection id (type ``tencentcloud_ess``).
-    :param max_attempts: attempts per call, counting the first, for rate limits and network errors.
+    :param max_attempts: attempts per call, counting the first, for rate limits and network errors
+        (internal errors get fewer: ``errors.SERVER_ERROR_ATTEMPTS``).
     :param limiter: optional client-side rate limiter with ``acquire(action)`` and ``throttled(action)``.
     """
 
@@ -117,6 +118,7 @@ class EssHook(BaseHook):
         self.backoff_max = backoff_max
         self.limiter = limiter
         self.stats: Counter[str] = Counter()  # calls, retries and errors by code, for run reports
+        self.retried: list[dict[str, Any]] = []  # each in-call retry: action, code, RequestId, attempt
         self._settings: EssSettings | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -195,26 +197,35 @@ class EssHook(BaseHook):
             self.limiter.throttled(action)
         raise error
 
+    def _stop(self, retry_state: Any) -> bool:
+        error = retry_state.outcome.exception()
+        return retry_state.attempt_number >= in_call_attempts(error.code, self.max_attempts)
+
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()
         self._count(f"retries.{error.code}")
+        with self._lock:
+            self.retried.append({"action": error.action, "code": error.code, "request_id": error.request_id,
+                                 "attempt": retry_state.attempt_number, "retried_by": "hook"})
         self.log.warning(
             "%s: %s (RequestId %s), in-call retry %d/%d in %.2fs",
             error.action, error.code, error.request_id or "none", retry_state.attempt_number,
-            self.max_attempts - 1, retry_state.next_action.sleep,
+            in_call_attempts(error.code, self.max_attempts) - 1, retry_state.next_action.sleep,
         )
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call `action`; returns the `Response` body (RequestId included) or raises `EssApiError`.
 
-        Rate limits and network errors are retried here, briefly, with jittered exponential backoff;
-        everything else is raised at once for the caller (or Airflow's task retries) to decide.
+        Transient errors are retried here, briefly, with jittered exponential backoff (how many times
+        depends on the error: see `errors.in_call_attempts`); what is left, and every permanent error,
+        is raised for the caller (or Airflow's task retries) to decide. Each retry is logged with its
+        RequestId and kept in `retried` for run reports.
         """
         retrying = Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and is_retried_in_call(e.code)),
+            retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and e.transient),
             # base·2ⁿ plus up to `base` of jitter: spreads clients apart yet always outlasts a 1-s rate window
             wait=wait_exponential_jitter(initial=self.backoff_base, max=self.backoff_max, jitter=self.backoff_base),
-            stop=stop_after_attempt(self.max_attempts),
+            stop=self._stop,
             before_sleep=self._before_sleep,
             reraise=True,
         )

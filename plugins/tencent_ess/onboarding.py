@@ -259,25 +259,55 @@ def finish_reviewed(
     return run_concurrently(awaiting, work, concurrency, Progress("reviews", len(awaiting), log))
 
 
-def write_report(rows: list[dict], out_dir: str | Path, name: str, hook_stats: dict[str, int] | None = None) -> dict:
-    """Write `<name>.json` and `<name>.csv`; returns the summary (counts by status, retried calls, paths)."""
+def attempt_record(hook: EssHook, results: list[TenantResult], task: str, try_number: int) -> dict[str, Any]:
+    """What one task attempt did to the API: its call counts and every call it retried or left to a task retry."""
+    retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
+    retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
+                for r in results if r.status == RETRY]
+    return {"stats": dict(hook.stats), "retried": retried}
+
+
+def journal_attempt(folder: str | Path, name: str, record: dict[str, Any]) -> None:
+    """Keep a failed attempt's record beside the reports: Airflow clears a task's XComs when it retries."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+
+
+def read_journal(folder: str | Path) -> list[dict[str, Any]]:
+    """Every failed attempt's record, oldest first."""
+    files = sorted(Path(folder).glob("*.json"), key=lambda f: f.stat().st_mtime) if Path(folder).is_dir() else []
+    return [json.loads(f.read_text(encoding="utf-8")) for f in files]
+
+
+def write_report(rows: list[dict], out_dir: str | Path, name: str, attempts: Iterable[dict[str, Any]] = ()) -> dict:
+    """Write `<name>.json` and `<name>.csv` from the tenant rows and every attempt's record (see
+    `attempt_record`); returns the summary: counts by status, API calls, retried calls by code, paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows = sorted(rows, key=lambda r: r["index"])
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
-    stats = dict(sorted((hook_stats or {}).items()))
+    stats: dict[str, int] = {}
+    retried: list[dict[str, Any]] = []
+    for attempt in attempts:
+        for key, value in (attempt.get("stats") or {}).items():
+            stats[key] = stats.get(key, 0) + value
+        retried.extend(attempt.get("retried") or [])
+    stats = dict(sorted(stats.items()))
     summary = {
         "tenants": len(rows),
         "by_status": counts,
         "seals_created": sum(1 for r in rows if r.get("created")),
         "users_granted": sum(len(r.get("granted") or []) for r in rows),
         "retried_calls": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("retries.")},
+        "tenants_retried_by_task_retry": sum(1 for e in retried if e.get("retried_by") == "task retry"),
         "api_calls": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("calls.")},
     }
     json_path, csv_path = out / f"{name}.json", out / f"{name}.csv"
-    json_path.write_text(json.dumps({"summary": summary, "tenants": rows}, ensure_ascii=False, indent=2), "utf-8")
+    document = {"summary": summary, "tenants": rows, "retried_calls": retried}
+    json_path.write_text(json.dumps(document, ensure_ascii=False, indent=2), "utf-8")
     columns = list(TenantResult.__dataclass_fields__)
     with csv_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)

@@ -4,7 +4,14 @@ import pickle
 
 import pytest
 
-from tencent_ess.errors import EssApiError, EssValidationError, is_rate_limited, is_retried_in_call, is_transient
+from tencent_ess.errors import (
+    SERVER_ERROR_ATTEMPTS,
+    EssApiError,
+    EssValidationError,
+    in_call_attempts,
+    is_rate_limited,
+    is_transient,
+)
 
 
 @pytest.mark.parametrize("code", [
@@ -29,11 +36,12 @@ def test_permanent(code):
     assert not is_transient(code)
 
 
-def test_in_call_retries_are_rate_limits_and_network_only():
-    assert is_retried_in_call("RequestLimitExceeded.UinLimitExceeded") and is_rate_limited("RequestLimitExceeded")
-    assert is_retried_in_call("ClientNetworkError") and is_retried_in_call("ServerNetworkError")
-    assert not is_retried_in_call("InternalError.System")  # up to Airflow's task retries
-    assert not is_retried_in_call("InvalidParameter.ParamError")
+def test_in_call_attempts_depend_on_the_error():
+    assert in_call_attempts("RequestLimitExceeded.UinLimitExceeded", 6) == 6 and is_rate_limited("RequestLimitExceeded")
+    assert in_call_attempts("ClientNetworkError", 6) == in_call_attempts("ServerNetworkError", 6) == 6
+    assert in_call_attempts("InternalError.System", 6) == SERVER_ERROR_ATTEMPTS < 6  # a run of them: Airflow's turn
+    assert in_call_attempts("InternalError.System", 2) == 2
+    assert in_call_attempts("InvalidParameter.ParamError", 6) == 1
 
 
 def test_api_error_message_names_code_request_id_and_action_and_pickles():

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tencent_ess.errors import EssApiError, EssConfigError
+from tencent_ess.errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError
 from tencent_ess.hooks import EssHook, parse_endpoint
 from tencent_ess.ratelimit import ActionRateLimiter
 from tests.conftest import SECRET_KEY, agent, conn_json, emulator_state
@@ -88,13 +88,16 @@ def test_permanent_error_raised_at_once_with_one_call(ess_conn):
     assert emulator_state(ess_conn)["request_counts"] == {"CreateSealByImage": 1}
 
 
-def test_internal_error_goes_up_as_transient_without_in_call_retry(make_emulator, monkeypatch):
+def test_a_run_of_internal_errors_goes_up_as_transient_after_a_few_attempts(make_emulator, monkeypatch):
     emulator = make_emulator(faults={"internal": 1.0})
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook(backoff_base=0.01, backoff_max=0.02)
     with pytest.raises(EssApiError) as info:
-        EssHook().call("CreateSealByImage", system_seal())
+        hook.call("CreateSealByImage", system_seal())
     assert info.value.code == "InternalError.System" and info.value.transient
-    assert emulator_state(emulator)["request_counts"] == {"CreateSealByImage": 1}
+    assert emulator_state(emulator)["request_counts"] == {"CreateSealByImage": SERVER_ERROR_ATTEMPTS}
+    assert [r["attempt"] for r in hook.retried] == list(range(1, SERVER_ERROR_ATTEMPTS))
+    assert all(r["code"] == "InternalError.System" and r["request_id"] for r in hook.retried)
 
 
 def test_network_errors_are_retried_in_call_then_raised(make_emulator, monkeypatch, capfd):

@@ -101,9 +101,11 @@ def test_report_writes_json_and_csv_with_totals(tmp_path):
              "granted": []},
             {"index": 0, "proxy_organization_open_id": "o", "seal_name": "A", "status": "done", "created": True,
              "granted": ["u1", "u2"]}]
-    summary = write_report(rows, tmp_path, "run", {"calls.Create": 3, "retries.InternalError": 2})
+    summary = write_report(rows, tmp_path, "run", [{"stats": {"calls.Create": 2, "retries.InternalError": 2}},
+                                                   {"stats": {"calls.Create": 1}, "retried": [{"retried_by": "task retry"}]}])
     data = json.loads((tmp_path / "run.json").read_text("utf-8"))
     assert [r["index"] for r in data["tenants"]] == [0, 1]
     assert summary["by_status"] == {"done": 1, "failed": 1} and summary["users_granted"] == 2
     assert summary["retried_calls"] == {"InternalError": 2} and summary["api_calls"] == {"Create": 3}
+    assert summary["tenants_retried_by_task_retry"] == 1 and data["retried_calls"] == [{"retried_by": "task retry"}]
     assert (tmp_path / "run.csv").read_text("utf-8").splitlines()[1].startswith("0,o,A,done")

@@ -1,0 +1,113 @@
+"""Faults: every fault kind at once, the emulator killed mid-run, a client timeout shorter than a slow answer.
+
+Nothing lost, nothing doubled: each tenant ends with exactly one seal of its name and all its users on it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import requests
+
+from bench.workload import check_converged, write_fixture, write_manifest
+from tests.conftest import conn_json, emulator_state
+from tests.dags.test_tenant_onboarding import DAY, onboarding, run_day  # noqa: F401 - onboarding is a fixture
+
+CHAOS = {"internal": 0.1, "http5xx": 0.05, "drop_before": 0.05, "drop_after": 0.05, "slow": 0.01}
+
+
+def test_every_fault_kind_at_once_converges_and_the_report_lists_retried_calls(
+    onboarding, make_emulator, monkeypatch, tmp_path
+):
+    dag, manifests, reports = onboarding
+    write_fixture(tmp_path / "fixture.json", 50)
+    emulator = make_emulator(fixtures=tmp_path / "fixture.json", faults=CHAOS, seed=11, slow_seconds=1.0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    entries = write_manifest(manifests / f"{DAY}.json", 50, "合同专用章")
+
+    result = run_day(dag, concurrency=8, chunk_size=25)
+    assert result.state == "success", result.states
+    state = emulator_state(emulator)
+    assert check_converged(state["seals"], entries) == {"tenants": 50, "seals": 50, "duplicates": 0, "missing": 0}
+    injected = state["faults_injected"]
+    assert sum(injected.values()) >= 10 and {"internal", "http5xx", "drop_before", "drop_after"} <= set(injected)
+
+    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    assert report["summary"]["by_status"] == {"done": 50}
+    retried = report["retried_calls"]
+    hook_retries = [r for r in retried if r["retried_by"] == "hook"]
+    assert len(hook_retries) == sum(report["summary"]["retried_calls"].values()) >= 10
+    assert {"InternalError.System", "ClientNetworkError", "ServerNetworkError"} <= {r["code"] for r in hook_retries}
+    assert all(r["action"] and r["task"].startswith("onboard[") for r in hook_retries)
+    assert all(r["request_id"] for r in hook_retries if r["code"] == "InternalError.System")
+
+
+def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch, tmp_path):
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from emulator_process import demo_connection, start_emulator
+
+    dag, manifests, reports = onboarding
+    write_fixture(tmp_path / "fixture.json", 60)
+    db, options = tmp_path / "ess.db", ("--fixtures", str(tmp_path / "fixture.json"), "--latency-ms", "50-150")
+    proc, url = start_emulator(db, *options, log=tmp_path / "emulator.log")
+    port = url.rsplit(":", 1)[1]
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", demo_connection(url))
+    entries = write_manifest(manifests / f"{DAY}.json", 60, "合同专用章")
+    events: list[str] = []
+    holder = {"proc": proc}
+
+    def kill_then_restart() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            seals = requests.get(f"{url}/_emulator/state", timeout=5).json()["seals"]
+            if len(seals) >= 15:
+                break
+            time.sleep(0.05)
+        holder["proc"].kill()  # SIGKILL: requests in flight are cut, nothing is flushed politely
+        holder["proc"].wait()
+        events.append(f"killed at {len(seals)} seals")
+        time.sleep(1.0)
+        holder["proc"], _ = start_emulator(db, *options, "--port", port, log=tmp_path / "emulator.log")
+        events.append("restarted")
+
+    killer = threading.Thread(target=kill_then_restart)
+    killer.start()
+    try:
+        result = run_day(dag, concurrency=8)
+        killer.join()
+        assert events[-1] == "restarted" and int(events[0].split()[2]) < 60, events
+        assert result.state == "success", result.states
+        seals = requests.get(f"{url}/_emulator/state", timeout=5).json()["seals"]
+        assert check_converged(seals, entries) == {"tenants": 60, "seals": 60, "duplicates": 0, "missing": 0}
+        report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+        assert report["summary"]["by_status"] == {"done": 60}
+        assert any(r["code"] == "ClientNetworkError" for r in report["retried_calls"])
+    finally:
+        killer.join()
+        holder["proc"].kill()
+        holder["proc"].wait()
+
+
+def test_client_timeout_shorter_than_a_slow_answer_creates_one_seal(make_emulator, monkeypatch):
+    from tencent_ess.hooks import EssHook
+    from tencent_ess.operators import create_or_find_seal
+    from tests.conftest import agent
+
+    # seed 13: the first request draws `slow`, the next ones do not (asserted below, so a change shows)
+    emulator = make_emulator(faults={"slow": 0.5}, seed=13, slow_seconds=2.0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, extra={"timeout": 0.5}))
+    hook = EssHook(backoff_base=0.1)
+    params = {"SealName": "慢章", "SealType": "CONTRACT", "GenerateSource": "SealGenerateSourceSystem"}
+    seal_id, _, _ = create_or_find_seal(hook, agent(), params, "reuse", hook.log)
+    time.sleep(2.5)  # the slow request is applied after its client gave up
+    state = emulator_state(emulator)
+    assert state["faults_injected"].get("slow", 0) >= 1
+    assert hook.retried and hook.retried[0]["code"] == "ClientNetworkError"
+    named = [s for s in state["seals"] if s["seal_name"] == "慢章"]
+    assert [s["seal_id"] for s in named] == [seal_id]
