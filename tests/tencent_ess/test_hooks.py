@@ -145,3 +145,55 @@ def test_describe_pages_past_100(make_emulator, monkeypatch):
     assert len(seals) == 130 and hook.stats["calls.ChannelDescribeOrganizationSeals"] == 2
     assert hook.find_seal_by_name(agent(), "章129")["SealName"] == "章129"
     assert hook.find_seal_by_name(agent(), "nope") is None
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 signed by nobody a client trusts."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_tls_certificates_are_verified(tmp_path, monkeypatch):
+    import ssl
+
+    from ess_emulator import EmbeddedEmulator
+    from tests.conftest import SECRET_ID
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*_self_signed(tmp_path))
+    emulator = EmbeddedEmulator(secret_id=SECRET_ID, secret_key=SECRET_KEY)
+    emulator.server.socket = context.wrap_socket(emulator.server.socket, server_side=True)
+    with emulator:
+        url = emulator.url.replace("http://", "https://")
+        monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(extra={"endpoint": url}))
+        hook = EssHook(max_attempts=1)
+        with pytest.raises(EssApiError) as info:
+            hook.call("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1})
+    assert info.value.code == "ClientNetworkError" and "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert emulator.state.request_counts == {}  # the request never left the handshake
+
+
+def test_non_loopback_https_keeps_the_default_ca_bundle(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
+                       conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"}))
+    http = EssHook().get_conn().profile.httpProfile
+    assert http.scheme == "https" and http.certification in (None, True)  # None: the SDK verifies with certifi
