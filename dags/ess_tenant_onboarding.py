@@ -52,6 +52,10 @@ def _journal(ti: Any, ds: str, record: dict[str, Any]) -> None:
     journal_attempt(folder, f"{ti.task_id}-{ti.map_index}-try{ti.try_number}", record)
 
 
+def _chunk_key(number: int) -> str:
+    return f"chunk_{number}"
+
+
 def _plan_info(ti: Any) -> dict[str, Any] | None:
     return ti.xcom_pull(task_ids="plan", key="plan_info")
 
@@ -85,7 +89,9 @@ def _hook(params: dict[str, Any], ti: Any = None):
 def ess_tenant_onboarding():
     @task
     def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[list[dict]]:
-        """Read and check the manifest; returns the chunks to map over. Bad entries become report rows."""
+        """Read and check the manifest; push each chunk under its own XCom key and return their numbers to map
+        over, so that a chunk task loads its own tenants only. Bad entries become report rows."""
+        from airflow.sdk.configuration import conf
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         from tencent_ess.onboarding import ManifestError, make_chunks, plan_tenants, read_manifest
@@ -98,29 +104,30 @@ def ess_tenant_onboarding():
         if entries is None:
             raise AirflowSkipException(f"no manifest for {ds} at {path}: nothing to onboard")
         tenants, rejected = plan_tenants(entries, base_dir=path.parent)
-        from airflow.sdk.configuration import conf
-
         chunks = make_chunks(tenants, params["chunk_size"], conf.getint("core", "max_map_length"))
         print(f"manifest {path}: {len(entries)} entries, {len(tenants)} valid, {len(rejected)} rejected, "
               f"{len(chunks)} chunks")
         for row in rejected:
             print(f"rejected: {row['error']}")
         ti.xcom_push(key="plan_info", value={"rejected": rejected, "manifest": str(path), "base_dir": str(path.parent)})
-        return chunks
+        for number, chunk in enumerate(chunks):
+            ti.xcom_push(key=_chunk_key(number), value=chunk)
+        return list(range(len(chunks)))
 
     @task(max_active_tis_per_dagrun=4)
-    def onboard(tenants: list[dict], ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+    def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from airflow.sdk.exceptions import AirflowException
 
         from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, attempt_record, onboard_chunk
 
+        tenants = ti.xcom_pull(task_ids="plan", key=_chunk_key(chunk))
         hook = _hook(params, ti)
         base_dir = _plan_info(ti)["base_dir"]
-        label = f"chunk {ti.map_index}"
+        label = f"chunk {chunk}"
         results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,
                                 log=hook.log, label=label)
-        record = attempt_record(hook, results, f"onboard[{ti.map_index}]", ti.try_number)
+        record = attempt_record(hook, results, f"onboard[{chunk}]", ti.try_number)
         retry = [r for r in results if r.status == RETRY]
         if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
             _journal(ti, str(ds), record)
@@ -175,8 +182,8 @@ def ess_tenant_onboarding():
         rows = {row["index"]: row for row in info["rejected"]}
         for out in outputs:
             rows.update((row["index"], row) for row in out["results"])
-        for chunk in planned:  # a tenant no task finished is reported, never dropped
-            for tenant in chunk:
+        for number in planned:  # a tenant no task finished is reported, never dropped
+            for tenant in ti.xcom_pull(task_ids="plan", key=_chunk_key(number)):
                 rows.setdefault(tenant["index"], {
                     "index": tenant["index"], "proxy_organization_open_id": tenant["proxy_organization_open_id"],
                     "seal_name": tenant["seal_name"], "status": FAILED, "seal_id": "", "seal_status": "",
@@ -195,7 +202,7 @@ def ess_tenant_onboarding():
         return summary
 
     planned = plan()
-    chunks = onboard.expand(tenants=planned)
+    chunks = onboard.expand(chunk=planned)
     reviewed = finish_reviews(chunks)
     report(planned, chunks, reviewed)
 

@@ -57,3 +57,15 @@ print("parsed")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
     assert run.returncode == 0 and "parsed" in run.stdout, run.stderr[-2000:]
+
+
+def test_bench_dags_parse():
+    """The naive baseline and the parse-time yardstick `make bench` uses: a bench must not fail on an import."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bench = DagBag(dag_folder=str(ROOT / "bench" / "dags"))
+    assert bench.import_errors == {}
+    naive = bench.dags["ess_naive_onboarding"]
+    assert {"tenants", "create_seal", "grant_seal"} == set(naive.task_ids)
+    minimal = DagBag(dag_folder=str(ROOT / "bench" / "minimal_dag.py"))
+    assert minimal.import_errors == {} and list(minimal.dag_ids) == ["minimal"]
