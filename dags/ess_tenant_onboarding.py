@@ -44,12 +44,16 @@ def _run_name(run_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
+def _journal_dir(ds: str, run_id: str) -> Path:
+    return _report_dir(ds) / f"{_run_name(run_id)}.attempts"
+
+
 def _journal(ti: Any, ds: str, record: dict[str, Any]) -> None:
-    """A failed attempt's calls and retries, kept for the report (Airflow clears XComs on retry)."""
+    """A failed attempt's calls, retries and finished tenants, kept for the next attempt and the report
+    (Airflow clears a task's XComs when it retries)."""
     from tencent_ess.onboarding import journal_attempt
 
-    folder = _report_dir(ds) / f"{_run_name(ti.run_id)}.attempts"
-    journal_attempt(folder, f"{ti.task_id}-{ti.map_index}-try{ti.try_number}", record)
+    journal_attempt(_journal_dir(ds, ti.run_id), f"{ti.task_id}-{ti.map_index}-try{ti.try_number}", record)
 
 
 def _chunk_key(number: int) -> str:
@@ -119,15 +123,28 @@ def ess_tenant_onboarding():
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from airflow.sdk.exceptions import AirflowException
 
-        from tencent_ess.onboarding import AWAITING_REVIEW, RETRY, attempt_record, onboard_chunk
+        from tencent_ess.onboarding import (
+            AWAITING_REVIEW,
+            RETRY,
+            attempt_record,
+            finished_before,
+            onboard_chunk,
+            read_journal,
+        )
 
         tenants = ti.xcom_pull(task_ids="plan", key=_chunk_key(chunk))
         hook = _hook(params, ti)
         base_dir = _plan_info(ti)["base_dir"]
-        label = f"chunk {chunk}"
-        results = onboard_chunk(hook, tenants, concurrency=params["concurrency"], base_dir=base_dir,
+        label, task = f"chunk {chunk}", f"onboard[{chunk}]"
+        # A retry redoes only what earlier attempts left: a big chunk under steady faults still converges.
+        carried = finished_before(read_journal(_journal_dir(str(ds), ti.run_id)), task)
+        todo = [t for t in tenants if t["index"] not in carried]
+        if carried:
+            print(f"{label}: {len(carried)} tenants finished by earlier attempts; {len(todo)} left")
+        results = onboard_chunk(hook, todo, concurrency=params["concurrency"], base_dir=base_dir,
                                 log=hook.log, label=label)
-        record = attempt_record(hook, results, f"onboard[{chunk}]", ti.try_number)
+        record = attempt_record(hook, results, task, ti.try_number)
+        results = sorted([*results, *carried.values()], key=lambda r: r.index)
         retry = [r for r in results if r.status == RETRY]
         if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
             _journal(ti, str(ds), record)
@@ -173,7 +190,7 @@ def ess_tenant_onboarding():
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log summary."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from tencent_ess.onboarding import FAILED, read_journal, write_report
+        from tencent_ess.onboarding import DONE, FAILED, finished_before, read_journal, write_report
 
         info = _plan_info(ti)
         if planned is None or info is None:
@@ -182,6 +199,10 @@ def ess_tenant_onboarding():
         rows = {row["index"]: row for row in info["rejected"]}
         for out in outputs:
             rows.update((row["index"], row) for row in out["results"])
+        journal = read_journal(_journal_dir(str(ds), run_id or "run"))
+        for index, result in finished_before(journal).items():  # finished by an attempt whose task then failed
+            if result.status == DONE:
+                rows.setdefault(index, result.to_dict())
         for number in planned:  # a tenant no task finished is reported, never dropped
             for tenant in ti.xcom_pull(task_ids="plan", key=_chunk_key(number)):
                 rows.setdefault(tenant["index"], {
@@ -190,7 +211,7 @@ def ess_tenant_onboarding():
                     "created": False, "granted": [], "skipped": [], "error": "not finished: its task failed",
                 })
         out_dir, name = _report_dir(str(ds)), _run_name(run_id or "run")
-        attempts = [out["attempt"] for out in outputs] + read_journal(out_dir / f"{name}.attempts")
+        attempts = [out["attempt"] for out in outputs] + journal
         summary = write_report(list(rows.values()), out_dir, name, attempts)
         print(f"onboarding report {ds}: {summary}")
         bad = [row for row in rows.values() if row["status"] != "done"]

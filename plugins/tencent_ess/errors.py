@@ -27,22 +27,15 @@ def is_transient(code: str) -> bool:
     return code in NETWORK_CODES or any(_matches(code, prefix) for prefix in TRANSIENT_PREFIXES)
 
 
-#: Attempts per call for an internal error or outage: one blip is retried at once, a run of them goes up
-#: to Airflow's task retries with their longer delays.
+#: In one call, the hook gives up after this many internal errors or outages (rate limits and network errors
+#: only count towards its `max_attempts`): one blip is retried at once, a run of them is left to Airflow's task
+#: retries with their longer delays.
 SERVER_ERROR_ATTEMPTS = 3
 
 
-def in_call_attempts(code: str, max_attempts: int) -> int:
-    """How many attempts the hook makes, in one call, when the last attempt failed with `code`.
-
-    Rate limits and network errors: up to `max_attempts` (short, paced retries ride them out).
-    Internal errors and outages: up to SERVER_ERROR_ATTEMPTS. Permanent errors: one.
-    """
-    if code in NETWORK_CODES or is_rate_limited(code):
-        return max_attempts
-    if is_transient(code):
-        return min(max_attempts, SERVER_ERROR_ATTEMPTS)
-    return 1
+def is_server_error(code: str) -> bool:
+    """Transient on the server's side: internal errors and outages (not rate limits, not the network)."""
+    return is_transient(code) and code not in NETWORK_CODES and not is_rate_limited(code)
 
 
 class EssError(Exception):

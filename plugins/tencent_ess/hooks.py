@@ -20,7 +20,7 @@ from airflow.sdk import BaseHook
 from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 
 from . import CONN_TYPE, DEFAULT_CONN_ID
-from .errors import EssApiError, EssConfigError, in_call_attempts, is_rate_limited
+from .errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError, is_rate_limited, is_server_error
 
 DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
 DEFAULT_TIMEOUT = 30
@@ -93,7 +93,7 @@ class EssHook(BaseHook):
 
     :param ess_conn_id: Airflow connection id (type ``tencentcloud_ess``).
     :param max_attempts: attempts per call, counting the first, for rate limits and network errors
-        (internal errors get fewer: ``errors.SERVER_ERROR_ATTEMPTS``).
+        (of which at most ``errors.SERVER_ERROR_ATTEMPTS`` internal errors).
     :param limiter: optional client-side rate limiter with ``acquire(action)`` and ``throttled(action)``.
     """
 
@@ -197,10 +197,6 @@ class EssHook(BaseHook):
             self.limiter.throttled(action)
         raise error
 
-    def _stop(self, retry_state: Any) -> bool:
-        error = retry_state.outcome.exception()
-        return retry_state.attempt_number >= in_call_attempts(error.code, self.max_attempts)
-
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()
         self._count(f"retries.{error.code}")
@@ -210,22 +206,29 @@ class EssHook(BaseHook):
         self.log.warning(
             "%s: %s (RequestId %s), in-call retry %d/%d in %.2fs",
             error.action, error.code, error.request_id or "none", retry_state.attempt_number,
-            in_call_attempts(error.code, self.max_attempts) - 1, retry_state.next_action.sleep,
+            self.max_attempts - 1, retry_state.next_action.sleep,
         )
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """Call `action`; returns the `Response` body (RequestId included) or raises `EssApiError`.
 
-        Transient errors are retried here, briefly, with jittered exponential backoff (how many times
-        depends on the error: see `errors.in_call_attempts`); what is left, and every permanent error,
-        is raised for the caller (or Airflow's task retries) to decide. Each retry is logged with its
-        RequestId and kept in `retried` for run reports.
+        Transient errors are retried here, briefly, with jittered exponential backoff: up to `max_attempts`
+        in all, of which at most `errors.SERVER_ERROR_ATTEMPTS` internal errors. What is left, and every
+        permanent error, is raised for the caller (or Airflow's task retries) to decide. Each retry is
+        logged with its RequestId and kept in `retried` for run reports.
         """
+        server_errors = 0
+
+        def stop(retry_state: Any) -> bool:
+            nonlocal server_errors
+            server_errors += is_server_error(retry_state.outcome.exception().code)
+            return retry_state.attempt_number >= self.max_attempts or server_errors >= SERVER_ERROR_ATTEMPTS
+
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and e.transient),
             # base·2ⁿ plus up to `base` of jitter: spreads clients apart yet always outlasts a 1-s rate window
             wait=wait_exponential_jitter(initial=self.backoff_base, max=self.backoff_max, jitter=self.backoff_base),
-            stop=self._stop,
+            stop=stop,
             before_sleep=self._before_sleep,
             reraise=True,
         )

@@ -260,11 +260,19 @@ def finish_reviewed(
 
 
 def attempt_record(hook: EssHook, results: list[TenantResult], task: str, try_number: int) -> dict[str, Any]:
-    """What one task attempt did to the API: its call counts and every call it retried or left to a task retry."""
+    """What one task attempt did: its API call counts, every call it retried or left to a task retry, and the
+    tenants it finished (done, or waiting for review), which a later attempt need not touch again."""
     retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
     retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
                 for r in results if r.status == RETRY]
-    return {"stats": dict(hook.stats), "retried": retried}
+    finished = [r.to_dict() for r in results if r.status in (DONE, AWAITING_REVIEW)]
+    return {"task": task, "try": try_number, "stats": dict(hook.stats), "retried": retried, "finished": finished}
+
+
+def finished_before(records: Iterable[dict[str, Any]], task: str | None = None) -> dict[int, TenantResult]:
+    """Tenants that earlier attempts (of `task`, or of any task) finished, by manifest index."""
+    return {row["index"]: TenantResult(**row) for record in records if task in (None, record.get("task"))
+            for row in record.get("finished") or []}
 
 
 def journal_attempt(folder: str | Path, name: str, record: dict[str, Any]) -> None:

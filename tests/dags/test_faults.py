@@ -13,7 +13,7 @@ import requests
 
 from bench.workload import check_converged, write_fixture, write_manifest
 from tests.conftest import conn_json, emulator_state
-from tests.dags.test_tenant_onboarding import DAY, onboarding, run_day  # noqa: F401 - onboarding is a fixture
+from tests.dags.test_tenant_onboarding import DAY, onboarding, run_day, sample  # noqa: F401 - onboarding is a fixture
 
 CHAOS = {"internal": 0.1, "http5xx": 0.05, "drop_before": 0.05, "drop_after": 0.05, "slow": 0.01}
 
@@ -111,3 +111,34 @@ def test_client_timeout_shorter_than_a_slow_answer_creates_one_seal(make_emulato
     assert hook.retried and hook.retried[0]["code"] == "ClientNetworkError"
     named = [s for s in state["seals"] if s["seal_name"] == "慢章"]
     assert [s["seal_id"] for s in named] == [seal_id]
+
+
+def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_conn, monkeypatch):
+    """The first attempt leaves one tenant to a task retry; the retry touches that tenant only."""
+    import tencent_ess.onboarding as engine
+
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)[:2]  # two system-seal tenants in two enterprises
+    (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    real = engine.onboard_chunk
+    calls: list[list[int]] = []
+
+    def first_attempt_leaves_tenant_1(hook, tenants, **kwargs):
+        calls.append([t["index"] for t in tenants])
+        results = real(hook, tenants, **kwargs)
+        if len(calls) == 1:  # as if tenant 1's last call had hit a run of internal errors
+            results = [engine.TenantResult(r.index, r.proxy_organization_open_id, r.seal_name, engine.RETRY,
+                                           error="InternalError.System (transient)") if r.index == 1 else r
+                       for r in results]
+        return results
+
+    monkeypatch.setattr(engine, "onboard_chunk", first_attempt_leaves_tenant_1)
+    result = run_day(dag)
+    assert result.state == "success" and result.tries["onboard[0]"] == 2, result.states
+    assert calls == [[0, 1], [1]]
+    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    assert report["summary"]["by_status"] == {"done": 2}
+    assert report["summary"]["tenants_retried_by_task_retry"] == 1
+    assert [r["tenant"] for r in report["retried_calls"] if r["retried_by"] == "task retry"] == [1]
+    counts = emulator_state(ess_conn)["request_counts"]
+    assert counts["CreateSealByImage"] == 2  # tenant 0 was not touched again; tenant 1 was found, not re-created

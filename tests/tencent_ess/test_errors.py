@@ -5,11 +5,10 @@ import pickle
 import pytest
 
 from tencent_ess.errors import (
-    SERVER_ERROR_ATTEMPTS,
     EssApiError,
     EssValidationError,
-    in_call_attempts,
     is_rate_limited,
+    is_server_error,
     is_transient,
 )
 
@@ -36,12 +35,11 @@ def test_permanent(code):
     assert not is_transient(code)
 
 
-def test_in_call_attempts_depend_on_the_error():
-    assert in_call_attempts("RequestLimitExceeded.UinLimitExceeded", 6) == 6 and is_rate_limited("RequestLimitExceeded")
-    assert in_call_attempts("ClientNetworkError", 6) == in_call_attempts("ServerNetworkError", 6) == 6
-    assert in_call_attempts("InternalError.System", 6) == SERVER_ERROR_ATTEMPTS < 6  # a run of them: Airflow's turn
-    assert in_call_attempts("InternalError.System", 2) == 2
-    assert in_call_attempts("InvalidParameter.ParamError", 6) == 1
+def test_server_errors_are_the_transient_ones_neither_network_nor_rate_limit():
+    assert is_server_error("InternalError.System") and is_server_error("ServiceUnavailable")
+    assert not is_server_error("ClientNetworkError") and not is_server_error("ServerNetworkError")
+    assert not is_server_error("RequestLimitExceeded.UinLimitExceeded") and is_rate_limited("RequestLimitExceeded")
+    assert not is_server_error("InvalidParameter.ParamError")
 
 
 def test_api_error_message_names_code_request_id_and_action_and_pickles():

@@ -109,3 +109,25 @@ def test_report_writes_json_and_csv_with_totals(tmp_path):
     assert summary["retried_calls"] == {"InternalError": 2} and summary["api_calls"] == {"Create": 3}
     assert summary["tenants_retried_by_task_retry"] == 1 and data["retried_calls"] == [{"retried_by": "task retry"}]
     assert (tmp_path / "run.csv").read_text("utf-8").splitlines()[1].startswith("0,o,A,done")
+
+
+def test_attempt_records_carry_finished_tenants_to_the_next_attempt(tmp_path):
+    from tencent_ess.onboarding import TenantResult, attempt_record, finished_before, journal_attempt, read_journal
+
+    class Hook:
+        stats = {"calls.CreateSealByImage": 2}
+        retried = [{"action": "CreateSealByImage", "code": "ClientNetworkError", "request_id": "", "attempt": 1,
+                    "retried_by": "hook"}]
+
+    results = [TenantResult(0, "o", "A", "done", "S0"), TenantResult(1, "o", "B", "retry", error="InternalError"),
+               TenantResult(2, "o", "C", "awaiting_review", "S2")]
+    journal_attempt(tmp_path, "onboard-0-try1", attempt_record(Hook(), results, "onboard[0]", 1))
+    journal_attempt(tmp_path, "onboard-1-try1", attempt_record(Hook(), [TenantResult(9, "p", "Z", "done")],
+                                                               "onboard[1]", 1))
+    records = read_journal(tmp_path)
+    assert sorted(finished_before(records, "onboard[0]")) == [0, 2]
+    assert sorted(finished_before(records)) == [0, 2, 9]
+    [first] = [r for r in records if r["task"] == "onboard[0]"]
+    assert [e["retried_by"] for e in first["retried"]] == ["hook", "task retry"]
+    assert first["retried"][1]["tenant"] == 1 and first["stats"] == Hook.stats
+    assert read_journal(tmp_path / "nothing-here") == []
