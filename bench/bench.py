@@ -43,7 +43,7 @@ from emulator_process import demo_connection, start_emulator  # noqa: E402
 
 from bench.workload import check_converged, write_fixture, write_manifest  # noqa: E402
 
-CHUNK_SIZE = 500  # the DAG's default chunk_size
+CHUNK_SIZE = 1000  # the chunk size the memory stage plans with (the DAG's default)
 CEILING = 20.0  # requests/s per action: one create and one grant per tenant, so tenants/s can never beat it
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
@@ -283,7 +283,8 @@ class Stages:
                   flush=True)
             for count, day, seal_name in ((small, "2026-12-05", "记忆专用章"), (large, "2026-12-06", "记忆专用章二")):
                 write_manifest(bench.manifests / f"{day}.json", count, seal_name)
-                planned = self.staged(bench.run(f"plan of {count}", "ess_tenant_onboarding", day, 0, {},
+                planned = self.staged(bench.run(f"plan of {count}", "ess_tenant_onboarding", day, 0,
+                                                {"chunk_size": CHUNK_SIZE},
                                                 "--mark-success-pattern", "onboard|finish_reviews|report"), None)
                 self.check(planned.returncode == 0, f"{planned.name}: exit {planned.returncode}")
                 size = min(count, CHUNK_SIZE)

@@ -24,7 +24,7 @@ PARAMS = {
     "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id"),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
                         description="The account's limit; 20 unless Tencent Cloud raised it."),
-    "chunk_size": Param(500, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
+    "chunk_size": Param(1000, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
     "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk"),
     "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks"),
     "review_wait_seconds": Param(300, type="integer", minimum=0,
