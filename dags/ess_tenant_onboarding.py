@@ -151,6 +151,7 @@ def ess_tenant_onboarding():
             raise AirflowException(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
         by_index = {t["index"]: t for t in tenants}
         awaiting = [{**by_index[r.index], "created": r.created} for r in results if r.status == AWAITING_REVIEW]
+        record.pop("finished")  # only a later attempt of a failed one needs it; the results carry it here
         return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
                 "awaiting": awaiting, "attempt": record}
 

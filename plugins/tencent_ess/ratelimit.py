@@ -13,15 +13,17 @@ HEADROOM = 0.97
 #: The server's rate window, plus a margin for the time between our send and the gateway's count.
 WINDOW = 1.0
 WINDOW_MARGIN = 0.03
+#: A send this late (thread wake-up, GIL) keeps the schedule; a later one (a stall) restarts it from now.
+CATCH_UP = 0.02
 
 
 class ActionRateLimiter:
     """Paces each action's requests, shared by all threads of a process.
 
-    Two rules, both on actual send times: consecutive requests of an action are at least
-    ``1 / rate`` apart (rate = this process's share × headroom), and no window of one second
-    (plus a margin) holds more requests than the share. Spacing is counted from the last real send,
-    so a process that stalls (GC, a busy CPU) does not fire its overdue requests in a burst.
+    Two rules: requests of an action are scheduled ``1 / rate`` apart (rate = this process's share ×
+    headroom), and no window of one second (plus a margin) holds more actual sends than the share.
+    A send a few milliseconds late keeps the schedule; after a longer stall (GC, a busy CPU) the
+    schedule restarts from that send, so overdue requests are never fired in a burst.
 
     The share is ``limit / sharers()``, where ``sharers`` says how many processes use the quota at
     once (for onboarding: the chunk tasks of the run that are running now), asked again at most every
@@ -88,14 +90,15 @@ class ActionRateLimiter:
                 sent = self._sent.setdefault(action, deque())
                 while sent and now - sent[0] >= WINDOW + WINDOW_MARGIN:
                     sent.popleft()
-                wait = self._next.get(action, now) - now
+                slot = self._next.get(action, now)
+                wait = slot - now
                 if len(sent) >= self.per_window:
                     wait = max(wait, sent[0] + WINDOW + WINDOW_MARGIN - now)
                 if wait <= 0:
                     ceiling = self.max_rate
                     rate = min(self._rate.get(action, ceiling), ceiling)
                     sent.append(now)
-                    self._next[action] = now + 1.0 / rate
+                    self._next[action] = (slot if now - slot <= CATCH_UP else now) + 1.0 / rate
                     self._rate[action] = min(ceiling, rate + ceiling / 50.0)
                     return
             time.sleep(wait)

@@ -120,3 +120,12 @@ def test_rate_never_falls_below_the_floor(clock):
 def test_limit_must_be_positive():
     with pytest.raises(ValueError, match="positive"):
         ActionRateLimiter(0)
+
+
+def test_small_wake_up_delays_do_not_slow_the_pace(clock, monkeypatch):
+    monkeypatch.setattr(clock, "sleep", lambda seconds: setattr(clock, "now", clock.now + seconds + 0.005))
+    limiter = ActionRateLimiter(20)
+    gap = 1 / (20 * HEADROOM)
+    times = send_times(limiter, clock, 20)  # every wake-up 5 ms late
+    # the schedule holds: 19 gaps plus one late wake-up, not 19 gaps of (gap + 5 ms)
+    assert times[-1] - times[0] == pytest.approx(19 * gap + 0.005, abs=1e-6)
