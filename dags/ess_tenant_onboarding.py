@@ -92,7 +92,7 @@ def _hook(params: dict[str, Any], ti: Any = None):
 )
 def ess_tenant_onboarding():
     @task
-    def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[list[dict]]:
+    def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[int]:
         """Read and check the manifest; push each chunk under its own XCom key and return their numbers to map
         over, so that a chunk task loads its own tenants only. Bad entries become report rows."""
         from airflow.sdk.configuration import conf
@@ -191,7 +191,7 @@ def ess_tenant_onboarding():
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log summary."""
         from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-        from tencent_ess.onboarding import DONE, FAILED, finished_before, read_journal, write_report
+        from tencent_ess.onboarding import DONE, FAILED, TenantResult, finished_before, read_journal, write_report
 
         info = _plan_info(ti)
         if planned is None or info is None:
@@ -206,11 +206,9 @@ def ess_tenant_onboarding():
                 rows.setdefault(index, result.to_dict())
         for number in planned:  # a tenant no task finished is reported, never dropped
             for tenant in ti.xcom_pull(task_ids="plan", key=_chunk_key(number)):
-                rows.setdefault(tenant["index"], {
-                    "index": tenant["index"], "proxy_organization_open_id": tenant["proxy_organization_open_id"],
-                    "seal_name": tenant["seal_name"], "status": FAILED, "seal_id": "", "seal_status": "",
-                    "created": False, "granted": [], "skipped": [], "error": "not finished: its task failed",
-                })
+                rows.setdefault(tenant["index"], TenantResult(
+                    tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
+                    error="not finished: its task failed").to_dict())
         out_dir, name = _report_dir(str(ds)), _run_name(run_id or "run")
         attempts = [out["attempt"] for out in outputs] + journal
         summary = write_report(list(rows.values()), out_dir, name, attempts)

@@ -20,11 +20,12 @@ def demo_connection(url: str) -> str:
                        "extra": {"app_id": fixture["apps"][0]["app_id"], "endpoint": url}})
 
 
-def start_emulator(db: Path, *extra: str, log: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """Returns (process, base URL); its log lines go to `log` if given. The key never goes on the command line."""
+def start_emulator(db: Path, *extra: str, port: int = 0, log: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Returns (process, base URL); `port` 0 picks a free one; its log lines go to `log` if given.
+    The key never goes on the command line."""
     stderr = log.open("ab") if log is not None else None
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(db), *extra],
+        [sys.executable, "-m", "ess_emulator", "--port", str(port), "--db", str(db), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     if stderr is not None:

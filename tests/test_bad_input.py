@@ -15,6 +15,7 @@ import pytest
 
 from tests.airflow_run import run_dag
 from tests.conftest import ROOT, conn_json, emulator_state, png_bytes
+from tests.dags.test_tenant_onboarding import DAY, onboarding  # noqa: F401 - onboarding is a fixture
 
 LONG_NAME = "章" * 51
 
@@ -138,13 +139,8 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
 
 
 # ------------------------------------------------------------------------------------------ 3. manifest entries
-def test_bad_manifest_entries_are_reported_and_the_rest_complete(airflow_db, ess_conn, images, monkeypatch, tmp_path):
-    from tests.dags.test_tenant_onboarding import DAY
-
-    manifests, reports = tmp_path / "tenants", tmp_path / "reports"
-    manifests.mkdir()
-    monkeypatch.setenv("AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR", str(manifests))
-    monkeypatch.setenv("AIRFLOW_VAR_ESS_REPORT_DIR", str(reports))
+def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess_conn, images):
+    dag, manifests, reports = onboarding
     good = {"proxy_organization_open_id": "org_tenant_alpha", "operator_open_id": "alphaadmin", "seal_name": "合同专用章",
             "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "user_ids": ["alphastaff1"]}
     other = {**good, "proxy_organization_open_id": "org_tenant_beta", "operator_open_id": "betaadmin",
@@ -167,9 +163,6 @@ def test_bad_manifest_entries_are_reported_and_the_rest_complete(airflow_db, ess
     ]
     entries = [good] + [entry for entry, _ in bad] + [other]
     (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_tenant_onboarding.py")).dags["ess_tenant_onboarding"]
     result = run_dag(dag, logical_date=pendulum.parse(DAY))
 
     assert result.states["report"] == "failed" and result.tries["report"] == 1  # the run says something is wrong

@@ -56,7 +56,7 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
     write_fixture(tmp_path / "fixture.json", 60)
     db, options = tmp_path / "ess.db", ("--fixtures", str(tmp_path / "fixture.json"), "--latency-ms", "50-150")
     proc, url = start_emulator(db, *options, log=tmp_path / "emulator.log")
-    port = url.rsplit(":", 1)[1]
+    port = int(url.rsplit(":", 1)[1])
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", demo_connection(url))
     entries = write_manifest(manifests / f"{DAY}.json", 60, "合同专用章")
     events: list[str] = []
@@ -73,7 +73,7 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
         holder["proc"].wait()
         events.append(f"killed at {len(seals)} seals")
         time.sleep(1.0)
-        holder["proc"], _ = start_emulator(db, *options, "--port", port, log=tmp_path / "emulator.log")
+        holder["proc"], _ = start_emulator(db, *options, port=port, log=tmp_path / "emulator.log")
         events.append("restarted")
 
     killer = threading.Thread(target=kill_then_restart)
