@@ -7,6 +7,7 @@ The SealId travels from `create_seal` to the sensor and to `grant_seal` through 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param
@@ -24,6 +25,8 @@ from tencent_ess.validation import (
 )
 
 ID_PATTERN = f"^[A-Za-z0-9]{{1,{MAX_OPEN_ID}}}$"
+#: Seal images come from this folder only (Variable `ess_seal_image_dir`); `seal_image_path` may not leave it.
+IMAGE_DIR = "{{ var.value.get('ess_seal_image_dir', '%s') }}" % (Path(__file__).resolve().parents[1] / "data" / "seals")
 
 PARAMS = {
     "proxy_organization_open_id": Param(
@@ -52,7 +55,8 @@ PARAMS = {
                                   description="Optional, at most 15 characters."),
     "seal_image_path": Param(
         "", type="string", title="Seal image path",
-        description="Optional PNG/JPG (≤ 5 MB), absolute or relative to this DAG file. Image seals are reviewed "
+        description="Optional PNG/JPG (≤ 5 MB), relative to the seal image folder (Variable ess_seal_image_dir, "
+        "default data/seals/), e.g. sample_seal.png. Image seals are reviewed "
         "manually: the run waits for the review before granting.",
     ),
     "user_ids": Param(
@@ -88,9 +92,11 @@ with DAG(
         seal_size="{{ params.seal_size }}",
         seal_horizontal_text="{{ params.seal_horizontal_text }}",
         seal_image_path="{{ params.seal_image_path }}",
+        image_base_dir=IMAGE_DIR,
         **AGENT,
     )
-    review = EssSealReviewSensor(task_id="wait_for_review", seal_id=create.output, poke_interval=10, **AGENT)
+    review = EssSealReviewSensor(task_id="wait_for_review", seal_id=create.output, poke_interval=10, deferrable=True,
+                                 **AGENT)
     grant = ChannelCreateSealPolicyOperator(
         task_id="grant_seal", seal_id=create.output, user_ids="{{ params.user_ids | tojson }}", **AGENT
     )

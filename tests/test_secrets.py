@@ -29,7 +29,7 @@ def test_no_secret_key_or_image_anywhere_after_both_dags(onboarding, ess_conn, c
     image_b64 = base64.b64encode(IMAGE.read_bytes()).decode()
     setup = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
     runs = [
-        run_dag(setup, conf={"seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": str(IMAGE),
+        run_dag(setup, conf={"seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": IMAGE.name,
                              "user_ids": ["n9528"]}),
         run_dag(setup, conf={"proxy_organization_open_id": "org_nobody"}),  # fails: an exception with a RequestId
     ]

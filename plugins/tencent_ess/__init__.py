@@ -6,9 +6,20 @@ copied into an Airflow `plugins/` folder it still works with `AIRFLOW_CONN_*` co
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: Recommended task-retry settings for transient API errors (rate limits past the hook's in-call retries,
+#: InternalError, outages): put them in your DAG's ``default_args``. Operators do not impose them, so a DAG's
+#: own ``default_args`` always decide.
+RETRY_DEFAULTS: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+}
 
 CONN_TYPE = "tencentcloud_ess"
 DEFAULT_CONN_ID = "tencentcloud_ess_default"

@@ -1,0 +1,193 @@
+"""The bodies of `ess_tenant_onboarding`'s tasks: plan → onboard (mapped over chunks) → finish_reviews → report.
+
+The DAG file only declares the tasks and their wiring; everything they do is here, with plain-function tests.
+Where files live: `Locations` (the Variables `ess_tenant_manifest_dir` and `ess_report_dir`, each a folder or
+an object-storage URL such as `s3://bucket/tenants`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from ..errors import EssError
+from ..storage import storage_path
+from .locations import Locations, run_name
+from .engine import AWAITING_REVIEW, DONE, FAILED, RETRY, TenantResult, finish_reviewed, onboard_chunk
+from .journal import attempt_record, finished_before, read_records, write_record
+from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
+from .report import write_report
+
+log = logging.getLogger(__name__)
+PLAN_INFO = "plan_info"
+
+
+class RetryLater(EssError):
+    """Work left for a task retry: tenants that hit transient errors, seals still in review."""
+
+    transient = True
+
+
+def chunk_key(number: int) -> str:
+    return f"chunk_{number}"
+
+
+def first_try_of_series(ti: Any) -> int:
+    """The first try of the task's current series: a clear starts a new one (Airflow's own arithmetic)."""
+    retries = getattr(getattr(ti, "task", None), "retries", 0) or 0
+    max_tries = getattr(ti, "max_tries", 0) or 0
+    return max(1, max_tries - retries + 1)
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chunks: int | None) -> list[int]:
+    """Read and check the manifest; push each chunk under its own XCom key and return the chunk numbers to map
+    over (a chunk task loads its own tenants only). Bad entries become report rows; a missing manifest plans
+    nothing and leaves the reason for the report; an unusable manifest fails the run."""
+    path = where.manifest(ds)
+    info: dict[str, Any] = {"manifest": str(path), "base_dir": str(where.images), "plan_id": uuid.uuid4().hex,
+                            "rejected": [], "missing": ""}
+    entries = read_manifest(path)  # ManifestError: the run fails, naming the file
+    if entries is None:
+        info["missing"] = f"no manifest for {ds} at {path}"
+        log.warning("%s: nothing to onboard", info["missing"])
+        ti.xcom_push(key=PLAN_INFO, value=info)
+        return []
+    tenants, rejected = plan_tenants(entries, base_dir=where.images)
+    chunks = make_chunks(tenants, params["chunk_size"], max_chunks)
+    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks", path, len(entries), len(tenants),
+             len(rejected), len(chunks))
+    for row in rejected:
+        log.warning("rejected: %s", row["error"])
+    info["rejected"] = rejected
+    ti.xcom_push(key=PLAN_INFO, value=info)
+    for number, chunk in enumerate(chunks):
+        ti.xcom_push(key=chunk_key(number), value=chunk)
+    return list(range(len(chunks)))
+
+
+def plan_info(ti: Any) -> dict[str, Any]:
+    info = ti.xcom_pull(task_ids="plan", key=PLAN_INFO)
+    if not info:
+        raise ManifestError("the plan task left no plan (it failed or did not run): see its log")
+    return info
+
+
+# ---------------------------------------------------------------------------------------------------- onboard
+def make_hook(params: dict[str, Any], ti: Any = None):
+    """A hook paced at the run's share of the API limit: with `ti`, shared among the chunks running now."""
+    from ..hooks import EssHook
+    from ..ratelimit import ActionRateLimiter
+
+    sharers = None
+    if ti is not None:  # under a real executor several chunks run at once; each takes an equal share
+        def sharers() -> int:
+            return ti.get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["running"])
+
+    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
+
+
+def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any]) -> None:
+    name = f"{ti.task_id}-{ti.map_index}-try{ti.try_number}"
+    write_record(where.journal(ds, ti.run_id), name, record)
+
+
+def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """One chunk: describe each enterprise once, create missing seals, grant missing users. A retry redoes only
+    what earlier attempts of this series left (a big chunk under steady faults still converges)."""
+    info = plan_info(ti)
+    tenants = ti.xcom_pull(task_ids="plan", key=chunk_key(chunk))
+    hook = make_hook(params, ti)
+    label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
+    records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
+    carried = finished_before(records, task, series)
+    carried = {t["fingerprint"]: carried[t["fingerprint"]] for t in tenants if t["fingerprint"] in carried}
+    todo = [t for t in tenants if t["fingerprint"] not in carried]
+    if carried:
+        log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
+    results = onboard_chunk(hook, todo, concurrency=params["concurrency"], base_dir=storage_path(info["base_dir"]),
+                            log=log, label=label)
+    record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
+                            series=series)
+    by_fingerprint = {t["fingerprint"]: t for t in tenants}
+    for fingerprint, row in carried.items():  # the manifest position may have moved: report today's index
+        row.index = by_fingerprint[fingerprint]["index"]
+    results = sorted([*results, *carried.values()], key=lambda r: r.index)
+    retry = [r for r in results if r.status == RETRY]
+    if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
+        _journal(where, ds, ti, record)
+        raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
+    awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
+                for r in results if r.status == AWAITING_REVIEW]
+    record.pop("finished")  # only a later attempt of a failed one needs it; the results carry it here
+    return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
+            "awaiting": awaiting, "attempt": record}
+
+
+# ---------------------------------------------------------------------------------------------------- reviews
+def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, params: dict[str, Any], ti: Any,
+                   sleep=time.sleep) -> dict[str, Any]:
+    """Image seals under review: wait (bounded by `review_wait_seconds`), grant the approved, fail the refused;
+    still in review at the deadline → a task retry checks again later."""
+    awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+    hook = make_hook(params)
+    deadline = time.monotonic() + params["review_wait_seconds"]
+    results: dict[int, dict] = {}
+    while awaiting:
+        for r in finish_reviewed(hook, awaiting, concurrency=params["concurrency"], log=log):
+            if r.status not in (AWAITING_REVIEW, RETRY):
+                results[r.index] = r.to_dict()
+        awaiting = [t for t in awaiting if t["index"] not in results]
+        if not awaiting:
+            break
+        if time.monotonic() >= deadline:
+            plan_id = plan_info(ti)["plan_id"]
+            _journal(where, ds, ti, attempt_record(hook, [], task="finish_reviews", try_number=ti.try_number,
+                                                   plan_id=plan_id))
+            raise RetryLater(f"{len(awaiting)} seals still under review; checking again on retry")
+        sleep(params["review_poll_seconds"])
+    return {"results": list(results.values()),
+            "attempt": attempt_record(hook, [], task="finish_reviews", try_number=ti.try_number)}
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed: dict | None, *, ds: str,
+           run_id: str, ti: Any) -> dict[str, Any]:
+    """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
+    in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
+    not done fails the run after the report is written."""
+    info = plan_info(ti)
+    out_dir, name = where.reports(ds), run_name(run_id)
+    if info.get("missing"):
+        summary = write_report([], out_dir, name, note=info["missing"])
+        return {**summary, "skipped": info["missing"]}
+    outputs = [out for out in chunk_outputs if out] + ([reviewed] if reviewed else [])
+    rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
+    for out in outputs:
+        rows.update((row["index"], row) for row in out["results"])
+    records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
+    planned_tenants = [t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    by_fingerprint = {t["fingerprint"]: t for t in planned_tenants}
+    for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
+        tenant = by_fingerprint.get(fingerprint)
+        if tenant is not None and result.status == DONE:
+            result.index = tenant["index"]
+            rows.setdefault(tenant["index"], result.to_dict())
+    for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped
+        rows.setdefault(tenant["index"], TenantResult(
+            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
+            error="not finished: its task failed (see the task's log)", fingerprint=tenant["fingerprint"]).to_dict())
+    attempts = [out["attempt"] for out in outputs] + records
+    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(problems))
+    log.info("onboarding report %s: %s", ds, summary)
+    bad = [row for row in rows.values() if row["status"] != DONE]
+    for row in sorted(bad, key=lambda r: r["index"]):
+        log.warning("not done: entry %s %s/%s: %s %s", row["index"], row["proxy_organization_open_id"],
+                    row["seal_name"], row["status"], row["error"])
+    if bad:
+        raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+    return summary
+
+
