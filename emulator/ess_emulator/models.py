@@ -1,26 +1,36 @@
-"""The emulator's state (SQLite) and the business rules of each action, as ESS_API.md states them.
+"""The emulator's state (seals and grants, durable in SQLite) and the rules that hold over it, as typed methods.
 
-Wire format (HTTP, envelope, signing) lives in `server.py`; this module knows only parameters in,
-response dict out, or `ApiError`. Where the docs are silent the strict reading is taken; every such
-assumption is marked `ASSUMPTION` here and listed in the README.
+No wire format here: `responses.py` reads each action's parameters and calls these methods; `server.py`
+speaks HTTP. Errors are the classes of `exceptions.py`. Where ESS_API.md is silent the strict reading is
+taken; every such assumption is marked `ASSUMPTION` here and listed in the README.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import contextlib
 import io
-import re
 import secrets
 import sqlite3
 import string
 import threading
 import time
+from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from .fixtures import Fixture, Organization
+from .exceptions import (
+    InvalidImage,
+    MissingSealImage,
+    OfficialSealExists,
+    OperatorNotFound,
+    OrganizationNotFound,
+    ParamError,
+    SealNameExists,
+    SealNotFound,
+)
+from .fixtures import Employee, Fixture, Organization
 
 SEAL_TYPES = ("OFFICIAL", "CONTRACT", "FINANCE", "PERSONNEL", "INVOICE", "OTHER")
 CIRCLE_ONLY_TYPES = ("OFFICIAL", "CONTRACT")
@@ -29,31 +39,8 @@ CIRCLE_SIZES = ("38_38", "40_40", "42_42", "45_45", "50_50", "58_58")
 ELLIPSE_SIZES = ("40_30", "45_30")
 GENERATE_SYSTEM = "SealGenerateSourceSystem"
 SEAL_STATUSES = ("CHECKING", "SUCCESS", "FAIL", "DISABLE")
-MAX_IMAGE_B64 = 10 * 1024 * 1024
 MAX_IMAGE_RAW = 5 * 1024 * 1024
-_ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_AGENT_KEYS = {"AppId", "ProxyOrganizationOpenId", "ProxyOperator", "ProxyAppId", "ProxyOrganizationId"}
-_OPERATOR_KEYS = {"OpenId", "Channel", "CustomUserId", "ClientIp", "ProxyIp"}
-_ALLOWED_PARAMS = {
-    "CreateSealByImage": {
-        "Agent", "SealName", "SealImage", "GenerateSource", "SealType", "SealHorizontalText", "SealStyle",
-        "SealSize", "TaxIdentifyCode", "SealDescription", "Options", "Operator",
-    },
-    "ChannelCreateSealPolicy": {"Agent", "SealId", "UserIds", "Operator", "Organization"},
-    "ChannelDeleteSealPolicies": {"Agent", "SealId", "UserIds", "Operator", "Organization"},
-    "ChannelDescribeOrganizationSeals": {"Agent", "Limit", "Offset", "InfoType", "SealId", "SealTypes", "SealStatuses"},
-}
-ACTIONS = tuple(_ALLOWED_PARAMS)
-
-
-class ApiError(Exception):
-    """A documented API error: answered as `{"Response": {"Error": {Code, Message}}}`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-
+FAIL_REASON = "印章图片审核未通过:图片不清晰或与企业名称不符"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seals (
@@ -82,7 +69,50 @@ CREATE TABLE IF NOT EXISTS grants (
 );
 """
 
-_FAIL_REASON = "印章图片审核未通过:图片不清晰或与企业名称不符"
+
+@dataclass(frozen=True)
+class Agent:
+    """The caller a request's `Agent` names, resolved against the fixture: app, enterprise and operator."""
+
+    app_id: str
+    organization: Organization
+    operator: Employee
+
+
+@dataclass(frozen=True)
+class SealSpec:
+    """What CreateSealByImage asks for, as read off the wire (an empty style or size means the default)."""
+
+    name: str
+    seal_type: str = "OFFICIAL"
+    generate_source: str = ""
+    style: str = ""
+    size: str = ""
+    horizontal_text: str = ""
+    tax_identify_code: str = ""
+    image: bytes | None = None  # decoded; checked, measured, never stored
+
+
+@dataclass(frozen=True)
+class Seal:
+    """A seal as stored, with its status at the moment it was read."""
+
+    seal_id: str
+    app_id: str
+    org_open_id: str
+    name: str
+    seal_type: str
+    style: str
+    size: str
+    horizontal_text: str
+    from_image: bool
+    created_at: float
+    status: str
+    authorized_user_ids: tuple[str, ...] = ()
+
+    @property
+    def fail_reason(self) -> str:
+        return FAIL_REASON if self.status == "FAIL" else ""
 
 
 def _new_seal_id() -> str:
@@ -90,8 +120,25 @@ def _new_seal_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(32))
 
 
+def _status(row: sqlite3.Row, now: float) -> str:
+    if not row["from_image"]:
+        return "SUCCESS"
+    if now < row["review_ready_at"]:
+        return "CHECKING"
+    return row["review_result"]
+
+
+def _seal(row: sqlite3.Row, now: float, authorized: tuple[str, ...] = ()) -> Seal:
+    return Seal(
+        seal_id=row["seal_id"], app_id=row["app_id"], org_open_id=row["org_open_id"], name=row["seal_name"],
+        seal_type=row["seal_type"], style=row["seal_style"], size=row["seal_size"],
+        horizontal_text=row["horizontal_text"], from_image=bool(row["from_image"]),
+        created_at=row["created_at"], status=_status(row, now), authorized_user_ids=authorized,
+    )
+
+
 class EssBackend:
-    """All seals and grants, durable in one SQLite file, with one lock so every rule holds under concurrency."""
+    """All seals and grants, durable in one SQLite file, behind one lock so every rule holds under concurrency."""
 
     def __init__(self, db_path: str, fixture: Fixture, review_seconds: float = 0.0) -> None:
         self.fixture = fixture
@@ -107,220 +154,161 @@ class EssBackend:
         with self._lock:
             self._db.close()
 
-    # ----------------------------------------------------------------- dispatch
-    def handle(self, action: str, params: dict[str, Any], host: str) -> dict[str, Any]:
-        """Apply one action; returns the Response body without RequestId."""
-        unknown = sorted(set(params) - _ALLOWED_PARAMS[action])
-        if unknown:
-            raise ApiError("UnknownParameter", f"参数 {unknown[0]} 未定义")
-        handler = getattr(self, "_" + action)
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """The lock and one SQLite transaction: a change is applied whole or not at all."""
         with self._lock:
-            return handler(params, host)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
-    # ----------------------------------------------------------------- shared rules
-    def _agent(self, params: dict[str, Any]) -> tuple[str, Organization, str]:
-        agent = params.get("Agent")
-        if not isinstance(agent, dict):
-            raise ApiError("MissingParameter", "缺少参数 Agent")
-        extra = sorted(set(agent) - _AGENT_KEYS)
-        if extra:
-            raise ApiError("UnknownParameter", f"参数 Agent.{extra[0]} 未定义")
-        app_id = agent.get("AppId")
-        if not isinstance(app_id, str) or not app_id:
-            raise ApiError("MissingParameter", "缺少参数 Agent.AppId")
-        org_id = _agent_id(agent, "ProxyOrganizationOpenId", "Agent.ProxyOrganizationOpenId",
-                           "MissingParameter.OrganizationId")
-        operator = agent.get("ProxyOperator")
-        if not isinstance(operator, dict):
-            raise ApiError("MissingParameter", "缺少参数 Agent.ProxyOperator")
-        extra = sorted(set(operator) - _OPERATOR_KEYS)
-        if extra:
-            raise ApiError("UnknownParameter", f"参数 Agent.ProxyOperator.{extra[0]} 未定义")
-        operator_id = _agent_id(operator, "OpenId", "Agent.ProxyOperator.OpenId", "MissingParameter")
-        org = self.fixture.organizations.get((app_id, org_id))
+    # ----------------------------------------------------------------- who is calling
+    def agent(self, app_id: str, org_open_id: str, operator_open_id: str) -> Agent:
+        """The enterprise and operator an `Agent` names; both must exist and be verified."""
+        org = self.fixture.organizations.get((app_id, org_open_id))
         # ASSUMPTION: an unknown AppId, like an unknown or unverified enterprise, is ResourceNotFound.Organization.
         if org is None or not org.verified:
-            raise ApiError("ResourceNotFound.Organization", "子客企业不存在或未完成实名认证")
-        employee = org.find_employee(operator_id)
-        if employee is None or employee.open_id != operator_id or not employee.verified:
-            raise ApiError("ResourceNotFound.VerifyUser", "经办人不存在或未完成实名认证")
-        return app_id, org, operator_id
+            raise OrganizationNotFound
+        employee = org.find_employee(operator_open_id)
+        if employee is None or employee.open_id != operator_open_id or not employee.verified:
+            raise OperatorNotFound
+        return Agent(app_id, org, employee)
 
-    def _status(self, row: sqlite3.Row, now: float | None = None) -> str:
-        if not row["from_image"]:
-            return "SUCCESS"
-        if (now or time.time()) < row["review_ready_at"]:
-            return "CHECKING"
-        return row["review_result"]
-
-    @staticmethod
-    def image_url(host: str, seal_id: str) -> str:
-        return f"http://{host}/_emulator/seal-images/{seal_id}.png"
-
-    def _seal_for(self, app_id: str, org: Organization, seal_id: str) -> sqlite3.Row:
+    def _seal_row(self, agent: Agent, seal_id: str) -> sqlite3.Row:
         row = self._db.execute(
-            "SELECT * FROM seals WHERE seal_id=? AND app_id=? AND org_open_id=?", (seal_id, app_id, org.open_id)
+            "SELECT * FROM seals WHERE seal_id=? AND app_id=? AND org_open_id=?",
+            (seal_id, agent.app_id, agent.organization.open_id),
         ).fetchone()
         if row is None:
-            raise ApiError("ResourceNotFound", "印章不存在")
+            raise SealNotFound
         return row
 
-    @staticmethod
-    def _user_ids(params: dict[str, Any]) -> list[str]:
-        if not isinstance(params.get("SealId"), str) or not params["SealId"]:
-            raise ApiError("InvalidParameter.ParamError", "缺失印章ID")
-        user_ids = params.get("UserIds")
-        if not isinstance(user_ids, list) or not user_ids:
-            raise ApiError("InvalidParameter.ParamError", "缺失授权用户Id")
-        for user_id in user_ids:
-            if not isinstance(user_id, str) or not _ID_RE.match(user_id):
-                raise ApiError("InvalidParameter.ParamError", "无效的授权用户Id")
-        return list(dict.fromkeys(user_ids))
-
-    # ----------------------------------------------------------------- actions
-    def _CreateSealByImage(self, params: dict[str, Any], host: str) -> dict[str, Any]:
-        app_id, org, _ = self._agent(params)
-        name = params.get("SealName")
-        if name is None or name == "":
-            raise ApiError("MissingParameter.SealName", "缺少参数 SealName")
-        if not isinstance(name, str):
-            raise ApiError("InvalidParameter.ParamError", "SealName 必须是字符串")
-        if len(name) > 50:
-            raise ApiError("InvalidParameter.LimitSealName", "印章名称长度超出50个字符")
-        seal_type = params.get("SealType") or "OFFICIAL"
-        if seal_type not in SEAL_TYPES:
-            raise ApiError("InvalidParameter.ParamError", f"SealType 取值无效: {seal_type}")
-        source = params.get("GenerateSource") or ""
-        if source not in ("", GENERATE_SYSTEM):
-            raise ApiError("InvalidParameter.ParamError", f"GenerateSource 取值无效: {source}")
-        style = params.get("SealStyle") or "circle"
-        if style not in SEAL_STYLES:
-            raise ApiError("InvalidParameter.ParamError", f"SealStyle 取值无效: {style}")
+    # ----------------------------------------------------------------- CreateSealByImage
+    def create_seal(self, agent: Agent, spec: SealSpec) -> Seal:
+        """A new seal: system-drawn (SUCCESS at once) or from an image (CHECKING until reviewed)."""
+        style = spec.style or "circle"
         is_ellipse = style == "ellipse"
-        if is_ellipse and seal_type in CIRCLE_ONLY_TYPES:
-            raise ApiError("InvalidParameter.ParamError", f"{seal_type} 类型印章只支持圆形")
+        if is_ellipse and spec.seal_type in CIRCLE_ONLY_TYPES:
+            raise ParamError(f"{spec.seal_type} 类型印章只支持圆形")
         # ASSUMPTION: the docs give 42_42 as the default size; for an ellipse (where 42_42 is no size) it is 40_30.
-        size = params.get("SealSize") or ("40_30" if is_ellipse else "42_42")
+        size = spec.size or ("40_30" if is_ellipse else "42_42")
         if size not in (ELLIPSE_SIZES if is_ellipse else CIRCLE_SIZES):
-            raise ApiError("InvalidParameter.ParamError", f"SealSize {size} 与 SealStyle {style} 不匹配")
-        text = params.get("SealHorizontalText") or ""
-        if not isinstance(text, str) or len(text) > 15:
-            raise ApiError("InvalidParameter.ParamError", "SealHorizontalText 最多15个字")
+            raise ParamError(f"SealSize {size} 与 SealStyle {style} 不匹配")
         # ASSUMPTION: TaxIdentifyCode is "only used with INVOICE"; the strict reading refuses it elsewhere.
-        if params.get("TaxIdentifyCode") and seal_type != "INVOICE":
-            raise ApiError("InvalidParameter.ParamError", "TaxIdentifyCode 仅适用于 INVOICE 类型印章")
-        image = params.get("SealImage") or ""
-        if not image and not source:
-            raise ApiError("MissingParameter.SealImage", "缺少参数 SealImage")
+        if spec.tax_identify_code and spec.seal_type != "INVOICE":
+            raise ParamError("TaxIdentifyCode 仅适用于 INVOICE 类型印章")
+        if not spec.image and not spec.generate_source:
+            raise MissingSealImage
         # ASSUMPTION: an image together with system generation is ambiguous; the strict reading refuses it.
-        if image and source:
-            raise ApiError("InvalidParameter.ParamError", "SealImage 与 GenerateSource 不能同时指定")
-        image_bytes = _check_image(image) if image else 0
+        if spec.image and spec.generate_source:
+            raise ParamError("SealImage 与 GenerateSource 不能同时指定")
+        image_bytes = check_image(spec.image) if spec.image else 0
 
-        if self._db.execute(
-            "SELECT 1 FROM seals WHERE app_id=? AND org_open_id=? AND seal_name=?", (app_id, org.open_id, name)
-        ).fetchone():
-            raise ApiError("FailedOperation.ExistSameSealName", "存在同名印章")
-        if seal_type == "OFFICIAL":
+        org_open_id = agent.organization.open_id
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM seals WHERE app_id=? AND org_open_id=? AND seal_name=?",
+                (agent.app_id, org_open_id, spec.name),
+            ).fetchone():
+                raise SealNameExists
             now = time.time()
-            for row in self._db.execute(
-                "SELECT * FROM seals WHERE app_id=? AND org_open_id=? AND seal_type='OFFICIAL'", (app_id, org.open_id)
-            ):
-                if self._status(row, now) != "FAIL":
-                    raise ApiError("OperationDenied.AlreadyHas", "企业已存在公章")
-        seal_id = _new_seal_id()
-        created = time.time()
-        self._db.execute(
-            "INSERT INTO seals (seal_id, app_id, org_open_id, seal_name, seal_type, seal_style, seal_size,"
-            " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (seal_id, app_id, org.open_id, name, seal_type, style, size, text, int(bool(image)), image_bytes,
-             created, created + self.review_seconds, org.review_result),
-        )
-        return {"SealId": seal_id, "ImageUrl": "" if image else self.image_url(host, seal_id)}
-
-    def _ChannelCreateSealPolicy(self, params: dict[str, Any], host: str) -> dict[str, Any]:
-        user_ids = self._user_ids(params)
-        app_id, org, _ = self._agent(params)
-        seal = self._seal_for(app_id, org, params["SealId"])
-        resolved = []
-        for some_id in user_ids:
-            employee = org.find_employee(some_id)
-            if employee is None or not employee.verified:
-                raise ApiError("InvalidParameter.ParamError", "无效的授权用户Id")
-            resolved.append((some_id, employee.user_id))
-        # ASSUMPTION: only an approved seal can be granted; CHECKING and FAIL seals are refused.
-        status = self._status(seal)
-        if status != "SUCCESS":
-            raise ApiError("InvalidParameter.ParamError", f"印章状态为 {status},不能授权")
-        granted = []
-        for named_as, user_id in resolved:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO grants (seal_id, user_id, named_as, granted_seq)"
-                " VALUES (?,?,?,(SELECT COALESCE(MAX(granted_seq),0)+1 FROM grants))",
-                (seal["seal_id"], user_id, named_as),
+            if spec.seal_type == "OFFICIAL":
+                # A refused official seal does not count.
+                for row in db.execute(
+                    "SELECT * FROM seals WHERE app_id=? AND org_open_id=? AND seal_type='OFFICIAL'",
+                    (agent.app_id, org_open_id),
+                ):
+                    if _status(row, now) != "FAIL":
+                        raise OfficialSealExists
+            seal_id = _new_seal_id()
+            db.execute(
+                "INSERT INTO seals (seal_id, app_id, org_open_id, seal_name, seal_type, seal_style, seal_size,"
+                " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (seal_id, agent.app_id, org_open_id, spec.name, spec.seal_type, style, size, spec.horizontal_text,
+                 int(bool(spec.image)), image_bytes, now, now + self.review_seconds,
+                 agent.organization.review_result),
             )
-            if cursor.rowcount:
-                granted.append(named_as)
-        return {"UserIds": granted}
+            return _seal(db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone(), now)
 
-    def _ChannelDeleteSealPolicies(self, params: dict[str, Any], host: str) -> dict[str, Any]:
-        user_ids = self._user_ids(params)
-        app_id, org, _ = self._agent(params)
-        seal = self._seal_for(app_id, org, params["SealId"])
-        for some_id in user_ids:
-            employee = org.find_employee(some_id)
-            if employee is None:
-                raise ApiError("InvalidParameter.ParamError", "无效的授权用户Id")
-            self._db.execute("DELETE FROM grants WHERE seal_id=? AND user_id=?", (seal["seal_id"], employee.user_id))
-        return {}
+    # ----------------------------------------------------------------- grants
+    def grant(self, agent: Agent, seal_id: str, user_ids: list[str]) -> list[str]:
+        """Authorize users (OpenIds or UserIds) to use a seal; returns those newly authorized, as they were named."""
+        org = agent.organization
+        with self._transaction() as db:
+            seal = self._seal_row(agent, seal_id)
+            resolved = []
+            for some_id in user_ids:
+                employee = org.find_employee(some_id)
+                if employee is None or not employee.verified:
+                    raise ParamError("无效的授权用户Id")
+                resolved.append((some_id, employee.user_id))
+            # ASSUMPTION: only an approved seal can be granted; CHECKING and FAIL seals are refused.
+            status = _status(seal, time.time())
+            if status != "SUCCESS":
+                raise ParamError(f"印章状态为 {status},不能授权")
+            granted = []
+            for named_as, user_id in resolved:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO grants (seal_id, user_id, named_as, granted_seq)"
+                    " VALUES (?,?,?,(SELECT COALESCE(MAX(granted_seq),0)+1 FROM grants))",
+                    (seal_id, user_id, named_as),
+                )
+                if cursor.rowcount:
+                    granted.append(named_as)
+            return granted
 
-    def _ChannelDescribeOrganizationSeals(self, params: dict[str, Any], host: str) -> dict[str, Any]:
-        app_id, org, _ = self._agent(params)
-        limit = _int_param(params, "Limit", 20, 1, 100)
-        offset = _int_param(params, "Offset", 0, 0, 20000)
-        info_type = _int_param(params, "InfoType", 0, 0, 1)
-        statuses = _list_param(params, "SealStatuses", SEAL_STATUSES + ("ALL",))
-        types = _list_param(params, "SealTypes", SEAL_TYPES)
-        seal_id = params.get("SealId") or ""
-        now = time.time()
-        rows = []
-        for row in self._db.execute(
-            "SELECT * FROM seals WHERE app_id=? AND org_open_id=? ORDER BY seq", (app_id, org.open_id)
-        ):
-            status = self._status(row, now)
-            if seal_id and row["seal_id"] != seal_id:
-                continue
-            if types and row["seal_type"] not in types:
-                continue
-            if "ALL" not in statuses and status not in (statuses or ["SUCCESS"]):
-                continue
-            rows.append((row, status))
-        seals = []
-        for row, status in rows[offset : offset + limit]:
-            seal: dict[str, Any] = {
-                "SealId": row["seal_id"],
-                "SealName": row["seal_name"],
-                "SealType": row["seal_type"],
-                "SealStatus": status,
-                "FailReason": _FAIL_REASON if status == "FAIL" else "",
-                "CreateOn": int(row["created_at"]),
-                "Url": "" if row["from_image"] else self.image_url(host, row["seal_id"]),
-            }
-            if info_type == 1:
-                seal["AuthorizedUsers"] = [
-                    _authorized_user(org, grant["user_id"])
-                    for grant in self._db.execute(
-                        "SELECT user_id FROM grants WHERE seal_id=? ORDER BY granted_seq", (row["seal_id"],)
-                    )
-                ]
-            seals.append(seal)
-        return {"TotalCount": len(rows), "Seals": seals}
-
-    # ----------------------------------------------------------------- inspection
-    def seal_row(self, seal_id: str) -> sqlite3.Row | None:
+    def revoke(self, agent: Agent, seal_id: str, user_ids: list[str]) -> None:
+        """Withdraw users' authorization to use a seal (OpenIds resolved through enterprise + app + OpenId)."""
+        org = agent.organization
         with self._lock:
-            return self._db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone()
+            self._seal_row(agent, seal_id)
+            for some_id in user_ids:
+                employee = org.find_employee(some_id)
+                if employee is None:
+                    raise ParamError("无效的授权用户Id")
+                self._db.execute("DELETE FROM grants WHERE seal_id=? AND user_id=?", (seal_id, employee.user_id))
+
+    # ----------------------------------------------------------------- ChannelDescribeOrganizationSeals
+    def describe_seals(
+        self, agent: Agent, *, seal_id: str = "", types: list[str] | None = None,
+        statuses: list[str] | None = None, offset: int = 0, limit: int = 20, with_users: bool = False,
+    ) -> tuple[int, list[Seal]]:
+        """(TotalCount, one page of seals) of the enterprise, oldest first.
+
+        `statuses` empty means enabled seals only (`SUCCESS`); `ALL` means every status.
+        """
+        wanted = statuses or ["SUCCESS"]
+        with self._lock:
+            now = time.time()
+            rows = [
+                row for row in self._db.execute(
+                    "SELECT * FROM seals WHERE app_id=? AND org_open_id=? ORDER BY seq",
+                    (agent.app_id, agent.organization.open_id),
+                )
+                if (not seal_id or row["seal_id"] == seal_id)
+                and (not types or row["seal_type"] in types)
+                and ("ALL" in wanted or _status(row, now) in wanted)
+            ]
+            page = []
+            for row in rows[offset : offset + limit]:
+                users: tuple[str, ...] = ()
+                if with_users:
+                    users = tuple(grant["user_id"] for grant in self._db.execute(
+                        "SELECT user_id FROM grants WHERE seal_id=? ORDER BY granted_seq", (row["seal_id"],)))
+                page.append(_seal(row, now, users))
+            return len(rows), page
+
+    # ----------------------------------------------------------------- inspection and reset
+    def seal(self, seal_id: str) -> Seal | None:
+        """Any seal by id (for the preview images), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone()
+            return None if row is None else _seal(row, time.time())
 
     def snapshot(self) -> list[dict[str, Any]]:
         """Every seal with its grants, for `GET /_emulator/state`."""
@@ -336,61 +324,28 @@ class EssBackend:
                     "organization_open_id": row["org_open_id"],
                     "seal_name": row["seal_name"],
                     "seal_type": row["seal_type"],
-                    "seal_status": self._status(row, now),
+                    "seal_status": _status(row, now),
                     "authorized_user_ids": grants.get(row["seal_id"], []),
                 }
                 for row in self._db.execute("SELECT * FROM seals ORDER BY seq")
             ]
 
-
-def _agent_id(container: dict[str, Any], key: str, label: str, missing_code: str) -> str:
-    """A required Agent identifier: a non-empty string of at most 64 characters."""
-    value = container.get(key)
-    if not isinstance(value, str) or not value:
-        raise ApiError(missing_code, f"缺少参数 {label}")
-    if len(value) > 64:
-        raise ApiError("InvalidParameter.ParamError", f"{label} 长度不能超过64")
-    return value
+    def reset(self) -> None:
+        """Forget every seal and grant (the fixture's apps, enterprises and employees stay)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM grants")
+            db.execute("DELETE FROM seals")
 
 
-def _authorized_user(org: Organization, user_id: str) -> dict[str, str]:
-    employee = org.find_employee(user_id)
-    return {"UserId": user_id, "OpenId": employee.open_id if employee else ""}
-
-
-def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if value is None:
-        return default
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ApiError("InvalidParameter.ParamError", f"{name} 取值范围为 {low}-{high}")
-    return value
-
-
-def _list_param(params: dict[str, Any], name: str, allowed: tuple[str, ...]) -> list[str]:
-    value = params.get(name) or []
-    if not isinstance(value, list) or any(item not in allowed for item in value):
-        raise ApiError("InvalidParameter.ParamError", f"{name} 取值无效")
-    return value
-
-
-def _check_image(encoded: Any) -> int:
-    """Decode and check a SealImage; returns its raw size. PNG or JPG, ≤ 10 MB encoded, ≤ 5 MB raw."""
-    if not isinstance(encoded, str):
-        raise ApiError("InvalidParameter.Image", "SealImage 必须是 base64 字符串")
-    if len(encoded) > MAX_IMAGE_B64:
-        raise ApiError("InvalidParameter.Image", "图片 base64 超过 10M")
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError("InvalidParameter.Image", "SealImage 不是合法的 base64") from None
+def check_image(raw: bytes) -> int:
+    """Check a decoded SealImage; returns its size. A PNG or JPG of at most 5 MB that decodes whole."""
     if len(raw) > MAX_IMAGE_RAW:
-        raise ApiError("InvalidParameter.Image", "原始图片超过 5M")
+        raise InvalidImage("原始图片超过 5M")
     try:
         with Image.open(io.BytesIO(raw)) as img:
             if img.format not in ("PNG", "JPEG"):
-                raise ApiError("InvalidParameter.Image", "只支持 PNG 或 JPG 图片")
+                raise InvalidImage("只支持 PNG 或 JPG 图片")
             img.load()  # a truncated file fails here, not at open()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ApiError("InvalidParameter.Image", "图片不正确,无法解码") from None
+        raise InvalidImage("图片不正确,无法解码") from None
     return len(raw)

@@ -1,7 +1,8 @@
-"""The wire format: HTTP, the TC3 signature check, the `Response` envelope, limits and injected faults.
+"""HTTP only: framing and body limits, the TC3 signature check, the `Response` envelope, the gateway's rate
+limit, injected faults, and the `/_emulator/*` endpoints. The actions themselves are `responses.py`.
 
-Order of checks for `POST /`: body size → action/version headers → Authorization → JSON body →
-rate limit → latency → injected fault → the action (models.py) → `drop_after` fault → answer.
+Order of checks for `POST /`: body size → action/version headers → Authorization → JSON body → rate limit →
+latency → injected fault → the action → `drop_after` fault → answer.
 """
 
 from __future__ import annotations
@@ -18,14 +19,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from . import signing
+from .exceptions import (
+    EssError,
+    InternalError,
+    InvalidAction,
+    InvalidAuthorization,
+    InvalidParameter,
+    MissingParameter,
+    NoSuchVersion,
+    RequestLimitExceeded,
+    RequestSizeLimitExceeded,
+    SecretIdNotFound,
+    SignatureExpire,
+    SignatureFailure,
+)
 from .faults import FaultInjector
-from .models import ACTIONS, ApiError, EssBackend
-from .ratelimit import SlidingWindowLimiter
+from .models import EssBackend
+from .responses import ACTIONS, EssResponses
 from .sealdraw import draw_seal
+from .throttle import SlidingWindowLimiter
 
 VERSION = "2021-05-26"
 SERVICE = "essbasic"
-MAX_BODY = 10 * 1024 * 1024
+MAX_BODY = 10 * 1024 * 1024  # the API's body limit with TC3 signing
 MAX_SKEW_SECONDS = 300
 log = logging.getLogger("ess_emulator")
 
@@ -43,10 +59,11 @@ class EmulatorConfig:
 
 
 class EmulatorState:
-    """Shared by every handler thread: backend, limiter, fault injector and counters."""
+    """Shared by every handler thread: the model, its responses, the limiter, the fault injector and counters."""
 
     def __init__(self, backend: EssBackend, config: EmulatorConfig) -> None:
         self.backend = backend
+        self.responses = EssResponses(backend)
         self.config = config
         self.limiter = SlidingWindowLimiter(config.rate_limit)
         self.faults = FaultInjector(config.faults, config.seed)
@@ -68,9 +85,27 @@ class EmulatorState:
             "faults_injected": dict(self.faults.injected),
         }
 
+    def reset(self) -> None:
+        """Back to a fresh start (like moto's reset): no seals, grants or counts, full quotas, the fault
+        sequence from its seed again. Fixture, credentials and options stay."""
+        self.backend.reset()
+        self.limiter.reset()
+        with self._lock:
+            self.request_counts.clear()
+            self.rate_limited.clear()
+            self.faults = FaultInjector(self.config.faults, self.config.seed)
+
 
 class _Drop(Exception):
     """Close the connection without answering."""
+
+
+class _Refused(Exception):
+    """A request refused for its size: answered with `status` and the envelope, then closed."""
+
+    def __init__(self, status: int, error: EssError) -> None:
+        super().__init__(error.code)
+        self.status, self.error = status, error
 
 
 class EssRequestHandler(BaseHTTPRequestHandler):
@@ -78,7 +113,7 @@ class EssRequestHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "ess-emulator"
-    state: EmulatorState  # set on the subclass made by make_server
+    state: EmulatorState  # set on the subclass made by EmulatorServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         return  # access lines would name paths only, but one place decides what is logged: _answer
@@ -91,21 +126,30 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         elif path == "/_emulator/health":
             self._send(200, "application/json", b'{"ok": true}')
         elif path.startswith("/_emulator/seal-images/") and path.endswith(".png"):
-            row = self.state.backend.seal_row(path.rsplit("/", 1)[1][: -len(".png")])
-            if row is None or row["from_image"]:
+            seal = self.state.backend.seal(path.rsplit("/", 1)[1][: -len(".png")])
+            if seal is None or seal.from_image:
                 self._send(404, "text/plain", b"no such seal preview")
             else:
-                png = draw_seal(row["seal_name"], row["seal_style"], row["seal_size"], row["horizontal_text"])
-                self._send(200, "image/png", png)
+                self._send(200, "image/png", draw_seal(seal.name, seal.style, seal.size, seal.horizontal_text))
         else:
             self._send(404, "text/plain", b"not found")
 
-    # ------------------------------------------------------------------ POST /: the API
+    # ------------------------------------------------------------------ POST: the API, and reset
     def do_POST(self) -> None:
         request_id = str(uuid.uuid4())
         action = self.headers.get("X-TC-Action", "")
+        is_reset = self.path.split("?", 1)[0] == "/_emulator/reset"
+        if not is_reset:
+            self.state.count(self.state.request_counts, action or "<none>")
         try:
-            self._handle_api(request_id, action)
+            body = self._read_body(required=not is_reset)
+            if is_reset:
+                self.state.reset()
+                return self._send(200, "application/json", b'{"ok": true}')
+            self._handle_api(request_id, action, body)
+        except _Refused as refused:
+            self.close_connection = True
+            self._answer(request_id, action, error=refused.error, status=refused.status)
         except _Drop:
             self.close_connection = True
             try:
@@ -113,21 +157,32 @@ class EssRequestHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def _handle_api(self, request_id: str, action: str) -> None:
-        state = self.state
-        state.count(state.request_counts, action or "<none>")
+    def _read_body(self, *, required: bool) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self._drain(length)
-            return self._answer(request_id, action, error=ApiError("RequestSizeLimitExceeded", "请求包超过10MB"))
-        body = self.rfile.read(length)
+            raise _Refused(200, RequestSizeLimitExceeded())
+        return self.rfile.read(length)
+
+    def _drain(self, length: int) -> None:
+        """Read and drop an oversized body so the client sees the answer, not a reset; absurd sizes just close."""
+        self.close_connection = True
+        if length <= 8 * MAX_BODY:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
+
+    def _handle_api(self, request_id: str, action: str, body: bytes) -> None:
+        state = self.state
         try:
             params, secret_id = self._check_request(action, body)
-        except ApiError as error:
+        except EssError as error:
             return self._answer(request_id, action, error=error)
         if not state.limiter.admit((secret_id, action)):
             state.count(state.rate_limited, action)
-            return self._answer(request_id, action, error=ApiError("RequestLimitExceeded", "请求频率超过限制"))
+            return self._answer(request_id, action, error=RequestLimitExceeded())
         # ASSUMPTION: the gateway counts a request against the rate limit when it arrives; --latency-ms is the
         # service's processing time after that, so a client pacing its sends is paced at the gateway too.
         low, high = state.config.latency_ms
@@ -140,67 +195,57 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         if fault == "drop_before":
             raise _Drop
         if fault == "internal":
-            return self._answer(request_id, action, error=ApiError("InternalError.System", "系统错误,请稍后重试"))
+            return self._answer(request_id, action, error=InternalError())
         if fault == "slow":
             time.sleep(state.config.slow_seconds)
-        host = self.headers.get("Host", "")
         try:
-            result = state.backend.handle(action, params, host)
-        except ApiError as error:
+            result = state.responses.dispatch(action, params, self.headers.get("Host", ""))
+        except EssError as error:
             return self._answer(request_id, action, error=error)
         if fault == "drop_after":
             raise _Drop  # applied and committed, the answer lost
         self._answer(request_id, action, result=result)
 
-    def _drain(self, length: int) -> None:
-        """Read and drop an oversized body so the client sees the answer, not a reset; absurd sizes just close."""
-        self.close_connection = True
-        if length <= 8 * MAX_BODY:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 20))
-                if not chunk:
-                    break
-                length -= len(chunk)
-
     def _check_request(self, action: str, body: bytes) -> tuple[dict[str, Any], str]:
-        """Headers, signature and body; returns (params, secret_id) or raises ApiError."""
+        """Headers, signature and body; returns (params, secret_id) or raises EssError."""
         if not action:
-            raise ApiError("MissingParameter", "缺少公共参数 X-TC-Action")
+            raise MissingParameter("缺少公共参数 X-TC-Action")
         version = self.headers.get("X-TC-Version")
         if not version:
-            raise ApiError("MissingParameter", "缺少公共参数 X-TC-Version")
+            raise MissingParameter("缺少公共参数 X-TC-Version")
         if version != VERSION:
-            raise ApiError("NoSuchVersion", f"接口版本 {version} 不存在")
+            raise NoSuchVersion(f"接口版本 {version} 不存在")
         if action not in ACTIONS:
-            raise ApiError("InvalidAction", f"接口 {action} 不存在")
+            raise InvalidAction(f"接口 {action} 不存在")
         auth = signing.parse_authorization(self.headers.get("Authorization"))
         if auth is None:
-            raise ApiError("AuthFailure.InvalidAuthorization", "Authorization 请求头缺失或格式错误")
+            raise InvalidAuthorization("Authorization 请求头缺失或格式错误")
         if auth.service != SERVICE:
-            raise ApiError("AuthFailure.InvalidAuthorization", f"签名服务名应为 {SERVICE}")
+            raise InvalidAuthorization(f"签名服务名应为 {SERVICE}")
         try:
             timestamp = int(self.headers.get("X-TC-Timestamp", ""))
         except ValueError:
-            raise ApiError("AuthFailure.InvalidAuthorization", "X-TC-Timestamp 缺失或不是整数") from None
+            raise InvalidAuthorization("X-TC-Timestamp 缺失或不是整数") from None
         if abs(time.time() - timestamp) > MAX_SKEW_SECONDS:
-            raise ApiError("AuthFailure.SignatureExpire", "签名过期,请求时间与服务器时间相差超过5分钟")
+            raise SignatureExpire
         secret_key = self.state.config.credentials.get(auth.secret_id)
         if secret_key is None:
-            raise ApiError("AuthFailure.SecretIdNotFound", "密钥不存在")
+            raise SecretIdNotFound
         headers = {name.lower(): value for name, value in self.headers.items()}
         if not signing.verify(auth, secret_key, timestamp, headers, body):
-            raise ApiError("AuthFailure.SignatureFailure", "签名错误")
+            raise SignatureFailure
         try:
             params = json.loads(body or b"{}")
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise ApiError("InvalidParameter", "请求体不是合法的 JSON") from None
+            raise InvalidParameter("请求体不是合法的 JSON") from None
         if not isinstance(params, dict):
-            raise ApiError("InvalidParameter", "请求体必须是 JSON 对象")
+            raise InvalidParameter("请求体必须是 JSON 对象")
         return params, auth.secret_id
 
     # ------------------------------------------------------------------ answers
     def _answer(
-        self, request_id: str, action: str, *, result: dict[str, Any] | None = None, error: ApiError | None = None
+        self, request_id: str, action: str, *, result: dict[str, Any] | None = None, error: EssError | None = None,
+        status: int = 200,
     ) -> None:
         if error is not None:
             body: dict[str, Any] = {"Error": {"Code": error.code, "Message": error.message}}
@@ -210,7 +255,7 @@ class EssRequestHandler(BaseHTTPRequestHandler):
             log.debug("%s ok %s", action, request_id)
         body["RequestId"] = request_id
         payload = json.dumps({"Response": body}, ensure_ascii=False).encode("utf-8")
-        self._send(200, "application/json", payload)  # exactly application/json: the SDK reads errors only then
+        self._send(status, "application/json", payload)  # exactly application/json: the SDK reads errors only then
 
     def _send(self, status: int, content_type: str, payload: bytes) -> None:
         self.send_response(status)
