@@ -14,8 +14,8 @@ import sqlite3
 import string
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError

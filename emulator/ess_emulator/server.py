@@ -1,14 +1,16 @@
 """HTTP only: framing and body limits, the TC3 signature check, the `Response` envelope, the gateway's rate
 limit, injected faults, and the `/_emulator/*` endpoints. The actions themselves are `responses.py`.
 
-Order of checks for `POST /`: body size → action/version headers → Authorization → JSON body → rate limit →
-latency → injected fault → the action → `drop_after` fault → answer.
+Order of checks for `POST /`: Host present → Content-Length well formed (no Transfer-Encoding) → body size →
+Content-Type → action/version headers → Authorization → JSON body → rate limit → latency → injected fault →
+the action → `drop_after` fault → answer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -43,6 +45,12 @@ VERSION = "2021-05-26"
 SERVICE = "essbasic"
 MAX_BODY = 10 * 1024 * 1024  # the API's body limit with TC3 signing
 MAX_SKEW_SECONDS = 300
+BODY_SECONDS = 30.0  # a body must arrive within this (a stalled client does not hold a thread forever)
+# After refusing a request whose body is not read, what the client still sends is read and dropped (64 KiB at a
+# time, never kept), up to these bounds, so that closing does not reset the connection before the answer is read.
+DRAIN_BYTES, DRAIN_SECONDS = 8 * MAX_BODY, 10.0
+LINGER_BYTES, LINGER_SECONDS = 1024 * 1024, 2.0
+_DIGITS = re.compile(r"[0-9]+")
 log = logging.getLogger("ess_emulator")
 
 
@@ -101,11 +109,11 @@ class _Drop(Exception):
 
 
 class _Refused(Exception):
-    """A request refused for its size: answered with `status` and the envelope, then closed."""
+    """A request refused before its body is read: answered with `status` and the envelope, then closed."""
 
-    def __init__(self, status: int, error: EssError) -> None:
+    def __init__(self, status: int, error: EssError, drain: int = LINGER_BYTES, seconds: float = LINGER_SECONDS):
         super().__init__(error.code)
-        self.status, self.error = status, error
+        self.status, self.error, self.drain, self.seconds = status, error, drain, seconds
 
 
 class EssRequestHandler(BaseHTTPRequestHandler):
@@ -150,6 +158,7 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         except _Refused as refused:
             self.close_connection = True
             self._answer(request_id, action, error=refused.error, status=refused.status)
+            self._discard(refused.drain, refused.seconds)
         except _Drop:
             self.close_connection = True
             try:
@@ -158,21 +167,51 @@ class EssRequestHandler(BaseHTTPRequestHandler):
                 pass
 
     def _read_body(self, *, required: bool) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        """The body, once its framing is sound and it is within MAX_BODY; nothing is read before that."""
+        if not self.headers.get("Host"):
+            # HTTP/1.1 requires Host (RFC 9112 §3.2: 400). Its value is not checked: the emulator is reached
+            # as 127.0.0.1:PORT, by a compose service name, ...; the signature covers whatever was sent.
+            raise _Refused(400, InvalidParameter("缺少 Host 请求头"))
+        if self.headers.get("Transfer-Encoding") is not None:
+            raise _Refused(411, InvalidParameter("不支持 Transfer-Encoding,请求须带 Content-Length"))
+        lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+        if not lengths and not required:
+            return b""
+        if len(lengths) != 1 or not _DIGITS.fullmatch(next(iter(lengths))):
+            raise _Refused(400, InvalidParameter("Content-Length 缺失或不是非负整数"))
+        length = int(lengths.pop())
         if length > MAX_BODY:
-            self._drain(length)
-            raise _Refused(200, RequestSizeLimitExceeded())
-        return self.rfile.read(length)
+            # ASSUMPTION: the documented envelope (HTTP 200, RequestSizeLimitExceeded), answered before the body is
+            # read, so the SDK reports the code; the body is then read and dropped up to DRAIN_BYTES so the client
+            # can read the answer, and past that the connection is closed.
+            drain = length if length <= DRAIN_BYTES else LINGER_BYTES
+            raise _Refused(200, RequestSizeLimitExceeded(), drain, DRAIN_SECONDS)
+        self.connection.settimeout(BODY_SECONDS)
+        try:
+            body = self.rfile.read(length)
+        except OSError:  # a timeout included
+            raise _Drop from None
+        if len(body) < length:
+            raise _Drop  # the client went away mid-body
+        self.connection.settimeout(None)  # an idle keep-alive connection may wait for its next request
+        return body
 
-    def _drain(self, length: int) -> None:
-        """Read and drop an oversized body so the client sees the answer, not a reset; absurd sizes just close."""
-        self.close_connection = True
-        if length <= 8 * MAX_BODY:
-            while length > 0:
-                chunk = self.rfile.read(min(length, 1 << 20))
+    def _discard(self, limit: int, seconds: float) -> None:
+        """Read and drop up to `limit` bytes the client is still sending, for at most `seconds`."""
+        deadline = time.monotonic() + seconds
+        try:
+            self.connection.shutdown(socket.SHUT_WR)  # the answer is complete: the client sees end of stream
+            while limit > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(limit, 64 * 1024))
                 if not chunk:
                     break
-                length -= len(chunk)
+                limit -= len(chunk)
+        except OSError:
+            pass
 
     def _handle_api(self, request_id: str, action: str, body: bytes) -> None:
         state = self.state
@@ -199,7 +238,7 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         if fault == "slow":
             time.sleep(state.config.slow_seconds)
         try:
-            result = state.responses.dispatch(action, params, self.headers.get("Host", ""))
+            result = state.responses.dispatch(action, params, self.headers["Host"])
         except EssError as error:
             return self._answer(request_id, action, error=error)
         if fault == "drop_after":
@@ -207,7 +246,11 @@ class EssRequestHandler(BaseHTTPRequestHandler):
         self._answer(request_id, action, result=result)
 
     def _check_request(self, action: str, body: bytes) -> tuple[dict[str, Any], str]:
-        """Headers, signature and body; returns (params, secret_id) or raises EssError."""
+        """Content type, headers, signature and body; returns (params, secret_id) or raises EssError."""
+        if not _is_json(self.headers.get("Content-Type", "")):
+            # ASSUMPTION: like the gateway for a TC3 POST with a JSON body, only `application/json` (optionally
+            # `; charset=utf-8`) is accepted; anything else is the common code InvalidParameter.
+            raise InvalidParameter("Content-Type 必须是 application/json")
         if not action:
             raise MissingParameter("缺少公共参数 X-TC-Action")
         version = self.headers.get("X-TC-Version")
@@ -265,6 +308,14 @@ class EssRequestHandler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _is_json(content_type: str) -> bool:
+    """`application/json`, optionally with `charset=utf-8` (any case, any spacing); nothing else."""
+    media_type, *parameters = (part.strip().lower() for part in content_type.split(";"))
+    return media_type == "application/json" and all(
+        parameter.replace(" ", "") in ("charset=utf-8", 'charset="utf-8"') for parameter in parameters
+    )
 
 
 class EmulatorServer(ThreadingHTTPServer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ess_emulator import DEFAULT_FIXTURE
 from ess_emulator.exceptions import (
     EssError,
@@ -16,7 +15,8 @@ from ess_emulator.exceptions import (
 )
 from ess_emulator.fixtures import Fixture
 from ess_emulator.models import EssBackend, SealSpec
-from tests.conftest import APP_ID, ORG, OPERATOR, png_bytes
+
+from tests.conftest import APP_ID, OPERATOR, ORG, png_bytes
 
 
 @pytest.fixture

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
+import time
+
+import pytest
 import requests
 
 from tests.conftest import agent, sdk_client
@@ -54,8 +60,6 @@ def test_reset_replays_the_fault_sequence_from_its_seed(make_emulator):
 
 
 def test_reset_without_a_body_or_content_length(emulator, client):
-    import socket
-
     client.call_json("CreateSealByImage", system_seal())
     host, port = emulator.endpoint.split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
@@ -70,3 +74,172 @@ def test_embedded_emulator_reset(emulator, client):
     client.call_json("CreateSealByImage", system_seal())
     emulator.reset()
     assert state(emulator)["seals"] == []
+
+
+# ------------------------------------------------------------------ framing, size, Content-Type and Host
+def signed(body: bytes, host: str, content_type: str = "application/json",
+           action: str = "ChannelDescribeOrganizationSeals") -> dict[str, str]:
+    """Headers of a correctly TC3-signed request for `body`, whatever `host` and `content_type` say."""
+    from ess_emulator import signing
+
+    from tests.conftest import SECRET_ID, SECRET_KEY
+
+    ts = int(time.time())
+    canonical = signing.canonical_request({"content-type": content_type, "host": host}, ["content-type", "host"], body)
+    signature = signing.signature(SECRET_KEY, ts, "essbasic", signing.string_to_sign(ts, "essbasic", canonical))
+    return {"Host": host, "Content-Type": content_type, "X-TC-Action": action, "X-TC-Version": "2021-05-26",
+            "X-TC-Timestamp": str(ts), "Authorization": f"TC3-HMAC-SHA256 Credential={SECRET_ID}/"
+            f"{signing.utc_date(ts)}/essbasic/tc3_request, SignedHeaders=content-type;host, Signature={signature}"}
+
+
+def raw_post(emulator, head: list[tuple[str, str]], body: bytes = b"") -> tuple[int, dict, float]:
+    """POST / with exactly these header lines (none added) over a raw socket: (status, JSON answer, seconds)."""
+    host, port = emulator.endpoint.split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        lines = "".join(f"{name}: {value}\r\n" for name, value in head)
+        sock.sendall(f"POST / HTTP/1.1\r\n{lines}\r\n".encode("latin-1") + body)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        answer = json.loads(response.read())
+        assert response.getheader("Content-Type") == "application/json"
+    return response.status, answer["Response"], time.monotonic() - started
+
+
+def describe_body() -> bytes:
+    return json.dumps({"Agent": agent()}).encode()
+
+
+def test_a_well_formed_raw_request_is_answered(emulator):
+    """The baseline the cases below differ from by one thing each."""
+    body = describe_body()
+    head = [*signed(body, emulator.endpoint).items(), ("Content-Length", str(len(body)))]
+    status, answer, _ = raw_post(emulator, head, body)
+    assert status == 200 and answer["TotalCount"] == 0, answer
+
+
+@pytest.mark.parametrize(
+    "length_headers, status",
+    [
+        ([("Content-Length", "abc")], 400),
+        ([("Content-Length", "-1")], 400),
+        ([("Content-Length", "+5")], 400),
+        ([("Content-Length", "5"), ("Content-Length", "6")], 400),
+        ([], 400),
+        ([("Transfer-Encoding", "chunked")], 411),
+    ],
+    ids=["not-a-number", "negative", "signed", "conflicting", "missing", "chunked"],
+)
+def test_bad_framing_is_refused_at_once_and_the_server_lives_on(emulator, length_headers, status):
+    body = describe_body()
+    head = [*signed(body, emulator.endpoint).items(), *length_headers]
+    code, answer, seconds = raw_post(emulator, head, body)
+    assert code == status and answer["Error"]["Code"] == "InvalidParameter" and answer["RequestId"]
+    assert seconds < 3
+    assert requests.get(emulator.url + "/_emulator/health", timeout=5).status_code == 200
+
+
+def test_a_huge_declared_length_is_answered_before_any_body_is_sent(emulator):
+    head = [*signed(b"", emulator.endpoint).items(), ("Content-Length", str(300 * 1024 * 1024))]
+    status, answer, seconds = raw_post(emulator, head)  # not one byte of body follows
+    assert status == 200 and answer["Error"]["Code"] == "RequestSizeLimitExceeded" and seconds < 3
+
+
+def test_missing_host_is_refused(emulator):
+    body = describe_body()
+    head = [(k, v) for k, v in signed(body, emulator.endpoint).items() if k != "Host"]
+    status, answer, _ = raw_post(emulator, [*head, ("Content-Length", str(len(body)))], body)
+    assert status == 400 and answer["Error"]["Code"] == "InvalidParameter"
+
+
+@pytest.mark.parametrize("host", ["ess-emulator:8964", "localhost:1", "essbasic.tencentcloudapi.com"])
+def test_any_signed_host_value_is_accepted(emulator, host):
+    """Reached as 127.0.0.1:PORT or by a compose service name: the Host's value is signed, not checked."""
+    body = describe_body()
+    status, answer, _ = raw_post(emulator, [*signed(body, host).items(), ("Content-Length", str(len(body)))], body)
+    assert status == 200 and "Error" not in answer, answer
+
+
+@pytest.mark.parametrize(
+    "content_type, accepted",
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("Application/JSON;charset=UTF-8", True),
+        ("application/json; charset=gbk", False),
+        ("text/plain", False),
+        ("application/x-www-form-urlencoded", False),
+        ("multipart/form-data; boundary=x", False),
+        ("application/jsonp", False),
+    ],
+)
+def test_content_type_must_be_json(emulator, content_type, accepted):
+    body = describe_body()
+    head = [*signed(body, emulator.endpoint, content_type).items(), ("Content-Length", str(len(body)))]
+    status, answer, _ = raw_post(emulator, head, body)
+    assert status == 200
+    if accepted:
+        assert "Error" not in answer, answer
+    else:
+        assert answer["Error"]["Code"] == "InvalidParameter" and "Content-Type" in answer["Error"]["Message"]
+
+
+def test_a_missing_content_type_is_refused(emulator):
+    body = describe_body()
+    head = [(k, v) for k, v in signed(body, emulator.endpoint).items() if k != "Content-Type"]
+    status, answer, _ = raw_post(emulator, [*head, ("Content-Length", str(len(body)))], body)
+    assert status == 200 and answer["Error"]["Code"] == "InvalidParameter"
+
+
+@pytest.mark.parametrize("declared", ["-1", str(1 << 40)], ids=["negative", "a-terabyte"])
+def test_streaming_a_huge_body_does_not_grow_the_emulators_memory(tmp_path, declared):
+    """`python -m ess_emulator` in its own process; 96 MB streamed at it under a bad or huge declared length."""
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.Popen([sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "r.db")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        endpoint = proc.stdout.readline().rsplit("http://", 1)[1].strip()
+        host, port = endpoint.split(":")
+        for _ in range(3):  # warm up the handler path, so the baseline includes its own allocations
+            requests.post(f"http://{endpoint}/", data=b"{}", headers={"Content-Type": "application/json"}, timeout=5)
+        before = psutil.Process(proc.pid).memory_info().rss
+        chunk = b"\0" * (1 << 20)
+        sent = 0
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"POST / HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n"
+                         f"X-TC-Action: CreateSealByImage\r\nContent-Length: {declared}\r\n\r\n".encode())
+            try:
+                for _ in range(96):
+                    sock.sendall(chunk)
+                    sent += len(chunk)
+            except OSError:
+                pass  # the emulator answered and closed: what was not sent was never read
+            time.sleep(0.5)
+            grown = psutil.Process(proc.pid).memory_info().rss - before  # measured while the connection is open
+        assert grown < 16 * 1024 * 1024, f"RSS grew by {grown / 2**20:.0f} MB after {sent / 2**20:.0f} MB sent"
+        assert requests.get(f"http://{endpoint}/_emulator/health", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_stalled_body_is_dropped_after_body_seconds(emulator, monkeypatch):
+    import ess_emulator.server
+
+    monkeypatch.setattr(ess_emulator.server, "BODY_SECONDS", 0.5)
+    host, port = emulator.endpoint.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST / HTTP/1.1\r\nHost: {emulator.endpoint}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: 100\r\n\r\n{{}}".encode())  # 2 of the 100 bytes, then nothing
+        started = time.monotonic()
+        assert sock.recv(4096) == b""  # closed without an answer: there is no request to answer
+        assert time.monotonic() - started < 3
+    assert requests.get(emulator.url + "/_emulator/health", timeout=5).status_code == 200
