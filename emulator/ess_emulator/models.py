@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS seals (
     created_at REAL NOT NULL,
     review_ready_at REAL NOT NULL,
     review_result TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
     UNIQUE (app_id, org_open_id, seal_name)
 );
 CREATE TABLE IF NOT EXISTS grants (
@@ -68,6 +69,8 @@ CREATE TABLE IF NOT EXISTS grants (
     PRIMARY KEY (seal_id, user_id)
 );
 """
+# Columns added after the first release: a database file written by an older emulator gains them on open.
+_ADDED_COLUMNS = {"description": "TEXT NOT NULL DEFAULT ''"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class SealSpec:
     style: str = ""
     size: str = ""
     horizontal_text: str = ""
+    description: str = ""
     tax_identify_code: str = ""
     image: bytes | None = None  # decoded; checked, measured, never stored
 
@@ -105,6 +109,7 @@ class Seal:
     style: str
     size: str
     horizontal_text: str
+    description: str
     from_image: bool
     created_at: float
     status: str
@@ -113,6 +118,18 @@ class Seal:
     @property
     def fail_reason(self) -> str:
         return FAIL_REASON if self.status == "FAIL" else ""
+
+    @property
+    def real_size_mm(self) -> tuple[int, int]:
+        """(width, height) in mm, from `SealSize` `W_H`.
+
+        ASSUMPTION: a seal made from an uploaded image has no drawn size: (0, 0), so a client can tell an
+        image seal from a system-drawn one by `RealWidth`/`RealHeight`.
+        """
+        if self.from_image:
+            return 0, 0
+        width, height = self.size.split("_")
+        return int(width), int(height)
 
 
 def _new_seal_id() -> str:
@@ -132,7 +149,7 @@ def _seal(row: sqlite3.Row, now: float, authorized: tuple[str, ...] = ()) -> Sea
     return Seal(
         seal_id=row["seal_id"], app_id=row["app_id"], org_open_id=row["org_open_id"], name=row["seal_name"],
         seal_type=row["seal_type"], style=row["seal_style"], size=row["seal_size"],
-        horizontal_text=row["horizontal_text"], from_image=bool(row["from_image"]),
+        horizontal_text=row["horizontal_text"], description=row["description"], from_image=bool(row["from_image"]),
         created_at=row["created_at"], status=_status(row, now), authorized_user_ids=authorized,
     )
 
@@ -149,6 +166,10 @@ class EssBackend:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
         self._db.executescript(_SCHEMA)
+        present = {column["name"] for column in self._db.execute("PRAGMA table_info(seals)")}
+        for name, declaration in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE seals ADD COLUMN {name} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -227,11 +248,11 @@ class EssBackend:
             seal_id = _new_seal_id()
             db.execute(
                 "INSERT INTO seals (seal_id, app_id, org_open_id, seal_name, seal_type, seal_style, seal_size,"
-                " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result, description)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (seal_id, agent.app_id, org_open_id, spec.name, spec.seal_type, style, size, spec.horizontal_text,
                  int(bool(spec.image)), image_bytes, now, now + self.review_seconds,
-                 agent.organization.review_result),
+                 agent.organization.review_result, spec.description),
             )
             return _seal(db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone(), now)
 

@@ -85,7 +85,7 @@ class EssResponses:
             raise ParamError("SealHorizontalText 最多15个字")
         seal = self.backend.create_seal(agent, SealSpec(
             name=name, seal_type=seal_type, generate_source=source, style=style, size=_text(params, "SealSize"),
-            horizontal_text=text,
+            horizontal_text=text, description=_text(params, "SealDescription"),
             tax_identify_code=_text(params, "TaxIdentifyCode"), image=_image(params),
         ))
         return {"SealId": seal.seal_id, "ImageUrl": "" if seal.from_image else preview_url(host, seal.seal_id)}
@@ -126,7 +126,8 @@ class EssResponses:
 
 # --------------------------------------------------------------------- one parameter each
 def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool) -> dict[str, Any]:
-    """One row of `Seals`."""
+    """One row of `Seals`: the fields of the SDK's `OccupiedSeal` that the emulator knows."""
+    width, height = seal.real_size_mm
     row: dict[str, Any] = {
         "SealId": seal.seal_id,
         "SealName": seal.name,
@@ -135,6 +136,9 @@ def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool) -> dic
         "FailReason": seal.fail_reason,
         "CreateOn": int(seal.created_at),
         "Url": "" if seal.from_image else preview_url(host, seal.seal_id),
+        "RealWidth": width,
+        "RealHeight": height,
+        "SealDescription": seal.description,
     }
     if with_users:
         row["AuthorizedUsers"] = []

@@ -202,6 +202,28 @@ def test_describe_pages_and_filters_statuses(make_emulator):
     assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 101}) == "InvalidParameter.ParamError"
 
 
+def test_describe_reports_what_each_seal_is(client):
+    """RealWidth/RealHeight (mm, from SealSize; 0 for an image seal) and SealDescription, as the SDK's OccupiedSeal."""
+    from tencentcloud.essbasic.v20210526 import models
+
+    client.call_json("CreateSealByImage", system_seal("圆章", SealSize="45_45", SealDescription="用于合同"))
+    client.call_json("CreateSealByImage", system_seal("默认章"))
+    client.call_json("CreateSealByImage", system_seal("椭圆章", SealType="FINANCE", SealStyle="ellipse", SealSize="45_30"))
+    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "图片章", "SealType": "OTHER",
+                                           "SealImage": png_b64(), "SealDescription": "上传的图片"})
+    raw = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]
+    parsed = models.ChannelDescribeOrganizationSealsResponse()
+    parsed._deserialize(raw)  # the SDK's own model: the field names must be its names
+    assert [(s.SealName, s.RealWidth, s.RealHeight, s.SealDescription) for s in parsed.Seals] == [
+        ("圆章", 45, 45, "用于合同"), ("默认章", 42, 42, ""), ("椭圆章", 45, 30, ""), ("图片章", 0, 0, "上传的图片"),
+    ]
+
+
+def test_seal_description_must_be_text(client):
+    assert code_of(client, "CreateSealByImage", system_seal(SealDescription=["not", "text"])) \
+        == "InvalidParameter.ParamError"
+
+
 # ------------------------------------------------------------------ transport and auth
 def test_unknown_action_and_wrong_version(emulator, client):
     assert code_of(client, "DescribeNothing", {"Agent": agent()}) == "InvalidAction"

@@ -81,3 +81,23 @@ def test_reset_forgets_seals_and_grants_only(backend, me):
     backend.reset()
     assert backend.snapshot() == [] and backend.describe_seals(me, statuses=["ALL"]) == (0, [])
     assert backend.create_seal(me, system()).name == "合同专用章"  # the name is free again, the enterprise still there
+
+
+def test_a_database_from_before_seal_descriptions_gains_the_column(tmp_path, me):
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as old:  # the first release's seals table, one system seal in it
+        old.execute("CREATE TABLE seals (seq INTEGER PRIMARY KEY AUTOINCREMENT, seal_id TEXT NOT NULL UNIQUE,"
+                    " app_id TEXT NOT NULL, org_open_id TEXT NOT NULL, seal_name TEXT NOT NULL, seal_type TEXT NOT NULL,"
+                    " seal_style TEXT NOT NULL, seal_size TEXT NOT NULL, horizontal_text TEXT NOT NULL,"
+                    " from_image INTEGER NOT NULL, image_bytes INTEGER NOT NULL, created_at REAL NOT NULL,"
+                    " review_ready_at REAL NOT NULL, review_result TEXT NOT NULL, UNIQUE (app_id, org_open_id, seal_name))")
+        old.execute("INSERT INTO seals VALUES (1, ?, ?, ?, '旧章', 'OTHER', 'circle', '40_40', '', 0, 0, 0, 0, 'SUCCESS')",
+                    ("s" * 32, APP_ID, ORG))
+    backend = EssBackend(str(db), Fixture.load(DEFAULT_FIXTURE))
+    try:
+        [seal] = backend.describe_seals(me)[1]
+        assert (seal.name, seal.description, seal.real_size_mm) == ("旧章", "", (40, 40))
+    finally:
+        backend.close()
