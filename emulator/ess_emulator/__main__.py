@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ess_emulator",
         description="Local emulator of Tencent Cloud e-signature (essbasic 2021-05-26): CreateSealByImage, "
-        "ChannelCreateSealPolicy, ChannelDescribeOrganizationSeals, ChannelDeleteSealPolicies. "
+        "ChannelCreateSealPolicy, ChannelDescribeOrganizationSeals, ChannelDeleteSealPolicies, ChannelUpdateSealStatus. "
         "GET /_emulator/state shows its state, POST /_emulator/reset empties it.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")

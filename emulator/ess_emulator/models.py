@@ -59,6 +59,8 @@ CREATE TABLE IF NOT EXISTS seals (
     review_ready_at REAL NOT NULL,
     review_result TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
+    disabled_at REAL,
+    disable_reason TEXT NOT NULL DEFAULT '',
     UNIQUE (app_id, org_open_id, seal_name)
 );
 CREATE TABLE IF NOT EXISTS grants (
@@ -70,7 +72,11 @@ CREATE TABLE IF NOT EXISTS grants (
 );
 """
 # Columns added after the first release: a database file written by an older emulator gains them on open.
-_ADDED_COLUMNS = {"description": "TEXT NOT NULL DEFAULT ''"}
+_ADDED_COLUMNS = {
+    "description": "TEXT NOT NULL DEFAULT ''",
+    "disabled_at": "REAL",
+    "disable_reason": "TEXT NOT NULL DEFAULT ''",
+}
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,8 @@ def _new_seal_id() -> str:
 
 
 def _status(row: sqlite3.Row, now: float) -> str:
+    if row["disabled_at"] is not None:
+        return "DISABLE"
     if not row["from_image"]:
         return "SUCCESS"
     if now < row["review_ready_at"]:
@@ -238,7 +246,7 @@ class EssBackend:
                 raise SealNameExists
             now = time.time()
             if spec.seal_type == "OFFICIAL":
-                # A refused official seal does not count.
+                # A refused official seal does not count; a disabled one still does (it exists).
                 for row in db.execute(
                     "SELECT * FROM seals WHERE app_id=? AND org_open_id=? AND seal_type='OFFICIAL'",
                     (agent.app_id, org_open_id),
@@ -268,7 +276,7 @@ class EssBackend:
                 if employee is None or not employee.verified:
                     raise ParamError("无效的授权用户Id")
                 resolved.append((some_id, employee.user_id))
-            # ASSUMPTION: only an approved seal can be granted; CHECKING and FAIL seals are refused.
+            # ASSUMPTION: only an enabled seal can be granted; CHECKING, FAIL and DISABLE seals are refused.
             status = _status(seal, time.time())
             if status != "SUCCESS":
                 raise ParamError(f"印章状态为 {status},不能授权")
@@ -284,15 +292,38 @@ class EssBackend:
             return granted
 
     def revoke(self, agent: Agent, seal_id: str, user_ids: list[str]) -> None:
-        """Withdraw users' authorization to use a seal (OpenIds resolved through enterprise + app + OpenId)."""
+        """Withdraw users' authorization to use a seal (OpenIds resolved through enterprise + app + OpenId).
+
+        ASSUMPTION: an employee who does not hold the seal is revoked silently (success, nothing changes): the
+        docs list no error for it and the request states the end result wanted. An id that names no employee
+        of the enterprise is `InvalidParameter.ParamError`, as for ChannelCreateSealPolicy; nothing is revoked
+        then (the request is applied whole or not at all).
+        """
         org = agent.organization
-        with self._lock:
+        with self._transaction() as db:
             self._seal_row(agent, seal_id)
-            for some_id in user_ids:
-                employee = org.find_employee(some_id)
-                if employee is None:
-                    raise ParamError("无效的授权用户Id")
-                self._db.execute("DELETE FROM grants WHERE seal_id=? AND user_id=?", (seal_id, employee.user_id))
+            employees = [org.find_employee(some_id) for some_id in user_ids]
+            if None in employees:
+                raise ParamError("无效的授权用户Id")
+            db.executemany("DELETE FROM grants WHERE seal_id=? AND user_id=?",
+                           [(seal_id, employee.user_id) for employee in employees if employee is not None])
+
+    # ----------------------------------------------------------------- ChannelUpdateSealStatus
+    def disable_seal(self, agent: Agent, seal_id: str, reason: str) -> None:
+        """Stop a seal (`DISABLE`): it lists as DISABLE, is no longer listed as enabled and cannot be granted.
+
+        ASSUMPTION: disabling an already disabled seal succeeds and changes nothing (the first reason is kept):
+        the request sets a state the seal is already in. Only an enabled (`SUCCESS`) seal can be disabled; a
+        seal still `CHECKING`, or refused (`FAIL`), is `InvalidParameter.ParamError`.
+        """
+        with self._transaction() as db:
+            status = _status(self._seal_row(agent, seal_id), time.time())
+            if status == "DISABLE":
+                return
+            if status != "SUCCESS":
+                raise ParamError(f"印章状态为 {status},不能停用")
+            db.execute("UPDATE seals SET disabled_at=?, disable_reason=? WHERE seal_id=?",
+                       (time.time(), reason, seal_id))
 
     # ----------------------------------------------------------------- ChannelDescribeOrganizationSeals
     def describe_seals(
