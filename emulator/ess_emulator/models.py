@@ -398,6 +398,6 @@ def check_image(raw: bytes) -> int:
             if img.format not in ("PNG", "JPEG"):
                 raise InvalidImage("只支持 PNG 或 JPG 图片")
             img.load()  # a truncated file fails here, not at open()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise InvalidImage("图片不正确,无法解码") from None
     return len(raw)

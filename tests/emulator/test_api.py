@@ -95,6 +95,26 @@ def test_bad_images_are_invalid_parameter_image(client, image):
     assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` pixels (a few hundred bytes: a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+
+
+def test_an_image_bomb_is_invalid_parameter_image(emulator, client):
+    """Pillow refuses 30000 x 30000 pixels with DecompressionBombError: an answer, not a dropped connection."""
+    params = {"Agent": agent(), "SealName": "炸弹", "SealType": "OTHER",
+              "SealImage": base64.b64encode(png_claiming(30000, 30000)).decode()}
+    assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
+    assert state(emulator)["seals"] == []
+
+
 def test_raw_image_over_5mb_is_refused(client):
     big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 1024 * 1024)).decode()
     params = {"Agent": agent(), "SealName": "大图", "SealType": "OTHER", "SealImage": big}
