@@ -99,12 +99,20 @@ def ess_tenant_onboarding():
           max_retry_delay=timedelta(minutes=15))
     def finish_reviews(chunk_outputs: Any, ds: str | None = None, params: dict | None = None,
                        ti: Any = None) -> dict[str, Any]:
-        """Image seals under review: wait (bounded), grant the approved, fail the refused."""
+        """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,
+        holding no worker slot, for up to `review_wait_seconds`, then left to a task retry."""
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            return tasks.finish_reviews(_where(), _outputs(chunk_outputs), ds=str(ds), params=params, ti=ti)
+            try:
+                return tasks.finish_reviews(_where(), _outputs(chunk_outputs), ds=str(ds), params=params, ti=ti,
+                                            first_seen=ti.get_first_reschedule_date(get_current_context()))
+            except tasks.CheckAgain as again:
+                raise AirflowRescheduleException(again.when) from None
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report(planned: list | None, chunk_outputs: Any, reviewed: dict | None, ds: str | None = None,

@@ -39,6 +39,17 @@ def read_report(reports, day=DAY) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def rescheduled(run_id: str, task_id: str) -> int:
+    """How many times the task was rescheduled (given up its worker slot to look again later) in that run."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(TaskReschedule).join(TaskInstance, TaskReschedule.ti_id == TaskInstance.id).filter(
+            TaskInstance.run_id == run_id, TaskInstance.task_id == task_id).count()
+
+
 def sample(manifests, day=DAY):
     entries = json.loads((ROOT / "data/tenants/2026-11-01.json").read_text(encoding="utf-8"))
     (manifests / f"{day}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
@@ -54,6 +65,7 @@ def test_image_tenant_waits_for_review_and_a_rerun_converges(onboarding, make_em
     entries = sample(manifests)
     first = run_day(dag)
     assert first.state == "success", first.states
+    assert rescheduled(first.run_id, "finish_reviews") >= 1, "the review wait holds no worker slot: it reschedules"
     seals = emulator_state(emulator)["seals"]
     assert sorted(s["seal_name"] for s in seals) == sorted(e["seal_name"] for e in entries)
     for entry in entries:

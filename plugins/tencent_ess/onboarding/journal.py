@@ -23,15 +23,16 @@ log = logging.getLogger(__name__)
 
 def attempt_record(
     hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
+    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW),
 ) -> dict[str, Any]:
     """What one task attempt did: its API call counts, every call it retried or left to a task retry, and the
-    tenants it finished (done, or waiting for review), which a later attempt of the same series need not redo."""
+    tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same
+    series need not redo."""
     retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
     retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
                 for r in results if r.status == RETRY]
-    finished = [r.to_dict() for r in results if r.status in (DONE, AWAITING_REVIEW)]
     return {"task": task, "try": try_number, "series": series, "plan_id": plan_id, "stats": dict(hook.stats),
-            "retried": retried, "finished": finished}
+            "retried": retried, "finished": [r.to_dict() for r in results if r.status in finished]}
 
 
 def write_record(folder: StoragePath, name: str, record: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import EssError
@@ -127,29 +128,47 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
 
 
 # ---------------------------------------------------------------------------------------------------- reviews
+class CheckAgain(Exception):
+    """Seals are still in review and the wait is not over: run this task again at `when` (the DAG turns this into
+    a reschedule, so no worker slot is held meanwhile)."""
+
+    def __init__(self, when: datetime, waiting: int) -> None:
+        self.when, self.waiting = when, waiting
+        super().__init__(f"{waiting} seals still in review; checking again at {when.isoformat()}")
+
+
 def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, params: dict[str, Any], ti: Any,
-                   sleep=time.sleep) -> dict[str, Any]:
-    """Image seals under review: wait (bounded by `review_wait_seconds`), grant the approved, fail the refused;
-    still in review at the deadline → a task retry checks again later."""
+                   first_seen: datetime | None = None) -> dict[str, Any]:
+    """One look at the image seals under review: grant the approved, fail the refused with the API's FailReason.
+    Those still in review: `CheckAgain` after `review_poll_seconds` while the wait (`review_wait_seconds` from
+    `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
+    finished is kept in the journal and not done again."""
+    info = plan_info(ti)
     awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+    journal = where.journal(ds, ti.run_id)
+    records, _ = read_records(journal, info["plan_id"])
+    carried = finished_before(records, "finish_reviews", first_try_of_series(ti))
+    todo = [t for t in awaiting if t["fingerprint"] not in carried]
     hook = make_hook(params)
-    deadline = time.monotonic() + params["review_wait_seconds"]
-    results: dict[int, dict] = {}
-    while awaiting:
-        for r in finish_reviewed(hook, awaiting, concurrency=params["concurrency"], log=log):
-            if r.status not in (AWAITING_REVIEW, RETRY):
-                results[r.index] = r.to_dict()
-        awaiting = [t for t in awaiting if t["index"] not in results]
-        if not awaiting:
-            break
-        if time.monotonic() >= deadline:
-            plan_id = plan_info(ti)["plan_id"]
-            _journal(where, ds, ti, attempt_record(hook, [], task="finish_reviews", try_number=ti.try_number,
-                                                   plan_id=plan_id))
-            raise RetryLater(f"{len(awaiting)} seals still under review; checking again on retry")
-        sleep(params["review_poll_seconds"])
-    return {"results": list(results.values()),
-            "attempt": attempt_record(hook, [], task="finish_reviews", try_number=ti.try_number)}
+    batch = finish_reviewed(hook, todo, concurrency=params["concurrency"], log=log)
+    waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
+    record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
+                            finished=(DONE, FAILED))  # decided: approved and granted, or refused
+    by_fingerprint = {t["fingerprint"]: t for t in awaiting}
+    results = [r for r in batch if r not in waiting]
+    for fingerprint, row in carried.items():
+        if fingerprint in by_fingerprint:
+            row.index = by_fingerprint[fingerprint]["index"]
+            results.append(row)
+    if waiting:
+        write_record(journal, f"finish_reviews--1-try{ti.try_number}-look{time.time_ns()}", record)
+        now = datetime.now(timezone.utc)
+        if now - (first_seen or now) < timedelta(seconds=params["review_wait_seconds"]):
+            raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
+        raise RetryLater(f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; "
+                         "checking again on retry")
+    record.pop("finished")
+    return {"results": [r.to_dict() for r in sorted(results, key=lambda r: r.index)], "attempt": record}
 
 
 # ---------------------------------------------------------------------------------------------------- report
