@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Param
-
 from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
 from tencent_ess.sensors import EssSealReviewSensor
 from tencent_ess.validation import (

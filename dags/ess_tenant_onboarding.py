@@ -19,7 +19,6 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
-
 from tencent_ess import RETRY_DEFAULTS
 from tencent_ess.onboarding.wait import ManifestSensor
 
@@ -78,7 +77,6 @@ def ess_tenant_onboarding():
     def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[int]:
         """Read and check the manifest; one XCom key per chunk; bad entries become report rows."""
         from airflow.sdk.configuration import conf
-
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
@@ -103,7 +101,6 @@ def ess_tenant_onboarding():
         holding no worker slot, for up to `review_wait_seconds`, then left to a task retry."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowRescheduleException
-
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
@@ -119,7 +116,6 @@ def ess_tenant_onboarding():
                run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
         from airflow.sdk.exceptions import AirflowSkipException
-
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 

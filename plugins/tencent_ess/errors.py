@@ -122,7 +122,8 @@ class SealExistsError(EssError):
 
     def __init__(self, seal_name: str, seal_id: str) -> None:
         self.seal_name, self.seal_id = seal_name, seal_id
-        super().__init__(f"seal_name: a seal named {seal_name!r} exists already (SealId {seal_id}) and if_exists='fail'")
+        super().__init__(
+            f"seal_name: a seal named {seal_name!r} exists already (SealId {seal_id}) and if_exists='fail'")
 
     def __reduce__(self):
         return (type(self), (self.seal_name, self.seal_id))

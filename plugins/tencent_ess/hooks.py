@@ -171,7 +171,9 @@ class EssHook(BaseHook):
         return client
 
     # ------------------------------------------------------------------ calls
-    def agent(self, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None = None) -> dict[str, Any]:
+    def agent(
+        self, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None = None
+    ) -> dict[str, Any]:
         """The `Agent` structure every channel call carries."""
         return {
             "AppId": app_id or self.app_id,

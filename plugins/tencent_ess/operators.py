@@ -2,52 +2,23 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from airflow.sdk import BaseOperator
 
 from . import DEFAULT_CONN_ID, RETRY_DEFAULTS
+from .base import EssMixin
 from .errors import EssValidationError, failure_policy
-from .hooks import EssHook
-from .seals import SealOperations
-from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, parse_user_ids, require_open_id, require_text
+from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, parse_user_ids, require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "CreateSealByImageOperator", "EssBaseOperator", "EssMixin"]
+__all__ = ["RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "CreateSealByImageOperator", "EssBaseOperator"]
 
 #: A literal `seal_image_base64` longer than this would be stored in the serialized DAG (the metadata DB).
 MAX_LITERAL_IMAGE = 1024
-
-
-class EssMixin:
-    """What every essbasic task shares: the connection id, the Agent (enterprise, operator, AppId) and a hook
-    built once per task instance (never in ``__init__``: no connection lookup at DAG parse time)."""
-
-    ess_conn_id: str
-    proxy_organization_open_id: str
-    operator_open_id: str
-    app_id: str | None
-
-    @cached_property
-    def hook(self) -> EssHook:
-        """The task's hook (one SDK client per thread, built on first call)."""
-        return EssHook(ess_conn_id=self.ess_conn_id)
-
-    @cached_property
-    def seals(self) -> SealOperations:
-        """The seal operations over `hook`."""
-        return SealOperations(self.hook)
-
-    def agent(self) -> dict[str, Any]:
-        """The checked Agent structure; `EssValidationError` names a bad field."""
-        org = require_open_id("proxy_organization_open_id", self.proxy_organization_open_id)
-        operator = require_open_id("operator_open_id", self.operator_open_id)
-        app_id = require_text("app_id", self.app_id, max_len=64) if self.app_id else None
-        return self.hook.agent(org, operator, app_id)
 
 
 class EssBaseOperator(EssMixin, BaseOperator):

@@ -9,8 +9,8 @@ from airflow.sdk import BaseSensorOperator
 from airflow.sdk.configuration import conf
 
 from . import DEFAULT_CONN_ID
+from .base import EssMixin
 from .errors import EssError, SealRefusedError, SealUnusableError, failure_policy
-from .operators import EssMixin
 from .seals import CHECKING, FAIL, SUCCESS
 from .triggers import EssSealReviewTrigger
 from .validation import require_text

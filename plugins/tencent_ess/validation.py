@@ -127,7 +127,8 @@ def check_image_bytes(raw: bytes, field_name: str) -> None:
     from PIL import Image, UnidentifiedImageError  # imported here: DAG files import this module at parse time
 
     if len(raw) > MAX_IMAGE_RAW:
-        raise EssValidationError(field_name, f"image must be at most 5 MB raw (got more than {len(raw) / 1048576:.1f} MB)")
+        raise EssValidationError(field_name,
+                                 f"image must be at most 5 MB raw (got more than {len(raw) / 1048576:.1f} MB)")
     try:
         with warnings.catch_warnings(), Image.open(io.BytesIO(raw), formats=("PNG", "JPEG")) as img:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit applies

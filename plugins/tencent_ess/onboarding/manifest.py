@@ -56,8 +56,9 @@ def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dic
                 raise EssError(f"seal_name: duplicate of entry {seen[tenant.key]} (same enterprise and seal name)")
         except Exception as err:  # noqa: BLE001 - a bad entry becomes a report row, never a failed plan
             reason = str(err) if isinstance(err, EssError) else f"{type(err).__name__}: {err}"
-            rejected.append(TenantResult(index, _named(entry, "proxy_organization_open_id"),
-                                         _named(entry, "seal_name"), FAILED, error=f"entry {index}: {reason}").to_dict())
+            row = TenantResult(index, _named(entry, "proxy_organization_open_id"), _named(entry, "seal_name"), FAILED,
+                               error=f"entry {index}: {reason}")
+            rejected.append(row.to_dict())
             continue
         seen[tenant.key] = index
         tenants.append({"index": index, "fingerprint": tenant.fingerprint(), **tenant.to_dict()})

@@ -15,9 +15,9 @@ from typing import Any
 
 from ..errors import EssError
 from ..storage import storage_path
-from .locations import Locations, run_name
 from .engine import AWAITING_REVIEW, DONE, FAILED, RETRY, TenantResult, finish_reviewed, onboard_chunk
 from .journal import attempt_record, finished_before, read_records, write_record
+from .locations import Locations, run_name
 from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
 from .report import write_report
 

@@ -11,7 +11,6 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from .locations import Locations, manifest_wait
 
-
 STARTED = "wait_started"
 
 
