@@ -27,6 +27,14 @@ DEFAULTS = {"default_manifest_dir": str(REPO / "data" / "tenants"), "default_rep
             "default_image_dir": str(REPO / "data" / "seals")}
 
 PARAMS = {
+    "mode": Param("apply", enum=["apply", "plan"], title="Mode", section="Sync",
+                  description="plan: describe only and report what apply would change (zero writes); "
+                              "a plan with changes or errors is a failed run (a drift alarm)."),
+    "revoke_unlisted": Param(False, type="boolean", title="Revoke users not listed", section="Sync",
+                             description="For every seal named in the manifest, revoke users who hold it but are "
+                                         "not in that entry's user_ids. Seals not named are never touched."),
+    "max_revocations": Param(100, type="integer", minimum=0, title="Most revocations per run", section="Sync",
+                             description="An apply that would revoke more fails before any write."),
     "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id", section="Connection"),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
                         description="The account's limit; 20 unless Tencent Cloud raised it.", section="Throughput"),
@@ -113,7 +121,7 @@ def ess_tenant_onboarding():
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def report(planned: list | None, chunk_outputs: Any, reviewed: dict | None, ds: str | None = None,
-               run_id: str | None = None, ti: Any = None) -> dict[str, Any]:
+               run_id: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
         from airflow.sdk.exceptions import AirflowSkipException
         from tencent_ess.errors import failure_policy
@@ -121,14 +129,25 @@ def ess_tenant_onboarding():
 
         with failure_policy():
             summary = tasks.report(_where(), planned, _outputs(chunk_outputs), reviewed, ds=str(ds),
-                                   run_id=str(run_id), ti=ti)
+                                   run_id=str(run_id), params=params, ti=ti)
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
         return summary
 
+    @task
+    def guard(planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict:
+        """An apply that revokes: refuse it before any write when it would revoke more than max_revocations."""
+        from tencent_ess.errors import failure_policy
+        from tencent_ess.onboarding import tasks
+
+        with failure_policy():
+            return tasks.guard(_where(), planned, ds=str(ds), params=params, ti=ti)
+
     planned = plan()
     wait >> planned
+    guarded = guard(planned)
     chunks = onboard.expand(chunk=planned)
+    guarded >> chunks
     reviewed = finish_reviews(chunks)
     report(planned, chunks, reviewed)
 

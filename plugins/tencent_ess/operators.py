@@ -15,7 +15,10 @@ from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, par
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "CreateSealByImageOperator", "EssBaseOperator"]
+__all__ = [
+    "RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "ChannelDeleteSealPoliciesOperator",
+    "ChannelUpdateSealStatusOperator", "CreateSealByImageOperator", "EssBaseOperator",
+]
 
 #: A literal `seal_image_base64` longer than this would be stored in the serialized DAG (the metadata DB).
 MAX_LITERAL_IMAGE = 1024
@@ -177,3 +180,59 @@ class ChannelCreateSealPolicyOperator(EssBaseOperator):
         context["ti"].xcom_push(key="newly_granted", value=newly)
         context["ti"].xcom_push(key="already_granted", value=already)
         return users
+
+
+class ChannelDeleteSealPoliciesOperator(EssBaseOperator):
+    """Revoke employees' use of a seal (ChannelDeleteSealPolicies); returns the users asked for. Idempotent:
+    revoking a user who does not hold the seal is a success.
+
+    :param seal_id: the seal.
+    :param user_ids: e-sign UserIds or OpenIds (a list, a JSON list or a comma-separated string).
+    """
+
+    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "user_ids")
+    ui_color = "#f3e3c3"
+
+    def __init__(self, *, seal_id: str, user_ids: list[str] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seal_id = seal_id
+        self.user_ids = user_ids
+
+    def execute(self, context: Context) -> list[str]:
+        with failure_policy():
+            users = parse_user_ids(self.user_ids)
+            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            revoked = self.seals.revoke(self.agent(), seal_id, users)
+        self.log.info("Seal %s: revoked from %s", seal_id, revoked)
+        return revoked
+
+
+class ChannelUpdateSealStatusOperator(EssBaseOperator):
+    """Disable a seal (ChannelUpdateSealStatus; the API accepts only ``DISABLE``). Idempotent: a seal disabled
+    already is a success and nothing is sent. Returns the ``SealId``.
+
+    :param seal_id: the seal.
+    :param status: ``DISABLE`` (the only status the API accepts).
+    :param reason: why, kept by the platform.
+    """
+
+    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "status",
+                                      "reason")
+    ui_color = "#e6e6e6"
+
+    def __init__(self, *, seal_id: str, status: str = "DISABLE", reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seal_id = seal_id
+        self.status = status
+        self.reason = reason
+
+    def execute(self, context: Context) -> str:
+        with failure_policy():
+            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            if self.status != "DISABLE":
+                raise EssValidationError("status",
+                                         f"must be 'DISABLE', the only status the API sets (got {self.status!r})")
+            reason = require_text("reason", self.reason, max_len=500, min_len=0)
+            changed = self.seals.disable(self.agent(), seal_id, reason)
+        self.log.info("Seal %s: %s", seal_id, "disabled" if changed else "was disabled already")
+        return seal_id

@@ -1,8 +1,9 @@
 """Seal operations: every essbasic seal action the provider performs, over `EssHook`, in one place.
 
 Describe (paged), find by name, create-or-reuse (what exists is compared with what was asked), grant,
-grant only the missing users, and review status. Operators, the sensor, the trigger and the onboarding
-engine all call these; nothing here raises an Airflow exception (`errors.failure_policy` translates).
+grant only the missing users, revoke, disable, and review status. Operators, the sensor, the trigger and
+the onboarding engine all call these; nothing here raises an Airflow exception (`errors.failure_policy`
+translates).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ DESCRIBE_PAGE = 100  # the API's maximum Limit
 EXISTS_CODE = "FailedOperation.ExistSameSealName"
 #: How far the server's CreateOn may be from this worker's clock and still count as "made by this call".
 CLOCK_MARGIN = 300.0
-CHECKING, SUCCESS, FAIL = "CHECKING", "SUCCESS", "FAIL"
+CHECKING, SUCCESS, FAIL, DISABLE = "CHECKING", "SUCCESS", "FAIL", "DISABLE"
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,18 @@ def holders(seal: dict[str, Any]) -> set[str]:
     for user in seal.get("AuthorizedUsers") or []:
         held.update(filter(None, (user.get("OpenId"), user.get("UserId"))))
     return held
+
+
+def unlisted_holders(seal: dict[str, Any], listed: list[str] | tuple[str, ...]) -> list[str]:
+    """Holders of the seal named by neither their OpenId nor their UserId in `listed`, by the id to revoke them
+    with (their OpenId where the API gives one)."""
+    keep = set(listed)
+    found: list[str] = []
+    for user in seal.get("AuthorizedUsers") or []:
+        ids = {user.get("OpenId"), user.get("UserId")} - {None, ""}
+        if ids and not ids & keep:
+            found.append(user.get("OpenId") or user.get("UserId"))
+    return found
 
 
 def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
@@ -174,6 +187,24 @@ class SealOperations:
         response = self.hook.call("ChannelCreateSealPolicy", {"Agent": agent, "SealId": seal_id, "UserIds": users})
         newly = set(response.get("UserIds") or [])
         return [u for u in users if u in newly], [u for u in users if u not in newly]
+
+    def revoke(self, agent: dict[str, Any], seal_id: str, users: list[str]) -> list[str]:
+        """Revoke `users`' use of the seal (ChannelDeleteSealPolicies); revoking a user who does not hold it is
+        a success. Returns the users asked for."""
+        if users:
+            self.hook.call("ChannelDeleteSealPolicies", {"Agent": agent, "SealId": seal_id, "UserIds": list(users)})
+        return list(users)
+
+    def disable(self, agent: dict[str, Any], seal_id: str, reason: str = "") -> bool:
+        """Disable the seal (ChannelUpdateSealStatus, Status=DISABLE); returns False when it was disabled already
+        (nothing sent: idempotent)."""
+        if self.get(agent, seal_id).get("SealStatus") == DISABLE:
+            return False
+        params: dict[str, Any] = {"Agent": agent, "SealId": seal_id, "Status": DISABLE}
+        if reason:
+            params["Reason"] = reason
+        self.hook.call("ChannelUpdateSealStatus", params)
+        return True
 
     def grant_missing(
         self, agent: dict[str, Any], seal: dict[str, Any], users: list[str] | tuple[str, ...], seal_name: str = ""

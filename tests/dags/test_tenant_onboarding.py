@@ -30,12 +30,20 @@ def onboarding(airflow_db, monkeypatch, tmp_path):
 
 
 def run_day(dag, day=DAY, run_after=None, **params):
+    """One run of the DAG, parsed afresh as a worker would: in one process, Airflow 3.3's `process_params` writes a
+    run's conf into the DAG's own Param objects, and the next run would inherit it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    fresh = DagBag(dag_folder=dag.fileloc).dags[dag.dag_id]
     conf = {"review_poll_seconds": 1, **params}
-    return run_dag(dag, conf=conf, logical_date=pendulum.parse(day), run_after=run_after)
+    return run_dag(fresh, conf=conf, logical_date=pendulum.parse(day), run_after=run_after)
 
 
-def read_report(reports, day=DAY) -> dict:
-    [path] = list((reports / day).glob("*.json"))
+def read_report(reports, day=DAY, run_id: str | None = None) -> dict:
+    """The report of that run (or the day's only report)."""
+    from tencent_ess.onboarding.locations import run_name
+
+    [path] = [reports / day / f"{run_name(run_id)}.json"] if run_id else list((reports / day).glob("*.json"))
     return json.loads(path.read_text(encoding="utf-8"))
 
 

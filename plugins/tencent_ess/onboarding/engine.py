@@ -14,13 +14,32 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ..errors import EssError
+from ..errors import EssError, SealMismatchError
 from ..hooks import EssHook
-from ..seals import CHECKING, SealOperations
+from ..seals import CHECKING, SealOperations, check_usable, differences, holders, unlisted_holders
 from ..validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
 
-#: Outcomes of a tenant in the report.
+#: Outcomes of a tenant in the report (apply mode).
 DONE, AWAITING_REVIEW, FAILED, RETRY = "done", "awaiting_review", "failed", "retry"
+#: Outcomes in plan mode: nothing would change, or something would.
+IN_SYNC, DRIFT = "in_sync", "drift"
+APPLY, PLAN = "apply", "plan"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a run treats the manifest: `mode` apply (change the API) or plan (describe only, say what apply would
+    do); `revoke_unlisted`: users who hold a manifest-named seal but are not listed for it lose it."""
+
+    mode: str = APPLY
+    revoke_unlisted: bool = False
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Policy":
+        mode = params.get("mode") or APPLY
+        if mode not in (APPLY, PLAN):
+            raise EssError(f"mode: must be 'apply' or 'plan' (got {mode!r})")
+        return cls(mode, bool(params.get("revoke_unlisted")))
 
 
 @dataclass
@@ -37,6 +56,10 @@ class TenantResult:
     granted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     error: str = ""
+    revoked: list[str] = field(default_factory=list)
+    would_create: bool = False
+    would_grant: list[str] = field(default_factory=list)
+    would_revoke: list[str] = field(default_factory=list)
     fingerprint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,30 +108,57 @@ def new_result(tenant: dict, spec: Tenant | None = None) -> TenantResult:
     return TenantResult(tenant["index"], org, name, RETRY, fingerprint=tenant.get("fingerprint", ""))
 
 
-def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any) -> TenantResult:
-    """Describe → create if missing (or reuse the same seal) → grant the users who lack it. Never raises:
-    a failure is the row's status and error, beside what was done before it."""
+def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any,
+                   policy: Policy = Policy()) -> TenantResult:
+    """Describe → create if missing (or reuse the same seal) → grant the users who lack it (→ revoke the unlisted).
+    In plan mode, describe only and say what apply would do. Never raises: a failure is the row's status and
+    error, beside what was done before it."""
     result = new_result(tenant)
     try:
         spec = tenant_spec(tenant)
         agent = ops.hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
         existing = seals.get(agent).get(spec.seal.seal_name)
+        if policy.mode == PLAN:
+            return plan_tenant(spec, existing, result, policy)
         image = ""
         if existing is None and spec.seal_image_path:
             image = load_seal_image(spec.seal_image_path, None, base_dir)
         outcome = ops.create_or_reuse(agent, spec.seal, image, existing=existing)
         result.seal_id, result.seal_status, result.created = outcome.seal_id, outcome.status, outcome.created
-        return grant_when_ready(ops, agent, outcome.seal, spec, result)
+        return grant_when_ready(ops, agent, outcome.seal, spec, result, policy)
     except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
         return result.fail(err)
 
 
-def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, result: TenantResult) -> TenantResult:
-    """Grant the missing users of an approved seal; an image seal still in review waits; a refused seal fails."""
+def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy) -> TenantResult:
+    """What apply would do for this tenant, from the enterprise's described seals alone (no write)."""
+    if existing is None:
+        result.would_create, result.would_grant = True, list(spec.user_ids)
+    else:
+        found = differences(spec.seal, existing)
+        if found:
+            raise SealMismatchError(spec.seal.seal_name, existing.get("SealId", ""), found)
+        check_usable(existing, spec.seal.seal_name)
+        result.seal_id, result.seal_status = existing["SealId"], existing.get("SealStatus", "")
+        held = holders(existing)
+        result.would_grant = [user for user in spec.user_ids if user not in held]
+        result.skipped = [user for user in spec.user_ids if user in held]
+        if policy.revoke_unlisted:
+            result.would_revoke = unlisted_holders(existing, spec.user_ids)
+    result.status = DRIFT if result.would_create or result.would_grant or result.would_revoke else IN_SYNC
+    return result
+
+
+def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, result: TenantResult,
+                     policy: Policy = Policy()) -> TenantResult:
+    """Grant the missing users of an approved seal (and revoke the unlisted, when the policy says so); an image
+    seal still in review waits; a refused seal fails."""
     if seal.get("SealStatus") == CHECKING:
         result.status = AWAITING_REVIEW
         return result
     result.granted, result.skipped = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
+    if policy.revoke_unlisted:
+        result.revoked = ops.revoke(agent, seal["SealId"], unlisted_holders(seal, spec.user_ids))
     result.status = DONE
     return result
 
@@ -155,16 +205,19 @@ def run_concurrently(
 
 def onboard_chunk(
     hook: EssHook, tenants: list[dict], *, concurrency: int = 16, base_dir: Any = None,
-    log: Any, label: str = "chunk", progress_interval: float = 5.0,
+    log: Any, label: str = "chunk", progress_interval: float = 5.0, policy: Policy = Policy(),
 ) -> list[TenantResult]:
-    """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry)."""
+    """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry; in plan mode
+    in_sync, drift, failed or retry)."""
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
     progress = Progress(label, len(tenants), log, progress_interval)
-    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir), concurrency, progress)
+    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), concurrency,
+                            progress)
 
 
-def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int = 16, log: Any) -> list[TenantResult]:
+def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int = 16, log: Any,
+                    policy: Policy = Policy()) -> list[TenantResult]:
     """Tenants whose image seal was under review (each dict carries what its chunk did: `seal_id`, `created`):
     grant the approved, fail the refused with the API's FailReason, keep the rest waiting."""
     ops = SealOperations(hook)
@@ -180,7 +233,7 @@ def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int = 1
             if seal is None:
                 raise EssError(f"seal {spec.seal.seal_name!r} is no longer listed for this enterprise")
             result.seal_id, result.seal_status = seal["SealId"], seal.get("SealStatus", "")
-            return grant_when_ready(ops, agent, seal, spec, result)
+            return grant_when_ready(ops, agent, seal, spec, result, policy)
         except Exception as err:  # noqa: BLE001 - every tenant gets a row
             return result.fail(err)
 

@@ -16,14 +16,14 @@ from typing import Any, Iterable
 
 from ..hooks import EssHook
 from ..storage import StoragePath, write_atomic
-from .engine import AWAITING_REVIEW, DONE, RETRY, TenantResult
+from .engine import AWAITING_REVIEW, DONE, DRIFT, IN_SYNC, RETRY, TenantResult
 
 log = logging.getLogger(__name__)
 
 
 def attempt_record(
     hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
-    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW),
+    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW, IN_SYNC, DRIFT),
 ) -> dict[str, Any]:
     """What one task attempt did: its API call counts, every call it retried or left to a task retry, and the
     tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same

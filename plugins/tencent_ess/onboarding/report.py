@@ -25,7 +25,7 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = ""
+def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = "", mode: str = "apply"
               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Counts by status, seals created and users granted (failed rows included: they count what was done),
     API calls and retried calls by code."""
@@ -40,10 +40,15 @@ def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = 
         retried.extend(attempt.get("retried") or [])
     stats = dict(sorted(stats.items()))
     summary = {
+        "mode": mode,
         "tenants": len(rows),
         "by_status": counts,
         "seals_created": sum(1 for r in rows if r.get("created")),
         "users_granted": sum(len(r.get("granted") or []) for r in rows),
+        "users_revoked": sum(len(r.get("revoked") or []) for r in rows),
+        "would_create": sum(1 for r in rows if r.get("would_create")),
+        "would_grant": sum(len(r.get("would_grant") or []) for r in rows),
+        "would_revoke": sum(len(r.get("would_revoke") or []) for r in rows),
         "retried_calls": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("retries.")},
         "tenants_retried_by_task_retry": sum(1 for e in retried if e.get("retried_by") == "task retry"),
         "api_calls": {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("calls.")},
@@ -54,10 +59,10 @@ def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = 
 
 
 def write_report(rows: list[dict], out_dir: StoragePath, name: str, attempts: Iterable[dict[str, Any]] = (),
-                 note: str = "") -> dict[str, Any]:
+                 note: str = "", mode: str = "apply") -> dict[str, Any]:
     """Write the JSON and CSV reports; returns the summary with their locations."""
     rows = sorted(rows, key=lambda r: r["index"])
-    summary, retried = summarize(rows, attempts, note)
+    summary, retried = summarize(rows, attempts, note, mode)
     json_path, csv_path = out_dir / f"{name}.json", out_dir / f"{name}.csv"
     document = {"summary": summary, "tenants": rows, "retried_calls": retried}
     write_atomic(json_path, json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))

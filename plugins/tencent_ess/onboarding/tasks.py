@@ -15,7 +15,18 @@ from typing import Any
 
 from ..errors import EssError
 from ..storage import storage_path
-from .engine import AWAITING_REVIEW, DONE, FAILED, RETRY, TenantResult, finish_reviewed, onboard_chunk
+from .engine import (
+    AWAITING_REVIEW,
+    DONE,
+    FAILED,
+    IN_SYNC,
+    PLAN,
+    RETRY,
+    Policy,
+    TenantResult,
+    finish_reviewed,
+    onboard_chunk,
+)
 from .journal import attempt_record, finished_before, read_records, write_record
 from .locations import Locations, run_name
 from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
@@ -109,7 +120,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     if carried:
         log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
     results = onboard_chunk(hook, todo, concurrency=params["concurrency"], base_dir=storage_path(info["base_dir"]),
-                            log=log, label=label)
+                            log=log, label=label, policy=Policy.from_params(params))
     record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
                             series=series)
     by_fingerprint = {t["fingerprint"]: t for t in tenants}
@@ -125,6 +136,39 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     record.pop("finished")  # only a later attempt of a failed one needs it; the results carry it here
     return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
             "awaiting": awaiting, "attempt": record}
+
+
+# ---------------------------------------------------------------------------------------------------- guard
+GUARD = "revocation_guard"
+
+
+def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """Before any write of an apply that revokes: plan the whole manifest (describe only) and refuse the run when it
+    would revoke more than Param `max_revocations` users (a truncated or wrong manifest must not strip the
+    enterprises' seals). Nothing to check when not revoking, or in plan mode (the report warns there)."""
+    policy = Policy.from_params(params)
+    if not policy.revoke_unlisted or policy.mode == PLAN:
+        return {"checked": False}
+    tenants = [t for number in planned for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    info = plan_info(ti)
+    results = onboard_chunk(make_hook(params), tenants, concurrency=params["concurrency"],
+                            base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
+                            policy=Policy(PLAN, True))
+    retry = [r for r in results if r.status == RETRY]
+    if retry:
+        raise RetryLater(f"revocation guard: {len(retry)} tenants could not be described, e.g. {retry[0].error}")
+    affected = [r for r in results if r.would_revoke]
+    count = sum(len(r.would_revoke) for r in affected)
+    verdict = {"checked": True, "would_revoke": count, "max_revocations": params["max_revocations"],
+               "first_affected": [f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}"
+                                  for r in affected[:10]]}
+    if count > params["max_revocations"]:
+        verdict["blocked"] = (f"this run would revoke {count} users, over max_revocations={params['max_revocations']}"
+                              f"; nothing was changed. First affected: {'; '.join(verdict['first_affected'])}")
+        ti.xcom_push(key=GUARD, value=verdict)
+        raise EssError(verdict["blocked"])
+    log.info("revocation guard: %d users would be revoked (max %d)", count, params["max_revocations"])
+    return verdict
 
 
 # ---------------------------------------------------------------------------------------------------- reviews
@@ -150,7 +194,7 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
     carried = finished_before(records, "finish_reviews", first_try_of_series(ti))
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
     hook = make_hook(params)
-    batch = finish_reviewed(hook, todo, concurrency=params["concurrency"], log=log)
+    batch = finish_reviewed(hook, todo, concurrency=params["concurrency"], log=log, policy=Policy.from_params(params))
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
                             finished=(DONE, FAILED))  # decided: approved and granted, or refused
@@ -173,10 +217,10 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
 
 # ---------------------------------------------------------------------------------------------------- report
 def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed: dict | None, *, ds: str,
-           run_id: str, ti: Any) -> dict[str, Any]:
+           run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
     """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
     in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
-    not done fails the run after the report is written."""
+    not done (in plan mode: not in sync) fails the run after the report is written."""
     info = plan_info(ti)
     out_dir, name = where.reports(ds), run_name(run_id)
     if info.get("missing"):
@@ -199,12 +243,26 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed
             tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
             error="not finished: its task failed (see the task's log)", fingerprint=tenant["fingerprint"]).to_dict())
     attempts = [out["attempt"] for out in outputs] + records
-    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(problems))
-    log.info("onboarding report %s: %s", ds, summary)
-    bad = [row for row in rows.values() if row["status"] != DONE]
+    policy = Policy.from_params(params)
+    notes = list(problems)
+    blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
+    if blocked:
+        notes.insert(0, blocked["blocked"])
+    would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
+    if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
+        notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
+                        f"{params['max_revocations']}: an apply of this manifest would be refused")
+        log.warning("%s", notes[0])
+    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode)
+    log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
+    good = IN_SYNC if policy.mode == PLAN else DONE
+    bad = [row for row in rows.values() if row["status"] != good]
     for row in sorted(bad, key=lambda r: r["index"]):
-        log.warning("not done: entry %s %s/%s: %s %s", row["index"], row["proxy_organization_open_id"],
-                    row["seal_name"], row["status"], row["error"])
+        log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
+                    row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
+    if bad and policy.mode == PLAN:
+        raise EssError(f"plan: {len(bad)} of {len(rows)} tenants are not in sync (nothing was changed); "
+                       f"see {summary['json']}")
     if bad:
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
     return summary
