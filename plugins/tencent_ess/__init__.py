@@ -22,6 +22,7 @@ RETRY_DEFAULTS: dict[str, Any] = {
 }
 
 CONN_TYPE = "tencentcloud_ess"
+INTEGRATION = "Tencent Cloud e-signature (essbasic)"
 DEFAULT_CONN_ID = "tencentcloud_ess_default"
 
 
@@ -32,6 +33,16 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Tencent Cloud e-signature (essbasic)",
         "description": "Create electronic seals for sub-enterprises and grant them to employees.",
         "versions": [__version__],
+        "integrations": [{
+            "integration-name": INTEGRATION,
+            "external-doc-url": "https://www.tencentcloud.com/products/ess",
+            "how-to-guide": ["docs/operators.md"],
+            "tags": ["service"],
+        }],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.hooks"]}],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.operators"]}],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.sensors"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.triggers"]}],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
