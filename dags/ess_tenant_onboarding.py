@@ -40,8 +40,10 @@ PARAMS = {
                         description="The account's limit; 20 unless Tencent Cloud raised it.", section="Throughput"),
     "chunk_size": Param(1000, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task",
                         section="Throughput"),
-    "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk",
-                         section="Throughput"),
+    "concurrency": Param(None, type=["null", "integer"], minimum=1, maximum=256, section="Throughput",
+                         title="Concurrent tenants within a chunk",
+                         description="Empty: derived from rate_limit and the API's observed latency (Little's law), "
+                                     "adjusting as the run goes."),
     "manifest_wait_minutes": Param(0, type="number", minimum=0, title="Wait this long for a late manifest (minutes)",
                                    description="0: do not wait. The wait defers (holds no worker slot).",
                                    section="Manifest"),

@@ -11,6 +11,7 @@ import ipaddress
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,7 @@ class EssHook(BaseHook):
         self.backoff_max = backoff_max
         self.limiter = limiter
         self.stats: Counter[str] = Counter()  # calls, retries and errors by code, for run reports
+        self.latency = 0.0  # seconds a call takes, moving average (0 before the first answer)
         self.retried: list[dict[str, Any]] = []  # each in-call retry: action, code, RequestId, attempt
         self._settings: EssSettings | None = None
         self._local = threading.local()
@@ -192,8 +194,10 @@ class EssHook(BaseHook):
         if self.limiter is not None:
             self.limiter.acquire(action)
         self._count(f"calls.{action}")
+        sent = time.monotonic()
         try:
             body = client.call_json(action, params)
+            self._observe(time.monotonic() - sent)
             response = body.get("Response")
             if not isinstance(response, dict):
                 raise ValueError("no Response object")
@@ -219,6 +223,10 @@ class EssHook(BaseHook):
         if is_rate_limited(error.code) and self.limiter is not None:
             self.limiter.throttled(action)
         raise error
+
+    def _observe(self, seconds: float) -> None:
+        with self._lock:  # a moving average: recent calls count most, one slow answer does not dominate
+            self.latency = seconds if not self.latency else 0.8 * self.latency + 0.2 * seconds
 
     def _error(self, action: str, code: str, message: str, request_id: str | None) -> EssApiError:
         """An API error, naming the connection field to check when the credentials or AppId are refused."""

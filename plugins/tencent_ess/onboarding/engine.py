@@ -8,6 +8,7 @@ yet authorized are granted. A tenant's row keeps what was done before any failur
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -181,16 +182,39 @@ class Progress:
         self.log.info("%s: %d/%d tenants, %.1f tenants/s, ETA %.0fs", self.label, done, self.total, rate, eta)
 
 
+#: Bounds of the derived concurrency (tenants in flight in one chunk task).
+MIN_CONCURRENCY, MAX_CONCURRENCY = 4, 256
+#: Calls a tenant makes one after the other (create, grant; the enterprise's describe is shared), plus one spare.
+CALLS_PER_TENANT = 3
+#: A call's duration assumed before the first answer is seen.
+FIRST_LATENCY = 0.2
+
+
+def derived_concurrency(rate: float, latency: float) -> int:
+    """Little's law: to finish `rate` tenants a second when each spends CALLS_PER_TENANT calls of `latency`
+    seconds, `rate × CALLS_PER_TENANT × latency` tenants must be in flight; half as many again absorbs the
+    spread of latencies and the pacing's waits."""
+    wanted = rate * CALLS_PER_TENANT * (latency or FIRST_LATENCY) * 1.5 + 2
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(wanted)))
+
+
 def run_concurrently(
-    items: list[dict], work: Callable[[dict], TenantResult], concurrency: int, progress: Progress
+    items: list[dict], work: Callable[[dict], TenantResult], concurrency: int | Callable[[], int], progress: Progress
 ) -> list[TenantResult]:
-    """`work` on every item with a bounded thread pool; failures become result rows, never lost."""
+    """`work` on every item with at most `concurrency` in flight (a number, or a function asked again as items
+    finish, so the bound can follow what is observed); failures become result rows, never lost."""
     results: list[TenantResult] = []
     if not items:
         return results
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items))), thread_name_prefix="ess") as pool:
-        pending = {pool.submit(work, item): item for item in items}
-        while pending:
+    bound = concurrency if callable(concurrency) else (lambda: concurrency)
+    queue = list(reversed(items))
+    ceiling = MAX_CONCURRENCY if callable(concurrency) else max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=max(1, min(ceiling, len(items))), thread_name_prefix="ess") as pool:
+        pending: dict[Any, dict] = {}
+        while queue or pending:
+            while queue and len(pending) < max(1, bound()):
+                item = queue.pop()
+                pending[pool.submit(work, item)] = item
             done, _ = wait(pending, timeout=progress.interval, return_when=FIRST_COMPLETED)
             for future in done:
                 item = pending.pop(future)
@@ -203,8 +227,21 @@ def run_concurrently(
     return sorted(results, key=lambda r: r.index)
 
 
+def concurrency_for(hook: EssHook, concurrency: int | None) -> int | Callable[[], int]:
+    """A fixed concurrency, or (None) one derived from the hook's pacing rate and its observed call latency."""
+    if concurrency:
+        return concurrency
+    limiter = getattr(hook, "limiter", None)
+
+    def derived() -> int:
+        rate = limiter.max_rate if limiter is not None else 20.0
+        return derived_concurrency(rate, hook.latency)
+
+    return derived
+
+
 def onboard_chunk(
-    hook: EssHook, tenants: list[dict], *, concurrency: int = 16, base_dir: Any = None,
+    hook: EssHook, tenants: list[dict], *, concurrency: int | None = None, base_dir: Any = None,
     log: Any, label: str = "chunk", progress_interval: float = 5.0, policy: Policy = Policy(),
 ) -> list[TenantResult]:
     """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry; in plan mode
@@ -212,11 +249,11 @@ def onboard_chunk(
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
     progress = Progress(label, len(tenants), log, progress_interval)
-    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), concurrency,
-                            progress)
+    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy),
+                            concurrency_for(hook, concurrency), progress)
 
 
-def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int = 16, log: Any,
+def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,
                     policy: Policy = Policy()) -> list[TenantResult]:
     """Tenants whose image seal was under review (each dict carries what its chunk did: `seal_id`, `created`):
     grant the approved, fail the refused with the API's FailReason, keep the rest waiting."""
@@ -237,4 +274,4 @@ def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int = 1
         except Exception as err:  # noqa: BLE001 - every tenant gets a row
             return result.fail(err)
 
-    return run_concurrently(awaiting, work, concurrency, Progress("reviews", len(awaiting), log))
+    return run_concurrently(awaiting, work, concurrency_for(hook, concurrency), Progress("reviews", len(awaiting), log))

@@ -88,15 +88,21 @@ def plan_info(ti: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- onboard
+#: The tasks that call the API at volume; the quota is shared among those running, in every run of the DAG.
+QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
+
+
 def make_hook(params: dict[str, Any], ti: Any = None):
-    """A hook paced at the run's share of the API limit: with `ti`, shared among the chunks running now."""
+    """A hook paced at this task's share of the API limit: the limit divided among the DAG's API-heavy tasks
+    running now, in every run (a backfill runs several dates at once), counted through Airflow's own record of
+    running task instances (asked again every 2 s by the limiter)."""
     from ..hooks import EssHook
     from ..ratelimit import ActionRateLimiter
 
     sharers = None
-    if ti is not None:  # under a real executor several chunks run at once; each takes an equal share
+    if ti is not None:
         def sharers() -> int:
-            return ti.get_ti_count(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], states=["running"])
+            return ti.get_ti_count(dag_id=ti.dag_id, task_ids=QUOTA_SHARERS, states=["running"])
 
     return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
 
@@ -119,7 +125,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
         log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
-    results = onboard_chunk(hook, todo, concurrency=params["concurrency"], base_dir=storage_path(info["base_dir"]),
+    results = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
                             log=log, label=label, policy=Policy.from_params(params))
     record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
                             series=series)
@@ -151,7 +157,7 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
         return {"checked": False}
     tenants = [t for number in planned for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
     info = plan_info(ti)
-    results = onboard_chunk(make_hook(params), tenants, concurrency=params["concurrency"],
+    results = onboard_chunk(make_hook(params, ti), tenants, concurrency=params.get("concurrency"),
                             base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
                             policy=Policy(PLAN, True))
     retry = [r for r in results if r.status == RETRY]
@@ -193,8 +199,9 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
     records, _ = read_records(journal, info["plan_id"])
     carried = finished_before(records, "finish_reviews", first_try_of_series(ti))
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
-    hook = make_hook(params)
-    batch = finish_reviewed(hook, todo, concurrency=params["concurrency"], log=log, policy=Policy.from_params(params))
+    hook = make_hook(params, ti)
+    batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
+                            policy=Policy.from_params(params))
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
                             finished=(DONE, FAILED))  # decided: approved and granted, or refused

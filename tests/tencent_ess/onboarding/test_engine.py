@@ -57,3 +57,40 @@ def test_progress_logs_done_total_rate_and_eta(caplog):
         progress.report(50)
     [line] = caplog.messages
     assert line.startswith("chunk 3: 50/200 tenants,") and "tenants/s, ETA" in line
+
+
+def test_derived_concurrency_follows_rate_and_latency_within_bounds():
+    from tencent_ess.onboarding.engine import MAX_CONCURRENCY, MIN_CONCURRENCY, derived_concurrency
+
+    assert derived_concurrency(20, 0.1) == 11  # 20 × 3 × 0.1 × 1.5 + 2
+    assert derived_concurrency(100, 0.1) == 47
+    assert derived_concurrency(200, 0.1) > derived_concurrency(100, 0.1) > derived_concurrency(20, 0.1)
+    assert derived_concurrency(100, 0.3) > derived_concurrency(100, 0.1)
+    assert derived_concurrency(1, 0.01) == MIN_CONCURRENCY and derived_concurrency(10000, 1.0) == MAX_CONCURRENCY
+    assert derived_concurrency(20, 0.0) == derived_concurrency(20, 0.2)  # nothing observed yet: assume 0.2 s
+
+
+def test_in_flight_work_never_exceeds_the_bound_as_it_changes():
+    import threading
+    import time
+
+    from tencent_ess.onboarding.engine import Progress, TenantResult, run_concurrently
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "bound": 3, "done": 0}
+
+    def work(item: dict) -> TenantResult:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.01)
+        with lock:
+            state["now"] -= 1
+            state["done"] += 1
+            if state["done"] == 20:
+                state["bound"] = 9  # as if the observed latency had grown
+        return TenantResult(item["index"], "o", "s", "done")
+
+    results = run_concurrently([{"index": i} for i in range(60)], work, lambda: state["bound"],
+                               Progress("t", 60, LOG, interval=0.05))
+    assert [r.index for r in results] == list(range(60))
+    assert 3 < state["peak"] <= 9
