@@ -1,7 +1,7 @@
 """The emulator's state (seals and grants, durable in SQLite) and the rules that hold over it, as typed methods.
 
 No wire format here: `responses.py` reads each action's parameters and calls these methods; `server.py`
-speaks HTTP. Errors are the classes of `exceptions.py`. Where ESS_API.md is silent the strict reading is
+speaks HTTP. Errors are the classes of `exceptions.py`. Where the API docs are silent the strict reading is
 taken; every such assumption is marked `ASSUMPTION` here and listed in the README.
 """
 

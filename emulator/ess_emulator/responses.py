@@ -112,7 +112,7 @@ class EssResponses:
         reason = _text(params, "Reason")
         _options(params)
         self.backend.disable_seal(self._agent(params), seal_id, reason)
-        # ASSUMPTION (ESS_API.md): with the default options no face verification is asked: both links empty.
+        # ASSUMPTION (the docs are silent): with the default options no face verification is asked: both links empty.
         return {"SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl": ""}
 
     def channel_describe_organization_seals(self, params: dict[str, Any], host: str) -> dict[str, Any]:

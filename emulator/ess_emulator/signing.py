@@ -1,4 +1,4 @@
-"""TC3-HMAC-SHA256, written from the published algorithm (ESS_API.md "TC3-HMAC-SHA256 signing").
+"""TC3-HMAC-SHA256, written from the vendor's published algorithm and checked against its public test vector.
 
 Deliberately independent of the vendor SDK's signer: the emulator's tests drive it with the SDK,
 so two implementations written by different people must agree before a request is accepted.

@@ -1,8 +1,9 @@
 """Errors: the one table of transient vs permanent failures, the provider's domain errors, and the one
 policy that turns them into Airflow task outcomes.
 
-Source of the table: ESS_API.md "Common error codes". Everything not listed as transient is permanent:
-retrying a bad parameter or a refused signature only burns time and quota. Nothing below the operators
+Source of the table: the API's documented common error codes (README, "Retries and idempotency").
+Everything not listed as transient is permanent: retrying a bad parameter or a refused signature only
+burns time and quota. Nothing below the operators
 raises an Airflow exception; `failure_policy` is where domain errors become task outcomes.
 """
 

@@ -1,4 +1,4 @@
-"""Local checks of every input, before any API call (ESS_API.md rules). One place for each rule.
+"""Local checks of every input, before any API call (the rules the API documents). One place for each rule.
 
 Each failure raises `EssValidationError(field, rule)`; field names are the operators' snake_case
 argument names, so the message points at what the user wrote.
