@@ -103,8 +103,9 @@ def ess_tenant_onboarding():
         with failure_policy():
             return tasks.onboard(_where(), chunk, ds=str(ds), params=params, ti=ti)
 
+    # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
-          max_retry_delay=timedelta(minutes=15))
+          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE)
     def finish_reviews(chunk_outputs: Any, ds: str | None = None, params: dict | None = None,
                        ti: Any = None) -> dict[str, Any]:
         """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,

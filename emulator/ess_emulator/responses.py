@@ -160,7 +160,8 @@ def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool) -> dic
         row["AuthorizedUsers"] = []
         for user_id in seal.authorized_user_ids:
             employee = agent.organization.find_employee(user_id)
-            row["AuthorizedUsers"].append({"UserId": user_id, "OpenId": employee.open_id if employee else ""})
+            # The SDK's AuthorizedUser has only OpenId: a client cannot map a holder back to a 32-character UserId.
+            row["AuthorizedUsers"].append({"OpenId": employee.open_id if employee else ""})
     return row
 
 

@@ -50,6 +50,12 @@ def is_transient(code: str) -> bool:
     return code in NETWORK_CODES or any(_matches(code, prefix) for prefix in TRANSIENT_PREFIXES)
 
 
+def may_have_applied(code: str) -> bool:
+    """A failure after which the request may still have been applied: the answer was lost (network), or the
+    server failed part-way (internal errors, outages). A rate-limit refusal or a parameter error was not."""
+    return code in NETWORK_CODES or is_server_error(code)
+
+
 def is_server_error(code: str) -> bool:
     """Transient on the server's side: internal errors and outages (not rate limits, not the network)."""
     return is_transient(code) and code not in NETWORK_CODES and not is_rate_limited(code)
@@ -64,8 +70,8 @@ class EssError(Exception):
 class EssApiError(EssError):
     """A failed essbasic call: the API's code and message, its RequestId, the action, and whether it is transient.
 
-    `attempts` is how many times the hook sent the request before giving up (a create sent more than once
-    may have been applied by an attempt whose answer was lost). `hint` names what to check, where known.
+    `earlier` holds the codes of the attempts the hook made before this one, in the same call: an attempt
+    whose answer was lost (`may_have_applied`) may have been applied. `hint` names what to check, where known.
     """
 
     def __init__(self, action: str, code: str, message: str, request_id: str | None = None, hint: str = "") -> None:
@@ -75,7 +81,7 @@ class EssApiError(EssError):
         self.request_id = request_id or ""
         self.hint = hint
         self.transient = is_transient(code)
-        self.attempts = 1
+        self.earlier: list[str] = []
         super().__init__(str(self))
 
     def __str__(self) -> str:

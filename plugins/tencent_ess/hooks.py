@@ -95,6 +95,23 @@ def settings_from_connection(conn: Any) -> EssSettings:
     return EssSettings(conn.login, conn.password, app_id, scheme, host, str(extra.get("region") or ""), timeout)
 
 
+def _client_class(base: type) -> type:
+    """The SDK's client, telling HTTP statuses apart: the SDK reports every non-200 answer as one
+    `ServerNetworkError`, which would make a gateway's 400/403/413 look transient. Here 5xx, 408 and 429 stay
+    `ServerNetworkError` (transient); any other status is `HTTPError.<status>` (permanent)."""
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+    class EssClient(base):
+        def _check_status(self, resp_inter: Any) -> None:
+            status = resp_inter.status_code
+            if status == 200:
+                return
+            code = "ServerNetworkError" if status >= 500 or status in (408, 429) else f"HTTPError.{status}"
+            raise TencentCloudSDKException(code, f"HTTP {status}: {resp_inter.content[:200]!r}")
+
+    return EssClient
+
+
 class EssHook(BaseHook):
     """Calls essbasic actions through one official SDK client per thread (the SDK's session is not shared).
 
@@ -168,7 +185,8 @@ class EssHook(BaseHook):
             s = self.settings
             http = HttpProfile(protocol=s.scheme, endpoint=s.host, reqTimeout=s.timeout)  # TLS verification stays on
             profile = ClientProfile(httpProfile=http, disable_region_breaker=True)  # the breaker would swap hosts
-            client = essbasic_client.EssbasicClient(credential.Credential(s.secret_id, s.secret_key), s.region, profile)
+            client = _client_class(essbasic_client.EssbasicClient)(
+                credential.Credential(s.secret_id, s.secret_key), s.region, profile)
             self._local.client = client
         return client
 
@@ -272,18 +290,17 @@ class EssHook(BaseHook):
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        attempts = 0
+        earlier: list[str] = []  # the codes of the attempts that failed before the last one
 
         def once() -> dict[str, Any]:
-            nonlocal attempts
-            attempts += 1
-            return self._call_once(action, params)
+            try:
+                return self._call_once(action, params)
+            except EssApiError as err:
+                err.earlier = list(earlier)
+                earlier.append(err.code)
+                raise
 
-        try:
-            return retrying(once)
-        except EssApiError as err:
-            err.attempts = attempts  # a create sent twice may have been applied by the first send
-            raise
+        return retrying(once)
 
     # ------------------------------------------------------------------ UI
     def test_connection(self) -> tuple[bool, str]:

@@ -10,6 +10,7 @@ from airflow.sdk import BaseOperator
 from . import DEFAULT_CONN_ID, RETRY_DEFAULTS
 from .base import EssMixin
 from .errors import EssValidationError, failure_policy
+from .storage import storage_path
 from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, parse_user_ids, require_text
 
 if TYPE_CHECKING:
@@ -130,9 +131,9 @@ class CreateSealByImageOperator(EssBaseOperator):
             # Masked before the rendered fields are stored or shown: an image is data, not something to display.
             mask_secret(self.seal_image_base64)
 
-    def _base_dir(self) -> Path | None:
+    def _base_dir(self) -> Any:
         if self.image_base_dir:
-            return Path(self.image_base_dir)
+            return storage_path(self.image_base_dir)  # a folder, or an object-storage URL
         fileloc = getattr(getattr(self, "dag", None), "fileloc", None)
         return Path(fileloc).parent if fileloc else None
 

@@ -11,16 +11,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from .errors import EssApiError, EssError, SealExistsError, SealMismatchError, SealRefusedError, SealUnusableError
+from .errors import (
+    EssApiError,
+    EssError,
+    SealExistsError,
+    SealMismatchError,
+    SealRefusedError,
+    SealUnusableError,
+    may_have_applied,
+)
 from .hooks import EssHook
 from .validation import SealSpec
 
 DESCRIBE_PAGE = 100  # the API's maximum Limit
 EXISTS_CODE = "FailedOperation.ExistSameSealName"
-#: How far the server's CreateOn may be from this worker's clock and still count as "made by this call".
-CLOCK_MARGIN = 300.0
+#: How far the server's clock may run behind this worker's and a seal still count as "made by this call".
+CLOCK_MARGIN = 30.0
 CHECKING, SUCCESS, FAIL, DISABLE = "CHECKING", "SUCCESS", "FAIL", "DISABLE"
 
 log = logging.getLogger(__name__)
@@ -30,6 +38,15 @@ class SealNotListedError(EssError):
     """The API said a seal of that name exists, yet the describe does not list it (yet): worth a retry."""
 
     transient = True
+
+
+class Grants(NamedTuple):
+    """What a grant-missing did: users newly granted, users who held the seal already, and among those the ones the
+    describe did not show as holders (listed by an id the API does not report back, such as a UserId)."""
+
+    newly: list[str]
+    already: list[str]
+    unmatched: list[str]
 
 
 @dataclass
@@ -48,7 +65,7 @@ class SealOutcome:
 
 
 def holders(seal: dict[str, Any]) -> set[str]:
-    """Everyone who holds the seal, by OpenId and by UserId (the API lists both)."""
+    """Everyone who holds the seal, by OpenId (all the API reports; a UserId too where given)."""
     held: set[str] = set()
     for user in seal.get("AuthorizedUsers") or []:
         held.update(filter(None, (user.get("OpenId"), user.get("UserId"))))
@@ -158,7 +175,9 @@ class SealOperations:
                 raise SealNotListedError(f"seal {spec.seal_name!r} was reported as existing but is not listed yet") \
                     from None
             made_at = float(seal.get("CreateOn") or 0)
-            own = err.attempts > 1 and made_at >= started - CLOCK_MARGIN
+            # Ours only if an earlier send of this call may have been applied (its answer lost, or the server
+            # failed part-way) and the seal was made after the call began (a margin for clock skew only).
+            own = any(map(may_have_applied, err.earlier)) and made_at >= started - CLOCK_MARGIN
             return self._reuse(spec, seal, if_exists, own=own)
         seal = {"SealId": response["SealId"], "SealName": spec.seal_name, "SealType": spec.seal_type,
                 "SealStatus": CHECKING if spec.from_image else SUCCESS, "AuthorizedUsers": []}
@@ -208,17 +227,17 @@ class SealOperations:
 
     def grant_missing(
         self, agent: dict[str, Any], seal: dict[str, Any], users: list[str] | tuple[str, ...], seal_name: str = ""
-    ) -> tuple[list[str], list[str]]:
-        """Grant only the users who do not hold the seal yet (a re-run grants nothing twice); returns
-        (newly granted, already held). A refused or disabled seal is an error, never granted."""
+    ) -> Grants:
+        """Grant only the users who do not hold the seal yet (a re-run grants nothing twice). A refused or
+        disabled seal is an error, never granted."""
         check_usable(seal, seal_name)
         held = holders(seal)
         missing = [user for user in users if user not in held]
         already = [user for user in users if user in held]
         if not missing:
-            return [], already
+            return Grants([], already, [])
         newly, also_held = self.grant(agent, seal["SealId"], missing)
-        return newly, already + also_held
+        return Grants(newly, already + also_held, also_held)
 
 
 def check_usable(seal: dict[str, Any], seal_name: str = "") -> None:

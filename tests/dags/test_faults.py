@@ -142,3 +142,56 @@ def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_
     assert [r["tenant"] for r in report["retried_calls"] if r["retried_by"] == "task retry"] == [1]
     counts = emulator_state(ess_conn)["request_counts"]
     assert counts["CreateSealByImage"] == 2  # tenant 0 was not touched again; tenant 1 was found, not re-created
+
+
+def test_a_seal_created_by_a_failed_attempt_is_still_reported_as_created(onboarding, ess_conn, monkeypatch):
+    """Review finding: a grant failing transiently after the create left the retry reporting created=false, and
+    the summary counted no seal where the API held one."""
+    from tencent_ess.errors import EssApiError
+    from tencent_ess.seals import SealOperations
+
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)[:1]
+    (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    real, failed = SealOperations.grant, []
+
+    def grant_fails_once(self, agent, seal_id, users):
+        if not failed:
+            failed.append(seal_id)
+            raise EssApiError("ChannelCreateSealPolicy", "InternalError.DependsDb", "db busy")
+        return real(self, agent, seal_id, users)
+
+    monkeypatch.setattr(SealOperations, "grant", grant_fails_once)
+    result = run_day(dag)
+    assert result.state == "success" and result.tries["onboard[0]"] == 2, result.states
+    document = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    [row] = document["tenants"]
+    assert row["created"] and row["seal_id"] == failed[0] and document["summary"]["seals_created"] == 1
+    assert len(emulator_state(ess_conn)["seals"]) == 1
+
+
+def test_a_failed_chunk_does_not_stop_the_other_chunks_reviews(onboarding, make_emulator, monkeypatch):
+    """Review finding: one failed chunk marked finish_reviews upstream_failed, and the other chunks' approved
+    image seals were never granted."""
+    from tencent_ess.errors import EssError
+    from tencent_ess.onboarding import tasks
+
+    dag, manifests, reports = onboarding
+    emulator = make_emulator(review_seconds=1)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    system, _, image = sample(manifests)  # the third is an image seal (org_tenant_gamma)
+    (manifests / f"{DAY}.json").write_text(json.dumps([system, image], ensure_ascii=False), encoding="utf-8")
+    real = tasks.onboard_chunk
+
+    def the_system_chunk_fails(hook, tenants, **kwargs):
+        if tenants[0]["proxy_organization_open_id"] == system["proxy_organization_open_id"]:
+            raise EssError("this chunk failed for good")  # permanent: no task retry
+        return real(hook, tenants, **kwargs)
+
+    monkeypatch.setattr(tasks, "onboard_chunk", the_system_chunk_fails)
+    result = run_day(dag, chunk_size=1)
+    assert result.states["finish_reviews"] == "success" and result.state == "failed", result.states
+    [seal] = [s for s in emulator_state(emulator)["seals"] if s["organization_open_id"] == "org_tenant_gamma"]
+    assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
+    rows = {r["index"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    assert rows[1]["status"] == "done" and rows[0]["status"] == "failed"

@@ -119,3 +119,45 @@ def test_a_revoking_apply_converges_under_faults(onboarding, make_emulator, monk
     for entry in kept:
         assert holders(stormy, entry["proxy_organization_open_id"], "合同专用章") == entry["user_ids"]
     assert len(state["seals"]) == 30
+
+
+def test_users_listed_by_userid_are_never_revoked(onboarding, ess_conn):
+    """Review finding: the API lists holders by OpenId only, so a user listed by UserId looked unlisted and was
+    revoked on every other run. Now the tenant fails, naming the users to list by OpenId, and nothing is revoked."""
+    dag, manifests, reports = onboarding
+    alpha = sample(manifests)[0]
+    by_user_id = {**alpha, "user_ids": ["yDalpha0staff1000000000000000000", "alphastaff2"]}
+    write(manifests, [by_user_id])
+    assert run_day(dag).state == "success"
+    before = writes(ess_conn)["ChannelDeleteSealPolicies"]
+    result = run_day(dag, revoke_unlisted=True)
+    assert result.state == "failed"
+    [row] = read_report(reports, run_id=result.run_id)["tenants"]
+    assert row["status"] == "failed" and "list these users by OpenId" in row["error"] and row["revoked"] == []
+    assert writes(ess_conn)["ChannelDeleteSealPolicies"] == before
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == [
+        "alphastaff2", "yDalpha0staff1000000000000000000"]
+
+
+def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
+    """Review finding: the guard counted once; users granted after it were revoked with no limit."""
+    import logging
+
+    import pytest
+
+    from tencent_ess.hooks import EssHook
+    from tencent_ess.onboarding.engine import Policy, RevocationBudgetError, onboard_chunk
+    from tencent_ess.onboarding.manifest import plan_tenants
+    from tencent_ess.seals import SealOperations
+    from tencent_ess.validation import check_seal_spec
+
+    ops = SealOperations(EssHook())
+    agent = ops.hook.agent("org_tenant_alpha", "alphaadmin")
+    seal = ops.create_or_reuse(agent, check_seal_spec(seal_name="合同专用章"))
+    ops.grant(agent, seal.seal_id, ["alphastaff1", "alphastaff2", "alphaadmin"])  # out of band, after any guard
+    planned, _ = plan_tenants([{"proxy_organization_open_id": "org_tenant_alpha", "operator_open_id": "alphaadmin",
+                                "seal_name": "合同专用章", "user_ids": ["alphastaff1"]}])
+    before = writes(ess_conn)
+    with pytest.raises(RevocationBudgetError, match="would revoke 2 users, over max_revocations=1"):
+        onboard_chunk(EssHook(), planned, log=logging.getLogger("t"), policy=Policy("apply", True, 1))
+    assert writes(ess_conn) == before

@@ -242,3 +242,43 @@ def test_credential_errors_name_the_connection_and_the_field(emulator, monkeypat
     message = str(info.value)
     assert info.value.code == code and f"check connection 'tencentcloud_ess_default': {field}" in message
     assert SECRET_KEY not in message and "wrong-key" not in message
+
+
+@pytest.fixture
+def status_server():
+    """A server answering every POST with a fixed HTTP status and counting the requests."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen = {"count": 0, "status": 403}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen["count"] += 1
+            self.send_response(seen["status"])
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("status, code", [(403, "HTTPError.403"), (413, "HTTPError.413"),
+                                          (502, "ServerNetworkError"), (429, "ServerNetworkError")])
+def test_only_5xx_408_and_429_answers_are_transient(status_server, monkeypatch, status, code):
+    """Review finding: every non-200 answer was `ServerNetworkError`, so a gateway's 403 was retried 6 times."""
+    url, seen = status_server
+    seen["status"] = status
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(extra={"endpoint": url}))
+    with pytest.raises(EssApiError) as info:
+        EssHook(backoff_base=0.01).call("ChannelDescribeOrganizationSeals", {"Agent": agent()})
+    assert info.value.code == code and info.value.transient == (code == "ServerNetworkError")
+    assert seen["count"] == (1 if status in (403, 413) else EssHook().max_attempts)

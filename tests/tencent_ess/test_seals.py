@@ -107,3 +107,21 @@ def test_a_refused_seal_is_reported_with_its_status_and_fail_reason(make_emulato
     message = str(info.value)
     assert "is FAIL: refused in review" in message and seal["FailReason"] in message and seal["FailReason"]
     assert "new seal_name" in message and "ReviewFailed" not in message
+
+
+def test_if_exists_fail_does_not_claim_a_seal_its_refused_attempt_could_not_have_made(ops, monkeypatch):
+    """Review finding: a first attempt refused for rate (never applied), then ExistSameSealName for a seal made
+    before the call, was counted as this call's own creation."""
+    before = ops.create_or_reuse(agent(), check_seal_spec(seal_name="早就有的章"))
+    hook = EssHook(backoff_base=0.01)
+    real, refused = hook._call_once, []
+
+    def refuse_the_first_create(action, params):
+        if action == "CreateSealByImage" and not refused:
+            refused.append(1)
+            raise EssApiError(action, "RequestLimitExceeded", "too fast")
+        return real(action, params)
+
+    monkeypatch.setattr(hook, "_call_once", refuse_the_first_create)
+    with pytest.raises(SealExistsError, match=before.seal_id):
+        SealOperations(hook).create_or_reuse(agent(), check_seal_spec(seal_name="早就有的章"), if_exists="fail")

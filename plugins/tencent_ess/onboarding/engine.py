@@ -34,13 +34,19 @@ class Policy:
 
     mode: str = APPLY
     revoke_unlisted: bool = False
+    max_revocations: int | None = None  # checked again by every writing task, just before it revokes
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "Policy":
         mode = params.get("mode") or APPLY
         if mode not in (APPLY, PLAN):
             raise EssError(f"mode: must be 'apply' or 'plan' (got {mode!r})")
-        return cls(mode, bool(params.get("revoke_unlisted")))
+        limit = params.get("max_revocations")
+        return cls(mode, bool(params.get("revoke_unlisted")), None if limit is None else int(limit))
+
+
+class RevocationBudgetError(EssError):
+    """An apply would revoke more users than `max_revocations`: refused before any write of the task."""
 
 
 @dataclass
@@ -157,8 +163,13 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
     if seal.get("SealStatus") == CHECKING:
         result.status = AWAITING_REVIEW
         return result
-    result.granted, result.skipped = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
+    grants = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
+    result.granted, result.skipped = grants.newly, grants.already
     if policy.revoke_unlisted:
+        if grants.unmatched:
+            raise EssError(
+                f"revoke_unlisted: {', '.join(grants.unmatched)} hold the seal but are not among its holders as the "
+                "API lists them (by OpenId): list these users by OpenId to revoke safely. Nothing was revoked.")
         result.revoked = ops.revoke(agent, seal["SealId"], unlisted_holders(seal, spec.user_ids))
     result.status = DONE
     return result
@@ -248,9 +259,27 @@ def onboard_chunk(
     in_sync, drift, failed or retry)."""
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
+    bound = concurrency_for(hook, concurrency)
+    if policy.mode == APPLY and policy.revoke_unlisted and policy.max_revocations is not None:
+        check_revocation_budget(ops, seals, tenants, base_dir, policy, bound, log, label)
     progress = Progress(label, len(tenants), log, progress_interval)
-    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy),
-                            concurrency_for(hook, concurrency), progress)
+    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), bound, progress)
+
+
+def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants: list[dict], base_dir: Any,
+                            policy: Policy, bound: Any, log: Any, label: str) -> None:
+    """Just before a revoking apply writes: plan the task's tenants from a fresh describe (kept for the apply)
+    and refuse the whole task when it would revoke more than `max_revocations` (whatever a guard counted
+    earlier: the API's state may have changed since)."""
+    plan = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, Policy(PLAN, True)), bound,
+                            Progress(f"{label} (revocation check)", len(tenants), log))
+    affected = [r for r in plan if r.would_revoke]
+    count = sum(len(r.would_revoke) for r in affected)
+    if count > (policy.max_revocations or 0):
+        first = "; ".join(f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}"
+                          for r in affected[:10])
+        raise RevocationBudgetError(f"{label} would revoke {count} users, over max_revocations="
+                                    f"{policy.max_revocations}; nothing was changed. First affected: {first}")
 
 
 def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,

@@ -32,7 +32,8 @@ def attempt_record(
     retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
                 for r in results if r.status == RETRY]
     return {"task": task, "try": try_number, "series": series, "plan_id": plan_id, "stats": dict(hook.stats),
-            "retried": retried, "finished": [r.to_dict() for r in results if r.status in finished]}
+            "retried": retried, "finished": [r.to_dict() for r in results if r.status in finished],
+            "rows": [r.to_dict() for r in results]}
 
 
 def write_record(folder: StoragePath, name: str, record: dict[str, Any]) -> None:
@@ -60,6 +61,25 @@ def read_records(folder: StoragePath, plan_id: str) -> tuple[list[dict[str, Any]
             records.append(record)
     records.sort(key=lambda r: (str(r.get("task")), int(r.get("try") or 0)))
     return records, problems
+
+
+def latest_series(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only the records of each task's latest series of tries (a cleared task's older attempts are history)."""
+    records = list(records)
+    newest: dict[str, int] = {}
+    for record in records:
+        task = str(record.get("task"))
+        newest[task] = max(newest.get(task, 0), int(record.get("series") or 1))
+    return [r for r in records if int(r.get("series") or 1) >= newest[str(r.get("task"))]]
+
+
+def last_rows(records: Iterable[dict[str, Any]], task: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each tenant's last known row (any status, what was done included), by fingerprint, oldest try first."""
+    rows: dict[str, dict[str, Any]] = {}
+    for record in sorted(records, key=lambda r: int(r.get("try") or 0)):
+        if task is None or record.get("task") == task:
+            rows.update((row["fingerprint"], row) for row in record.get("rows") or [] if row.get("fingerprint"))
+    return rows
 
 
 def finished_before(records: Iterable[dict[str, Any]], task: str | None = None, series: int | None = None

@@ -27,7 +27,7 @@ from .engine import (
     finish_reviewed,
     onboard_chunk,
 )
-from .journal import attempt_record, finished_before, read_records, write_record
+from .journal import attempt_record, finished_before, last_rows, latest_series, read_records, write_record
 from .locations import Locations, run_name
 from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
 from .report import write_report
@@ -132,6 +132,11 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     by_fingerprint = {t["fingerprint"]: t for t in tenants}
     for fingerprint, row in carried.items():  # the manifest position may have moved: report today's index
         row.index = by_fingerprint[fingerprint]["index"]
+    earlier = last_rows(records, task)
+    for result in results:  # a seal an earlier attempt created and this one found is still this run's creation
+        prior = earlier.get(result.fingerprint) or {}
+        if prior.get("created") and prior.get("seal_id") == result.seal_id:
+            result.created = True
     results = sorted([*results, *carried.values()], key=lambda r: r.index)
     retry = [r for r in results if r.status == RETRY]
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
@@ -237,7 +242,14 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed
     rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
     for out in outputs:
         rows.update((row["index"], row) for row in out["results"])
-    records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
+    for out in outputs:  # image seals still in review when finish_reviews failed or never ran
+        for tenant in out.get("awaiting") or []:
+            rows.setdefault(tenant["index"], TenantResult(
+                tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
+                tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
+                error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
+    all_records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
+    records = latest_series(all_records)
     planned_tenants = [t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
     by_fingerprint = {t["fingerprint"]: t for t in planned_tenants}
     for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
@@ -245,11 +257,18 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed
         if tenant is not None and result.status == DONE:
             result.index = tenant["index"]
             rows.setdefault(tenant["index"], result.to_dict())
-    for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped
-        rows.setdefault(tenant["index"], TenantResult(
+    last = last_rows(records)
+    for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped, with what was done
+        prior = last.get(tenant["fingerprint"])
+        row = TenantResult.from_dict(prior) if prior else TenantResult(
             tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
-            error="not finished: its task failed (see the task's log)", fingerprint=tenant["fingerprint"]).to_dict())
-    attempts = [out["attempt"] for out in outputs] + records
+            fingerprint=tenant["fingerprint"])
+        row.index, row.status = tenant["index"], FAILED
+        row.error = "not finished: its task failed" + (
+            f"; its last attempt left it {prior['status']}: {prior.get('error') or 'no error'}" if prior
+            else " before reaching it (see the task's log)")
+        rows.setdefault(tenant["index"], row.to_dict())
+    attempts = [out["attempt"] for out in outputs] + all_records
     policy = Policy.from_params(params)
     notes = list(problems)
     blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
