@@ -21,14 +21,23 @@ DEFAULT_MANIFEST_DIR = REPO / "data" / "tenants"
 DEFAULT_REPORT_DIR = REPO / "output"
 
 PARAMS = {
-    "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id"),
+    "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id", section="Connection",
+                         description="The tencentcloud_ess connection the calls are signed with."),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
+                        section="Throughput",
                         description="The account's limit; 20 unless Tencent Cloud raised it."),
-    "chunk_size": Param(1000, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task"),
-    "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk"),
-    "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks"),
+    "chunk_size": Param(1000, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task",
+                        section="Throughput",
+                        description="Tenants per mapped task; an enterprise's tenants stay in one chunk."),
+    "concurrency": Param(16, type="integer", minimum=1, maximum=64, title="Concurrent tenants within a chunk",
+                         section="Throughput", description="Threads inside one chunk task."),
+    "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks",
+                                 section="Image seal reviews",
+                                 description="How often finish_reviews asks for the state of image seals."),
     "review_wait_seconds": Param(300, type="integer", minimum=0,
-                                 title="Wait this long for reviews before handing back to task retries"),
+                                 title="Wait this long for reviews before handing back to task retries",
+                                 section="Image seal reviews",
+                                 description="Seconds finish_reviews waits in one try."),
 }
 
 
