@@ -205,6 +205,9 @@ class Stack:
             _run([*_as_postgres(), _pg_bin("initdb"), "-D", str(self.pgdata), "-U", "airflow", f"--pwfile={pwfile}",
                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"], timeout=120)
             pwfile.unlink()
+        if (self.pgdata / "postmaster.pid").exists():  # left running by a stack that was killed: stop it first
+            subprocess.run([*_as_postgres(), _pg_bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
+                           capture_output=True, timeout=60)
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {self.pgdata} -c max_connections=200"
         self.log(f"PostgreSQL on 127.0.0.1:{port} (data in {self.pgdata})")
         _run([*_as_postgres(), _pg_bin("pg_ctl"), "start", "-D", str(self.pgdata), "-w", "-t", "60",
