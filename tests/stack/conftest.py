@@ -1,4 +1,4 @@
-"""One multi-process Airflow for the session (`scripts/stack.py`: PostgreSQL, Redis, api-server, scheduler,
+"""One multi-process Airflow for this package (stopped after its last test, before the rest of the suite runs) (`scripts/stack.py`: PostgreSQL, Redis, api-server, scheduler,
 dag-processor, triggerer, two Celery workers, the emulator), a REST client for it, and a browser.
 
 Everything here is marked `stack`. `make test` installs the Debian packages first
@@ -98,7 +98,7 @@ class Api:
                         lambda: (r := self.run(dag_id, run_id))["state"] in ("success", "failed") and r, timeout, 1)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack():
     missing = _missing_servers()
     if missing:
@@ -111,7 +111,8 @@ def stack():
     fixture = _fixture_file(workdir / "fixture.json")
     started = time.monotonic()
     stack = Stack(workdir / "stack", manifest_dir=manifests, report_dir=reports,
-                  emulator_args=("--fixtures", str(fixture), "--review-seconds", "3"),
+                  # long enough that, even on a loaded machine, wait_for_review starts before the review is over
+                  emulator_args=("--fixtures", str(fixture), "--review-seconds", "20"),
                   log=lambda line: print(f"[stack] {line}", flush=True))
     try:
         stack.start()
@@ -131,7 +132,7 @@ def stack():
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(stack) -> Api:
     return Api(stack)
 
@@ -140,7 +141,7 @@ def emulator_state(stack: Stack) -> dict:
     return requests.get(f"{stack.emulator_url}/_emulator/state", timeout=10).json()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing: run scripts/install-system-deps.sh as root (make test does)")

@@ -55,7 +55,7 @@ def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succee
         trigger = ti.get("trigger") or {}
         return ti.get("state") == "deferred" and trigger.get("triggerer_id") and ti
 
-    # the emulator reviews after 3 s: the sensor hands its wait to the triggerer in the meantime
+    # the emulator reviews after 20 s: the sensor hands its wait to the triggerer in the meantime
     deferred = wait_for("wait_for_review deferred and picked up by the triggerer", deferred_to_the_triggerer, 120, 0.3)
     assert deferred["trigger"]["classpath"].endswith("EssSealReviewTrigger"), deferred["trigger"]
     for run_id in (image, system):
