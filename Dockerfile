@@ -1,7 +1,8 @@
-# The Airflow image the compose file runs: the official 3.3.2 image plus the pinned requirements and this provider.
+# The Airflow image the compose file runs: the official 3.3.2 image plus the pinned requirements, this provider
+# and the emulator (its own distribution, `ess-emulator`: the compose file's ess-emulator service runs it).
 FROM apache/airflow:3.3.2-python3.11
 COPY --chown=airflow:root requirements.txt constraints.txt pyproject.toml README.md /opt/ess/
 COPY --chown=airflow:root plugins /opt/ess/plugins
-COPY --chown=airflow:root ess_emulator /opt/ess/ess_emulator
+COPY --chown=airflow:root emulator /opt/ess/emulator
 RUN pip install --no-cache-dir -r /opt/ess/requirements.txt -c /opt/ess/constraints.txt \
- && pip install --no-cache-dir --no-deps /opt/ess
+ && pip install --no-cache-dir --no-deps /opt/ess /opt/ess/emulator

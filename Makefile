@@ -18,11 +18,11 @@ help:
 	@echo "make stack  - the docker-compose deployment natively: PostgreSQL, Redis, Celery, the emulator; UI + login printed"
 	@echo "make airflow - airflow standalone (SQLite) wired to the emulator, for the UI; prints the login"
 
-$(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml
+$(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml emulator/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check pip==26.3
 	$(PY) -m pip install -q -r requirements.txt -r requirements-test.txt -c constraints.txt
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps -e . -e ./emulator
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_FIXTURE = ROOT / "ess_emulator" / "default_fixture.json"
+from ess_emulator import DEFAULT_FIXTURE
 
 
 def org(i: int) -> str:

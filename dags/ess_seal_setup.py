@@ -9,11 +9,11 @@ The SealId travels from `create_seal` to the sensor and to `grant_seal` through 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Param, task
-
 from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
 from tencent_ess.sensors import EssSealReviewSensor
 from tencent_ess.validation import (
@@ -27,6 +27,8 @@ from tencent_ess.validation import (
 )
 
 ID_PATTERN = f"^[A-Za-z0-9]{{1,{MAX_OPEN_ID}}}$"
+#: Seal images come from this folder only (Variable `ess_seal_image_dir`); `seal_image_path` may not leave it.
+IMAGE_DIR = "{{ var.value.get('ess_seal_image_dir', '%s') }}" % (Path(__file__).resolve().parents[1] / "data" / "seals")
 
 PARAMS = {
     # Who: no defaults, the form asks for them (they differ for every tenant).
@@ -63,7 +65,8 @@ PARAMS = {
     ),
     "seal_image_path": Param(
         None, type=["null", "string"], title="Seal image path", section="Advanced",
-        description="Optional PNG/JPG (≤ 5 MB), absolute or relative to this DAG file. Image seals are reviewed "
+        description="Optional PNG/JPG (≤ 5 MB), relative to the seal image folder (Variable ess_seal_image_dir, "
+        "default data/seals/), e.g. sample_seal.png. Image seals are reviewed "
         "manually: the run waits for the review before granting.",
     ),
 }
@@ -110,9 +113,11 @@ with DAG(
         # Optional Params are None when not given: `or ''` keeps None from rendering as the text "None".
         seal_horizontal_text="{{ params.seal_horizontal_text or '' }}",
         seal_image_path="{{ params.seal_image_path or '' }}",
+        image_base_dir=IMAGE_DIR,
         **AGENT,
     )
-    review = EssSealReviewSensor(task_id="wait_for_review", seal_id=create.output, poke_interval=10, **AGENT)
+    review = EssSealReviewSensor(task_id="wait_for_review", seal_id=create.output, poke_interval=10, deferrable=True,
+                                 **AGENT)
     grant = ChannelCreateSealPolicyOperator(
         task_id="grant_seal", seal_id=create.output, user_ids="{{ params.user_ids | tojson }}", **AGENT
     )

@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ess_emulator import DEFAULT_FIXTURE
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_SECRET_ID = "AKIDemulatorDEMO0000000000000000000"  # the default fixture's credential: emulator only
 
 
 def demo_connection(url: str) -> str:
     """AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT for an emulator on `url`, from the default fixture's credential."""
-    fixture = json.loads((ROOT / "ess_emulator" / "default_fixture.json").read_text(encoding="utf-8"))
+    fixture = json.loads(DEFAULT_FIXTURE.read_text(encoding="utf-8"))
     key = next(c["secret_key"] for c in fixture["credentials"] if c["secret_id"] == DEMO_SECRET_ID)
     return json.dumps({"conn_type": "tencentcloud_ess", "login": DEMO_SECRET_ID, "password": key,
                        "extra": {"app_id": fixture["apps"][0]["app_id"], "endpoint": url}})

@@ -23,7 +23,8 @@ def _task_key(task_id: str, map_index: int) -> str:
     return task_id if map_index < 0 else f"{task_id}[{map_index}]"
 
 
-def run_dag(dag: Any, conf: dict | None = None, logical_date: Any = None) -> RunResult:
+def run_dag(dag: Any, conf: dict | None = None, logical_date: Any = None, run_after: Any = None) -> RunResult:
+    """`dag.test()`; the same `logical_date` and `run_after` give the same run_id again (a re-run, as a clear)."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields
     from airflow.models.taskinstance import TaskInstance
     from airflow.models.xcom import XComModel
@@ -32,6 +33,8 @@ def run_dag(dag: Any, conf: dict | None = None, logical_date: Any = None) -> Run
     kwargs: dict[str, Any] = {"run_conf": conf}
     if logical_date is not None:
         kwargs["logical_date"] = logical_date
+    if run_after is not None:
+        kwargs["run_after"] = run_after
     dr = dag.test(**kwargs)
     result = RunResult(state=str(dr.state), run_id=dr.run_id)
     with create_session() as session:

@@ -31,6 +31,10 @@ def images(tmp_path):
     big = png_bytes((64, 64))
     (folder / "big.png").write_bytes(big + b"\0" * (6 * 1024 * 1024))  # 6 MB: over the 5 MB limit
     (folder / "good.png").write_bytes(png_bytes())
+    from PIL import Image
+
+    Image.new("1", (13000, 13000)).save(folder / "bomb.png", optimize=True)  # ~30 KB declaring 169 MP
+    (tmp_path / "secret.png").write_bytes(png_bytes())  # a file outside the image folder
     return folder
 
 
@@ -75,6 +79,11 @@ def test_identity_params_must_be_given(airflow_db, ess_conn, field):
 
 
 # ------------------------------------------------------------------------------------------ 2. operators and connections
+def at(images) -> dict:
+    """Operator arguments that make `images` the folder seal_image_path is relative to."""
+    return {"image_base_dir": str(images)}
+
+
 def operator_cases(images) -> list[tuple[str, str, dict, str]]:
     """(task_id, op, kwargs, what the failure must say). Every one is checked before any call except the last two."""
     system = {"seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem"}
@@ -84,17 +93,25 @@ def operator_cases(images) -> list[tuple[str, str, dict, str]]:
         ("ellipse_size_on_circle", "create", {**system, "seal_size": "45_30"}, "seal_size: 45_30 is not a circle size"),
         ("unknown_type", "create", {**system, "seal_type": "SECRET"}, "seal_type: must be one of"),
         ("long_name", "create", {**system, "seal_name": LONG_NAME}, "seal_name: must be at most 50 characters"),
-        ("image_and_system", "create", {**system, "seal_image_path": str(images / "good.png")},
+        ("image_and_system", "create", {**system, "seal_image_path": "good.png", **at(images)},
          "generate_source: 'SealGenerateSourceSystem' draws the seal"),
-        ("no_source", "create", {"seal_name": "章", "seal_type": "CONTRACT"}, "generate_source"),
-        ("text_named_png", "create", {"seal_name": "章", "seal_image_path": str(images / "text.png")},
+        ("no_source_no_image", "create", {"seal_name": "章", "generate_source": ""}, "generate_source: is empty"),
+        ("text_named_png", "create", {"seal_name": "章", "seal_image_path": "text.png", **at(images)},
          "seal_image_path: image is not a readable PNG or JPG"),
-        ("truncated_png", "create", {"seal_name": "章", "seal_image_path": str(images / "truncated.png")},
+        ("truncated_png", "create", {"seal_name": "章", "seal_image_path": "truncated.png", **at(images)},
          "seal_image_path: image is not a readable PNG or JPG"),
-        ("six_mb_image", "create", {"seal_name": "章", "seal_image_path": str(images / "big.png")},
+        ("six_mb_image", "create", {"seal_name": "章", "seal_image_path": "big.png", **at(images)},
          "seal_image_path: image must be at most 5 MB"),
-        ("missing_image", "create", {"seal_name": "章", "seal_image_path": str(images / "nope.png")},
+        ("missing_image", "create", {"seal_name": "章", "seal_image_path": "nope.png", **at(images)},
          "seal_image_path: file not found"),
+        ("bomb_image", "create", {"seal_name": "章", "seal_image_path": "bomb.png", **at(images)},
+         "seal_image_path: image must have at most 16,000,000 pixels (got 13000×13000)"),
+        ("image_path_escapes", "create", {"seal_name": "章", "seal_image_path": "../secret.png", **at(images)},
+         "seal_image_path: must stay inside"),
+        ("image_path_absolute", "create", {"seal_name": "章", "seal_image_path": str(images / "good.png"),
+                                           **at(images)}, "seal_image_path: must be relative to"),
+        ("name_with_newline", "create", {**system, "seal_name": "合同\n专用章"}, "seal_name: must not contain control"),
+        ("name_with_rlo", "create", {**system, "seal_name": "合同\u202e章"}, "seal_name: must not contain control"),
         ("bad_base64", "create", {"seal_name": "章", "seal_image_base64": "%%% not base64 %%%"},
          "seal_image_base64: is not valid base64"),
         ("operator_too_long", "create", {**system, "operator_open_id": "n" * 65},
@@ -169,8 +186,9 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
 
 
 # ------------------------------------------------------------------------------------------ 3. manifest entries
-def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess_conn, images):
+def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess_conn, images, monkeypatch):
     dag, manifests, reports = onboarding
+    monkeypatch.setenv("AIRFLOW_VAR_ESS_SEAL_IMAGE_DIR", str(images))
     good = {"proxy_organization_open_id": "org_tenant_alpha", "operator_open_id": "alphaadmin", "seal_name": "合同专用章",
             "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "user_ids": ["alphastaff1"]}
     other = {**good, "proxy_organization_open_id": "org_tenant_beta", "operator_open_id": "betaadmin",
@@ -186,10 +204,17 @@ def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess
         ({**good, "user_ids": ["alpha$staff"]}, "user_ids[0]: must contain only"),
         ({**good, "colour": "red"}, "colour: is not a known key"),
         ({k: v for k, v in good.items() if k != "seal_name"}, "seal_name: is required"),
-        ({**image, "seal_name": "图章1", "seal_image_path": str(images / "text.png")}, "image is not a readable PNG"),
-        ({**image, "seal_name": "图章2", "seal_image_path": str(images / "truncated.png")}, "image is not a readable PNG"),
-        ({**image, "seal_name": "图章3", "seal_image_path": str(images / "big.png")}, "image must be at most 5 MB"),
+        ({**image, "seal_name": "图章1", "seal_image_path": "text.png"}, "image is not a readable PNG"),
+        ({**image, "seal_name": "图章2", "seal_image_path": "truncated.png"}, "image is not a readable PNG"),
+        ({**image, "seal_name": "图章3", "seal_image_path": "big.png"}, "image must be at most 5 MB"),
         ({**image, "seal_name": "图章4", "seal_image_path": "missing.png"}, "seal_image_path: file not found"),
+        ({**image, "seal_name": "图章5", "seal_image_path": "bomb.png"}, "image must have at most 16,000,000 pixels"),
+        ({**image, "seal_name": "图章6", "seal_image_path": "../secret.png"}, "seal_image_path: must stay inside"),
+        ({**image, "seal_name": "图章7", "seal_image_path": str(images / "good.png")}, "seal_image_path: must be relative"),
+        ({**image, "seal_name": "图章8", "seal_image_path": 42}, "seal_image_path: must be a string"),
+        ({**good, "seal_name": "合同\u3000专用章"}, "seal_name: duplicate of entry 0"),  # a look-alike name
+        ({**good, "seal_name": "合同\u200b专用章"}, "seal_name: must not contain control"),
+        ({**good, "seal_name": "合同\x00章"}, "seal_name: must not contain control"),
     ]
     entries = [good] + [entry for entry, _ in bad] + [other]
     (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")

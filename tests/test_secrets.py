@@ -31,7 +31,7 @@ def test_no_secret_key_or_image_anywhere_after_both_dags(onboarding, ess_conn, c
     setup = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
     runs = [
         run_dag(setup, conf={**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL",
-                             "seal_image_path": str(IMAGE), "user_ids": ["n9528"]}),
+                             "seal_image_path": IMAGE.name, "user_ids": ["n9528"]}),
         run_dag(setup, conf={**IDENTITY, "proxy_organization_open_id": "org_nobody"}),  # fails: a RequestId
     ]
     dag, manifests, reports = onboarding

@@ -6,11 +6,23 @@ copied into an Airflow `plugins/` folder it still works with `AIRFLOW_CONN_*` co
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: Recommended task-retry settings for transient API errors (rate limits past the hook's in-call retries,
+#: InternalError, outages): put them in your DAG's ``default_args``. Operators do not impose them, so a DAG's
+#: own ``default_args`` always decide.
+RETRY_DEFAULTS: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+}
 
 CONN_TYPE = "tencentcloud_ess"
+INTEGRATION = "Tencent Cloud e-signature (essbasic)"
 DEFAULT_CONN_ID = "tencentcloud_ess_default"
 
 
@@ -21,6 +33,16 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Tencent Cloud e-signature (essbasic)",
         "description": "Create electronic seals for sub-enterprises and grant them to employees.",
         "versions": [__version__],
+        "integrations": [{
+            "integration-name": INTEGRATION,
+            "external-doc-url": "https://www.tencentcloud.com/products/ess",
+            "how-to-guide": ["docs/operators.md"],
+            "tags": ["service"],
+        }],
+        "hooks": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.hooks"]}],
+        "operators": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.operators"]}],
+        "sensors": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.sensors"]}],
+        "triggers": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.triggers"]}],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

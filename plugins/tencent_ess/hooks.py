@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,15 +23,21 @@ from airflow.sdk import BaseHook
 from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 
 from . import CONN_TYPE, DEFAULT_CONN_ID
-from .errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError, is_rate_limited, is_server_error
+from .errors import (
+    CREDENTIAL_HINTS,
+    SERVER_ERROR_ATTEMPTS,
+    EssApiError,
+    EssConfigError,
+    is_rate_limited,
+    is_server_error,
+)
 
 DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
 DEFAULT_TIMEOUT = 30
 DEFAULT_PORTS = {"https": 443, "http": 80}
-DESCRIBE_PAGE = 100  # the API's maximum Limit
 
-# The SDK logs whole requests (images included) at DEBUG; keep that out of task logs whatever the root level.
-logging.getLogger("tencentcloud_sdk_common").setLevel(logging.WARNING)
+#: The SDK's logger: it logs whole requests (images included) at DEBUG.
+SDK_LOGGER = "tencentcloud_sdk_common"
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,7 @@ class EssHook(BaseHook):
         self.backoff_max = backoff_max
         self.limiter = limiter
         self.stats: Counter[str] = Counter()  # calls, retries and errors by code, for run reports
+        self.latency = 0.0  # seconds a call takes, moving average (0 before the first answer)
         self.retried: list[dict[str, Any]] = []  # each in-call retry: action, code, RequestId, attempt
         self._settings: EssSettings | None = None
         self._local = threading.local()
@@ -216,6 +224,10 @@ class EssHook(BaseHook):
             from tencentcloud.common.profile.http_profile import HttpProfile
             from tencentcloud.essbasic.v20210526 import essbasic_client
 
+            # Keep the SDK's request dumps (images included) out of task logs, whatever the root level.
+            sdk_log = logging.getLogger(SDK_LOGGER)
+            if sdk_log.getEffectiveLevel() < logging.WARNING:
+                sdk_log.setLevel(logging.WARNING)
             s = self.settings
             http = HttpProfile(protocol=s.scheme, endpoint=s.host, reqTimeout=s.timeout)  # TLS verification stays on
             profile = ClientProfile(httpProfile=http, disable_region_breaker=True)  # the breaker would swap hosts
@@ -224,7 +236,9 @@ class EssHook(BaseHook):
         return client
 
     # ------------------------------------------------------------------ calls
-    def agent(self, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None = None) -> dict[str, Any]:
+    def agent(
+        self, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None = None
+    ) -> dict[str, Any]:
         """The `Agent` structure every channel call carries."""
         return {
             "AppId": app_id or self.app_id,
@@ -243,22 +257,48 @@ class EssHook(BaseHook):
         if self.limiter is not None:
             self.limiter.acquire(action)
         self._count(f"calls.{action}")
+        sent = time.monotonic()
         try:
             body = client.call_json(action, params)
+            self._observe(time.monotonic() - sent)
+            response = body.get("Response")
+            if not isinstance(response, dict):
+                raise ValueError("no Response object")
         except TencentCloudSDKException as err:
             code = err.get_code() or "ClientError"
             message = err.get_message()
             if isinstance(message, bytes):  # ServerNetworkError carries the raw body
                 message = message[:200].decode("utf-8", "replace")
-            error = EssApiError(action, code, str(message or ""), err.get_request_id())
-        except (ValueError, KeyError, json.JSONDecodeError) as err:  # a 200 that is not the JSON envelope
+            error = self._error(action, code, str(message or ""), err.get_request_id())
+        except (ValueError, KeyError, AttributeError, json.JSONDecodeError) as err:  # a 200 that is not the envelope
             error = EssApiError(action, "ServerNetworkError", f"unreadable response: {type(err).__name__}")
         else:
-            return body.get("Response", {})
+            # The SDK looks for Response.Error only when the Content-Type is exactly application/json: an error
+            # answered as `application/json; charset=utf-8` reaches here as a "success". Never read it as one.
+            failure = response.get("Error")
+            if not failure:
+                return response
+            if not isinstance(failure, dict):
+                failure = {"Code": "ServerNetworkError", "Message": "malformed Response.Error"}
+            error = self._error(action, str(failure.get("Code") or "ServerNetworkError"),
+                                str(failure.get("Message") or ""), response.get("RequestId"))
         self._count(f"errors.{error.code}")
         if is_rate_limited(error.code) and self.limiter is not None:
             self.limiter.throttled(action)
         raise error
+
+    def _observe(self, seconds: float) -> None:
+        with self._lock:  # a moving average: recent calls count most, one slow answer does not dominate
+            self.latency = seconds if not self.latency else 0.8 * self.latency + 0.2 * seconds
+
+    def _error(self, action: str, code: str, message: str, request_id: str | None) -> EssApiError:
+        """An API error, naming the connection field to check when the credentials or AppId are refused."""
+        hint = CREDENTIAL_HINTS.get(code, "")
+        if not hint and code.startswith("AuthFailure"):
+            hint = "login (SecretId) and password (SecretKey)"
+        if hint:
+            hint = f"connection {self.ess_conn_id!r}: {hint}"
+        return EssApiError(action, code, message, request_id, hint)
 
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()
@@ -295,35 +335,18 @@ class EssHook(BaseHook):
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        return retrying(self._call_once, action, params)
+        attempts = 0
 
-    # ------------------------------------------------------------------ seals
-    def describe_seals(self, agent: dict[str, Any], *, seal_id: str = "") -> list[dict[str, Any]]:
-        """Every seal of the enterprise, whatever its status, with AuthorizedUsers; pages by 100."""
-        seals: list[dict[str, Any]] = []
-        while True:
-            params: dict[str, Any] = {
-                "Agent": agent, "Limit": DESCRIBE_PAGE, "Offset": len(seals), "InfoType": 1, "SealStatuses": ["ALL"],
-            }
-            if seal_id:
-                params["SealId"] = seal_id
-            page = self.call("ChannelDescribeOrganizationSeals", params)
-            batch = page.get("Seals") or []
-            seals.extend(batch)
-            if not batch or len(seals) >= int(page.get("TotalCount") or 0):
-                return seals
+        def once() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            return self._call_once(action, params)
 
-    def find_seal_by_name(self, agent: dict[str, Any], seal_name: str) -> dict[str, Any] | None:
-        """The enterprise's seal with this exact name (the API has no name filter), or None."""
-        for seal in self.describe_seals(agent):
-            if seal.get("SealName") == seal_name:
-                return seal
-        return None
-
-    def describe_seal(self, agent: dict[str, Any], seal_id: str) -> dict[str, Any] | None:
-        """One seal by id (any status), or None."""
-        seals = self.describe_seals(agent, seal_id=seal_id)
-        return seals[0] if seals else None
+        try:
+            return retrying(once)
+        except EssApiError as err:
+            err.attempts = attempts  # a create sent twice may have been applied by the first send
+            raise
 
     # ------------------------------------------------------------------ UI
     def test_connection(self) -> tuple[bool, str]:

@@ -1,52 +1,31 @@
-"""Operators: CreateSealByImage → SealId (XCom) → ChannelCreateSealPolicy."""
+"""Operators: CreateSealByImage → SealId (XCom) → ChannelCreateSealPolicy, thin over `seals.SealOperations`."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from . import DEFAULT_CONN_ID
-from .errors import EssApiError, EssConfigError, EssValidationError
-from .hooks import EssHook
-from .validation import check_seal_spec, load_seal_image, parse_user_ids, require_open_id, require_text
+from . import DEFAULT_CONN_ID, RETRY_DEFAULTS
+from .base import EssMixin
+from .errors import EssValidationError, failure_policy
+from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, parse_user_ids, require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-#: Task-retry defaults for transient API errors (rate limits past the in-call retries, InternalError, outages).
-RETRY_DEFAULTS: dict[str, Any] = {
-    "retries": 4,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": timedelta(minutes=10),
-}
+__all__ = [
+    "RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "ChannelDeleteSealPoliciesOperator",
+    "ChannelUpdateSealStatusOperator", "CreateSealByImageOperator", "EssBaseOperator",
+]
+
+#: A literal `seal_image_base64` longer than this would be stored in the serialized DAG (the metadata DB).
+MAX_LITERAL_IMAGE = 1024
 
 
-@contextmanager
-def failure_policy() -> Iterator[None]:
-    """One rule for every task: bad input, bad config and permanent API errors fail now (no retry);
-    transient API errors propagate as they are, so Airflow retries the task."""
-    try:
-        yield
-    except EssValidationError as err:
-        raise AirflowFailException(f"invalid input: {err}") from None
-    except EssConfigError as err:
-        raise AirflowFailException(f"connection settings: {err}") from None
-    except AirflowNotFoundException as err:
-        raise AirflowFailException(f"connection not found: {err}") from None
-    except EssApiError as err:
-        if err.transient:
-            raise
-        raise AirflowFailException(str(err)) from None
-
-
-class EssBaseOperator(BaseOperator):
-    """What every essbasic operator shares: the Agent (enterprise, operator, AppId) and the connection.
+class EssBaseOperator(EssMixin, BaseOperator):
+    """Base of the essbasic operators.
 
     :param proxy_organization_open_id: the sub-enterprise's OpenId (Agent.ProxyOrganizationOpenId).
     :param operator_open_id: the acting employee's OpenId (Agent.ProxyOperator.OpenId).
@@ -63,38 +42,43 @@ class EssBaseOperator(BaseOperator):
         ess_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        for key, value in RETRY_DEFAULTS.items():
-            kwargs.setdefault(key, value)
         super().__init__(**kwargs)
         self.proxy_organization_open_id = proxy_organization_open_id
         self.operator_open_id = operator_open_id
         self.app_id = app_id
         self.ess_conn_id = ess_conn_id
 
-    def make_hook(self) -> EssHook:
-        return EssHook(ess_conn_id=self.ess_conn_id)
-
-    def agent(self, hook: EssHook) -> dict[str, Any]:
-        org = require_open_id("proxy_organization_open_id", self.proxy_organization_open_id)
-        operator = require_open_id("operator_open_id", self.operator_open_id)
-        app_id = require_text("app_id", self.app_id, max_len=64) if self.app_id else None
-        return hook.agent(org, operator, app_id)
-
 
 class CreateSealByImageOperator(EssBaseOperator):
     """Create a sub-enterprise's electronic seal (system-drawn or from a PNG/JPG); returns its ``SealId``.
 
-    Idempotent: when a seal of that name exists already (a re-run, or a create whose answer was lost)
-    it is found and its ``SealId`` returned, unless ``if_exists="fail"``. The preview URL is pushed to
-    XCom as ``image_url``. Every argument is templated; the image comes from ``seal_image_path``
-    (absolute, or relative to the DAG file) or ``seal_image_base64``, which is masked in logs and in
-    rendered fields.
+    Idempotent: when a seal of that name exists already (a re-run, or a create whose answer was lost) and
+    it is the seal asked for (same type; image vs system-drawn, size), its ``SealId`` is returned, unless
+    ``if_exists="fail"``. A seal of that name that differs fails the task, naming the difference. The preview
+    URL is pushed to XCom as ``image_url``. Every argument is templated.
+
+    :param seal_name: 1-50 characters, unique within the enterprise (NFC-normalised; no control characters).
+    :param seal_type: ``CONTRACT`` (default), ``FINANCE``, ``PERSONNEL``, ``INVOICE``, ``OTHER``, or ``OFFICIAL``
+        (the enterprise's one main seal: only when asked for).
+    :param generate_source: ``SealGenerateSourceSystem`` (default without an image) or empty (with an image).
+    :param seal_style: ``circle`` (default; ``cycle`` accepted) or ``ellipse``.
+    :param seal_size: ``W_H`` in mm (default ``42_42``, ellipse ``40_30``).
+    :param seal_horizontal_text: at most 15 characters.
+    :param seal_image_path: a PNG/JPG (≤ 5 MB, ≤ 16 MP), relative to ``image_base_dir``; it may not leave it.
+    :param image_base_dir: folder relative image paths resolve against; default the DAG file's folder.
+    :param allow_absolute_image_path: accept an absolute ``seal_image_path`` (off by default).
+    :param seal_image_base64: the image as base64, masked in logs and rendered fields. Give it through a
+        template (``{{ var.value.x }}``, an XCom); a literal over 1 KB is refused, as it would be stored in
+        the serialized DAG.
+    :param tax_identify_code: INVOICE seals only.
+    :param seal_description: free text.
+    :param if_exists: ``reuse`` (default) or ``fail``.
     """
 
     template_fields: Sequence[str] = (
         "proxy_organization_open_id", "operator_open_id", "app_id", "seal_name", "seal_type", "generate_source",
         "seal_style", "seal_size", "seal_horizontal_text", "seal_image_path", "seal_image_base64",
-        "tax_identify_code", "seal_description", "if_exists",
+        "tax_identify_code", "seal_description", "if_exists", "image_base_dir",
     )
     ui_color = "#f7d7d9"
 
@@ -102,19 +86,28 @@ class CreateSealByImageOperator(EssBaseOperator):
         self,
         *,
         seal_name: str,
-        seal_type: str = "OFFICIAL",
-        generate_source: str = "",
-        seal_style: str = "",
-        seal_size: str = "",
-        seal_horizontal_text: str = "",
-        seal_image_path: str = "",
-        seal_image_base64: str = "",
-        tax_identify_code: str = "",
-        seal_description: str = "",
+        seal_type: str | None = DEFAULT_SEAL_TYPE,
+        generate_source: str | None = None,
+        seal_style: str | None = None,
+        seal_size: str | None = None,
+        seal_horizontal_text: str | None = None,
+        seal_image_path: str | None = None,
+        seal_image_base64: str | None = None,
+        tax_identify_code: str | None = None,
+        seal_description: str | None = None,
         if_exists: str = "reuse",
+        image_base_dir: str | None = None,
+        allow_absolute_image_path: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if isinstance(seal_image_base64, str) and len(seal_image_base64) > MAX_LITERAL_IMAGE \
+                and "{{" not in seal_image_base64:
+            raise ValueError(
+                f"{self.task_id}: seal_image_base64 is a literal of {len(seal_image_base64)} characters; it would be "
+                "stored in the serialized DAG. Use seal_image_path, or pass the base64 through a template "
+                "({{ var.value.my_seal }}, an XCom)."
+            )
         self.seal_name = seal_name
         self.seal_type = seal_type
         self.generate_source = generate_source
@@ -126,6 +119,8 @@ class CreateSealByImageOperator(EssBaseOperator):
         self.tax_identify_code = tax_identify_code
         self.seal_description = seal_description
         self.if_exists = if_exists
+        self.image_base_dir = image_base_dir
+        self.allow_absolute_image_path = allow_absolute_image_path
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
@@ -136,6 +131,8 @@ class CreateSealByImageOperator(EssBaseOperator):
             mask_secret(self.seal_image_base64)
 
     def _base_dir(self) -> Path | None:
+        if self.image_base_dir:
+            return Path(self.image_base_dir)
         fileloc = getattr(getattr(self, "dag", None), "fileloc", None)
         return Path(fileloc).parent if fileloc else None
 
@@ -149,38 +146,11 @@ class CreateSealByImageOperator(EssBaseOperator):
                 seal_style=self.seal_style, seal_size=self.seal_size, seal_horizontal_text=self.seal_horizontal_text,
                 tax_identify_code=self.tax_identify_code, seal_description=self.seal_description, has_image=has_image,
             )
-            image = load_seal_image(self.seal_image_path, self.seal_image_base64, self._base_dir())
-            hook = self.make_hook()
-            agent = self.agent(hook)
-            seal_id, image_url, _ = create_or_find_seal(hook, agent, spec.to_params(image), self.if_exists, self.log)
-        context["ti"].xcom_push(key="image_url", value=image_url)
-        return seal_id
-
-
-def create_or_find_seal(
-    hook: EssHook, agent: dict[str, Any], params: dict[str, Any], if_exists: str, log: Any
-) -> tuple[str, str, dict[str, Any] | None]:
-    """Create the seal; if its name is taken, find the existing one (or fail if told to).
-
-    Returns (SealId, preview URL, the existing seal as described, or None when this call created it).
-    """
-    name = params["SealName"]
-    try:
-        response = hook.call("CreateSealByImage", {"Agent": agent, **params})
-    except EssApiError as err:
-        if err.code != "FailedOperation.ExistSameSealName":
-            raise
-        if if_exists == "fail":
-            raise AirflowFailException(f"seal_name: a seal named {name!r} exists already and if_exists='fail' ({err})")
-        seal = hook.find_seal_by_name(agent, name)
-        if seal is None:
-            raise EssApiError("ChannelDescribeOrganizationSeals", "InternalError.NotListed",
-                              f"seal {name!r} was reported as existing but is not listed yet") from None
-        log.info("Seal %r exists already (%s, %s): reusing SealId %s", name, seal.get("SealType"),
-                 seal.get("SealStatus"), seal["SealId"])
-        return seal["SealId"], seal.get("Url") or "", seal
-    log.info("Created seal %r: SealId %s (RequestId %s)", name, response["SealId"], response.get("RequestId"))
-    return response["SealId"], response.get("ImageUrl") or "", None
+            image = load_seal_image(self.seal_image_path, self.seal_image_base64, self._base_dir(),
+                                    allow_absolute=self.allow_absolute_image_path)
+            outcome = self.seals.create_or_reuse(self.agent(), spec, image, if_exists=self.if_exists)
+        context["ti"].xcom_push(key="image_url", value=outcome.image_url)
+        return outcome.seal_id
 
 
 class ChannelCreateSealPolicyOperator(EssBaseOperator):
@@ -205,16 +175,64 @@ class ChannelCreateSealPolicyOperator(EssBaseOperator):
         with failure_policy():
             users = parse_user_ids(self.user_ids)
             seal_id = require_text("seal_id", self.seal_id, max_len=64)
-            hook = self.make_hook()
-            newly, already = grant_seal(hook, self.agent(hook), seal_id, users)
+            newly, already = self.seals.grant(self.agent(), seal_id, users)
         self.log.info("Seal %s: granted to %s; already held by %s", seal_id, newly or "nobody new", already or "nobody")
         context["ti"].xcom_push(key="newly_granted", value=newly)
         context["ti"].xcom_push(key="already_granted", value=already)
         return users
 
 
-def grant_seal(hook: EssHook, agent: dict[str, Any], seal_id: str, users: list[str]) -> tuple[list[str], list[str]]:
-    """Grant `users`; returns (newly granted, already held) in request order."""
-    response = hook.call("ChannelCreateSealPolicy", {"Agent": agent, "SealId": seal_id, "UserIds": users})
-    newly_set = set(response.get("UserIds") or [])
-    return [u for u in users if u in newly_set], [u for u in users if u not in newly_set]
+class ChannelDeleteSealPoliciesOperator(EssBaseOperator):
+    """Revoke employees' use of a seal (ChannelDeleteSealPolicies); returns the users asked for. Idempotent:
+    revoking a user who does not hold the seal is a success.
+
+    :param seal_id: the seal.
+    :param user_ids: e-sign UserIds or OpenIds (a list, a JSON list or a comma-separated string).
+    """
+
+    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "user_ids")
+    ui_color = "#f3e3c3"
+
+    def __init__(self, *, seal_id: str, user_ids: list[str] | str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seal_id = seal_id
+        self.user_ids = user_ids
+
+    def execute(self, context: Context) -> list[str]:
+        with failure_policy():
+            users = parse_user_ids(self.user_ids)
+            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            revoked = self.seals.revoke(self.agent(), seal_id, users)
+        self.log.info("Seal %s: revoked from %s", seal_id, revoked)
+        return revoked
+
+
+class ChannelUpdateSealStatusOperator(EssBaseOperator):
+    """Disable a seal (ChannelUpdateSealStatus; the API accepts only ``DISABLE``). Idempotent: a seal disabled
+    already is a success and nothing is sent. Returns the ``SealId``.
+
+    :param seal_id: the seal.
+    :param status: ``DISABLE`` (the only status the API accepts).
+    :param reason: why, kept by the platform.
+    """
+
+    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "status",
+                                      "reason")
+    ui_color = "#e6e6e6"
+
+    def __init__(self, *, seal_id: str, status: str = "DISABLE", reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seal_id = seal_id
+        self.status = status
+        self.reason = reason
+
+    def execute(self, context: Context) -> str:
+        with failure_policy():
+            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            if self.status != "DISABLE":
+                raise EssValidationError("status",
+                                         f"must be 'DISABLE', the only status the API sets (got {self.status!r})")
+            reason = require_text("reason", self.reason, max_len=500, min_len=0)
+            changed = self.seals.disable(self.agent(), seal_id, reason)
+        self.log.info("Seal %s: %s", seal_id, "disabled" if changed else "was disabled already")
+        return seal_id

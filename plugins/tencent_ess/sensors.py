@@ -6,36 +6,33 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.configuration import conf
 
 from . import DEFAULT_CONN_ID
-from .errors import EssApiError
-from .hooks import EssHook
-from .operators import failure_policy
+from .base import EssMixin
+from .errors import EssError, SealRefusedError, SealUnusableError, failure_policy
+from .seals import CHECKING, FAIL, SUCCESS
 from .triggers import EssSealReviewTrigger
-from .validation import require_open_id, require_text
+from .validation import require_text
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def seal_review_status(
-    ess_conn_id: str, org: str, operator: str, app_id: str | None, seal_id: str, hook: EssHook | None = None
-) -> tuple[str, str]:
-    """(SealStatus, FailReason) of one seal, read with ChannelDescribeOrganizationSeals (all statuses)."""
-    hook = hook or EssHook(ess_conn_id=ess_conn_id)
-    seal = hook.describe_seal(hook.agent(org, operator, app_id), seal_id)
-    if seal is None:
-        raise EssApiError("ChannelDescribeOrganizationSeals", "ResourceNotFound", f"seal {seal_id} is not listed")
-    return seal.get("SealStatus") or "", seal.get("FailReason") or ""
-
-
-class EssSealReviewSensor(BaseSensorOperator):
+class EssSealReviewSensor(EssMixin, BaseSensorOperator):
     """Succeeds when the seal is ``SUCCESS``; fails (no retry) with the ``FailReason`` when it is ``FAIL``.
 
-    Deferrable by default: the wait runs in the triggerer and holds no worker slot. ``deferrable=False``
-    pokes instead (``mode="poke"`` or ``"reschedule"``). Returns the ``SealId``, so it can sit between
-    create and grant in a chain.
+    Returns the ``SealId``, so it can sit between create and grant in a chain.
+
+    :param seal_id: the seal to wait for (``create.output`` works).
+    :param proxy_organization_open_id: the sub-enterprise's OpenId.
+    :param operator_open_id: the acting employee's OpenId.
+    :param app_id: channel AppId; default: the connection's extra ``app_id``.
+    :param ess_conn_id: Airflow connection id; default ``tencentcloud_ess_default``.
+    :param deferrable: wait in the triggerer, holding no worker slot; default ``[operators] default_deferrable``.
+        Otherwise it pokes (``mode="poke"`` or ``"reschedule"``).
+    :param poke_interval: seconds between checks (default 30).
+    :param timeout: seconds to wait for the review before failing (default 3 days).
     """
 
     template_fields: Sequence[str] = ("seal_id", "proxy_organization_open_id", "operator_open_id", "app_id")
@@ -49,12 +46,11 @@ class EssSealReviewSensor(BaseSensorOperator):
         operator_open_id: str,
         app_id: str | None = None,
         ess_conn_id: str = DEFAULT_CONN_ID,
-        deferrable: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30.0,
         timeout: float = timedelta(days=3).total_seconds(),
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("retries", 2)
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.seal_id = seal_id
         self.proxy_organization_open_id = proxy_organization_open_id
@@ -63,26 +59,20 @@ class EssSealReviewSensor(BaseSensorOperator):
         self.ess_conn_id = ess_conn_id
         self.deferrable = deferrable
 
-    def _status(self) -> tuple[str, str]:
-        seal_id = require_text("seal_id", self.seal_id, max_len=64)
-        org = require_open_id("proxy_organization_open_id", self.proxy_organization_open_id)
-        operator = require_open_id("operator_open_id", self.operator_open_id)
-        return seal_review_status(self.ess_conn_id, org, operator, self.app_id, seal_id)
-
-    def _finish(self, status: str, reason: str) -> bool:
-        if status == "FAIL":
-            raise AirflowFailException(f"seal {self.seal_id} was refused in review: {reason or 'no reason given'}")
-        if status == "SUCCESS":
+    def _finish(self, seal_status: str, reason: str) -> bool:
+        if seal_status == FAIL:
+            raise SealRefusedError("", self.seal_id, reason)
+        if seal_status == SUCCESS:
             self.log.info("Seal %s passed review", self.seal_id)
             return True
-        if status == "CHECKING":
+        if seal_status == CHECKING:
             return False
-        raise AirflowFailException(f"seal {self.seal_id} is {status!r}, not waiting for review")
+        raise SealUnusableError(f"seal {self.seal_id} is {seal_status!r}, not waiting for review")
 
     def poke(self, context: Context) -> bool:
         with failure_policy():
-            status, reason = self._status()
-        return self._finish(status, reason)
+            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            return self._finish(*self.seals.review_status(self.agent(), seal_id))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -102,9 +92,8 @@ class EssSealReviewSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
         """Resumed from the trigger's event."""
-        if event.get("status") == "error":
-            raise AirflowFailException(f"seal {self.seal_id}: {event.get('fail_reason')}")
-        self._finish(event.get("status", ""), event.get("fail_reason", ""))
+        with failure_policy():
+            if event.get("status") == "error":
+                raise EssError(f"seal {self.seal_id}: {event.get('fail_reason')}")
+            self._finish(event.get("seal_status", ""), event.get("fail_reason", ""))
         return self.seal_id
-
-

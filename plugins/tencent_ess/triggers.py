@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cached_property
 from typing import Any, AsyncIterator
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from .errors import EssError
+from .hooks import EssHook
+from .seals import CHECKING, SUCCESS, SealOperations
 
 
 class EssSealReviewTrigger(BaseTrigger):
-    """Fires once the seal has left ``CHECKING``: event ``{"status", "seal_id", "fail_reason"}``.
+    """Fires once the seal has left ``CHECKING``, with one event:
 
-    A transient API error is polled through; a permanent one ends the wait with ``status="error"``.
-    Only the connection id travels through the trigger's serialized kwargs, never a key.
+    - ``{"status": "success", "seal_status": "SUCCESS", ...}``: approved;
+    - ``{"status": "failed", "seal_status": "FAIL" | "DISABLE" | ..., "fail_reason": ...}``: refused or unusable;
+    - ``{"status": "error", "fail_reason": ...}``: a permanent error, or any unexpected exception.
+
+    Transient API errors are polled through. Only the connection id travels in the serialized kwargs, never a
+    key; one hook is built per trigger and reused for every poll.
     """
 
     def __init__(
@@ -42,25 +49,33 @@ class EssSealReviewTrigger(BaseTrigger):
             },
         )
 
-    def _check(self) -> tuple[str, str]:
-        from .sensors import seal_review_status
+    @cached_property
+    def hook(self) -> EssHook:
+        return EssHook(ess_conn_id=self.ess_conn_id)
 
-        return seal_review_status(
-            self.ess_conn_id, self.proxy_organization_open_id, self.operator_open_id, self.app_id, self.seal_id
-        )
+    def _check(self) -> tuple[str, str]:
+        agent = self.hook.agent(self.proxy_organization_open_id, self.operator_open_id, self.app_id)
+        return SealOperations(self.hook).review_status(agent, self.seal_id)
+
+    def _event(self, status: str, seal_status: str = "", fail_reason: str = "") -> TriggerEvent:
+        return TriggerEvent({"status": status, "seal_id": self.seal_id, "seal_status": seal_status,
+                             "fail_reason": fail_reason})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while True:
             try:
-                status, reason = await asyncio.to_thread(self._check)  # the SDK is synchronous
+                seal_status, reason = await asyncio.to_thread(self._check)  # the SDK is synchronous
             except EssError as err:
-                if getattr(err, "transient", False):
+                if err.transient:
                     self.log.warning("Seal %s: %s; polling again", self.seal_id, err)
                     await asyncio.sleep(self.poll_interval)
                     continue
-                yield TriggerEvent({"status": "error", "seal_id": self.seal_id, "fail_reason": str(err)})
+                yield self._event("error", fail_reason=str(err))
                 return
-            if status != "CHECKING":
-                yield TriggerEvent({"status": status, "seal_id": self.seal_id, "fail_reason": reason})
+            except Exception as err:  # noqa: BLE001 - the task, not the triggerer, must see the failure
+                yield self._event("error", fail_reason=f"{type(err).__name__}: {err}")
+                return
+            if seal_status != CHECKING:
+                yield self._event("success" if seal_status == SUCCESS else "failed", seal_status, reason)
                 return
             await asyncio.sleep(self.poll_interval)

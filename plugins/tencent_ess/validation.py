@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
 from .errors import EssValidationError
+from .storage import is_local, local_path, read_bytes, storage_path
 
 SEAL_TYPES = ("OFFICIAL", "CONTRACT", "FINANCE", "PERSONNEL", "INVOICE", "OTHER")
 CIRCLE_ONLY_TYPES = frozenset({"OFFICIAL", "CONTRACT"})
@@ -30,6 +34,15 @@ MAX_HORIZONTAL_TEXT = 15
 MAX_OPEN_ID = 64
 MAX_IMAGE_RAW = 5 * 1024 * 1024
 MAX_IMAGE_B64 = 10 * 1024 * 1024
+#: Our own limit on a seal image's pixels, read from the header before any decoding. A seal printed at
+#: 58 mm needs far less than 4000×4000; a 641 KiB PNG declaring 13000×13000 would cost ~660 MB to decode.
+MAX_IMAGE_PIXELS = 16_000_000
+#: The default seal type everywhere (operator, trigger form, manifest). OFFICIAL (公章, the enterprise's one
+#: main seal) is created only when asked for by name.
+DEFAULT_SEAL_TYPE = "CONTRACT"
+#: Unicode categories refused in names: controls, format characters (RLO, zero-width space), separators
+#: other than the plain space, private use and surrogates.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 _ID_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
@@ -44,6 +57,28 @@ def require_text(field_name: str, value: Any, *, max_len: int, min_len: int = 1)
     if len(value) > max_len:
         raise EssValidationError(field_name, f"must be at most {max_len} characters (got {len(value)})")
     return value
+
+
+def require_name(field_name: str, value: Any, *, max_len: int, min_len: int = 1) -> str:
+    """Human-readable text (a seal name): NFC-normalised, no control or format characters, no leading or
+    trailing white space, min_len..max_len characters after normalisation."""
+    text = require_text(field_name, value, max_len=10 * max_len, min_len=min_len)
+    text = unicodedata.normalize("NFC", text)
+    for position, char in enumerate(text):
+        category = unicodedata.category(char)
+        if category in _REFUSED_CATEGORIES or (category == "Zs" and char not in (" ", "\u3000")):
+            raise EssValidationError(
+                field_name, f"must not contain control, format or unusual space characters "
+                f"(U+{ord(char):04X} {unicodedata.name(char, category)} at position {position})")
+    if text != text.strip():
+        raise EssValidationError(field_name, "must not start or end with white space")
+    return require_text(field_name, text, max_len=max_len, min_len=min_len)
+
+
+def name_key(name: str) -> str:
+    """What two seal names that look alike share: NFKC (full-width letters, compatibility forms), case-folded,
+    white space (ideographic included) removed. Used to refuse look-alike duplicates in one manifest."""
+    return "".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def require_open_id(field_name: str, value: Any) -> str:
@@ -88,40 +123,79 @@ def parse_user_ids(value: Any, field_name: str = "user_ids") -> list[str]:
 
 
 def check_image_bytes(raw: bytes, field_name: str) -> None:
-    """PNG or JPG that decodes completely, at most 5 MB."""
+    """PNG or JPG, at most 5 MB and `MAX_IMAGE_PIXELS` pixels (read from the header first), that decodes whole."""
     from PIL import Image, UnidentifiedImageError  # imported here: DAG files import this module at parse time
 
     if len(raw) > MAX_IMAGE_RAW:
-        raise EssValidationError(field_name, f"image must be at most 5 MB raw (got {len(raw) / 1048576:.1f} MB)")
+        raise EssValidationError(field_name,
+                                 f"image must be at most 5 MB raw (got more than {len(raw) / 1048576:.1f} MB)")
     try:
-        with Image.open(io.BytesIO(raw)) as img:
-            if img.format not in ("PNG", "JPEG"):
-                raise EssValidationError(field_name, f"image must be PNG or JPG (got {img.format})")
+        with warnings.catch_warnings(), Image.open(io.BytesIO(raw), formats=("PNG", "JPEG")) as img:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit applies
+            width, height = img.size  # from the header: nothing is decoded yet
+            if width * height > MAX_IMAGE_PIXELS:
+                raise EssValidationError(
+                    field_name, f"image must have at most {MAX_IMAGE_PIXELS:,} pixels (got {width}×{height})")
             img.load()
     except EssValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except Image.DecompressionBombError:
+        raise EssValidationError(field_name, f"image must have at most {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as err:
         raise EssValidationError(field_name, f"image is not a readable PNG or JPG ({type(err).__name__})") from None
 
 
-def load_seal_image(path: str | None, encoded: str | None, base_dir: str | Path | None = None) -> str:
-    """The SealImage base64 from a file (absolute, or relative to `base_dir`) or from base64; '' when neither."""
+def resolve_image_path(path: str, base_dir: Any, allow_absolute: bool = False) -> Any:
+    """The image file a `seal_image_path` names: relative paths stay inside `base_dir` (a folder, or an
+    `ObjectStoragePath` URL; no `..`, no symlink out); an absolute path only with `allow_absolute`.
+    A refused path is named without saying whether it exists."""
+    field_name = "seal_image_path"
+    if "\x00" in path:
+        raise EssValidationError(field_name, "must not contain NUL characters")
+    if Path(path).is_absolute():
+        if not allow_absolute:
+            raise EssValidationError(field_name, f"must be relative to {base_dir or 'the DAG folder'} "
+                                     "(absolute paths need allow_absolute_image_path=True)")
+        return Path(path)
+    if base_dir is None:
+        raise EssValidationError(field_name, "is relative but no base folder is known")
+    base = base_dir if hasattr(base_dir, "protocol") else storage_path(base_dir)
+    if not is_local(base):
+        if ".." in PurePosixPath(path).parts or "://" in path:
+            raise EssValidationError(field_name, f"must stay inside {base_dir} (got {path!r})")
+        return base / path
+    root = local_path(base).resolve()
+    file = (root / path).resolve()
+    if not file.is_relative_to(root):
+        raise EssValidationError(field_name, f"must stay inside {root} (got {path!r})")
+    return file
+
+
+def read_image_file(file: Any) -> bytes:
+    """At most 5 MB + 1 byte of a file, read once (a size reported as 0, as under /proc, is not trusted)."""
+    try:
+        if not file.is_file():
+            raise EssValidationError("seal_image_path", f"file not found: {file}")
+        return read_bytes(file, MAX_IMAGE_RAW + 1)
+    except OSError as err:
+        raise EssValidationError("seal_image_path", f"cannot read {file} ({type(err).__name__})") from None
+
+
+def load_seal_image(
+    path: str | None, encoded: str | None, base_dir: str | Path | None = None, *, allow_absolute: bool = False
+) -> str:
+    """The SealImage base64 from a file (relative to `base_dir`) or from base64; '' when neither."""
     if path and encoded:
         raise EssValidationError("seal_image_path", "give seal_image_path or seal_image_base64, not both")
     if path:
-        file = Path(path)
-        if not file.is_absolute() and base_dir is not None:
-            file = Path(base_dir) / file
-        if not file.is_file():
-            raise EssValidationError("seal_image_path", f"file not found: {file}")
-        if file.stat().st_size > MAX_IMAGE_RAW:
-            raise EssValidationError(
-                "seal_image_path", f"image must be at most 5 MB raw (got {file.stat().st_size / 1048576:.1f} MB)"
-            )
-        raw = file.read_bytes()
+        if not isinstance(path, str):
+            raise EssValidationError("seal_image_path", f"must be a string, got {type(path).__name__}")
+        raw = read_image_file(resolve_image_path(path, base_dir, allow_absolute))
         check_image_bytes(raw, "seal_image_path")
         return base64.b64encode(raw).decode("ascii")
     if encoded:
+        if not isinstance(encoded, str):
+            raise EssValidationError("seal_image_base64", f"must be a string, got {type(encoded).__name__}")
         if len(encoded) > MAX_IMAGE_B64:
             raise EssValidationError("seal_image_base64", "must be at most 10 MB of base64")
         try:
@@ -135,17 +209,31 @@ def load_seal_image(path: str | None, encoded: str | None, base_dir: str | Path 
 
 @dataclass(frozen=True)
 class SealSpec:
-    """A seal to create, checked: the snake_case twin of CreateSealByImage's parameters (Agent aside)."""
+    """A seal to create, checked: the snake_case twin of CreateSealByImage's parameters (Agent and image aside)."""
 
     seal_name: str
-    seal_type: str = "OFFICIAL"
-    generate_source: str = ""
+    seal_type: str = DEFAULT_SEAL_TYPE
+    generate_source: str = GENERATE_SYSTEM
     seal_style: str = ""
     seal_size: str = ""
     seal_horizontal_text: str = ""
     tax_identify_code: str = ""
     seal_description: str = ""
-    has_image: bool = False
+
+    @property
+    def from_image(self) -> bool:
+        """An uploaded image (reviewed by the platform) rather than a system-drawn seal."""
+        return self.generate_source != GENERATE_SYSTEM
+
+    @property
+    def shape(self) -> str:
+        """circle or ellipse (`cycle` is the seed page's spelling of circle)."""
+        return "ellipse" if self.seal_style == "ellipse" else "circle"
+
+    @property
+    def size(self) -> str:
+        """The size the platform draws: the one asked for, or the API's default for the shape."""
+        return self.seal_size or ("40_30" if self.shape == "ellipse" else "42_42")
 
     def to_params(self, seal_image: str = "") -> dict[str, Any]:
         """The API parameters; empty optional fields are left out, as the API's defaults apply then."""
@@ -166,21 +254,22 @@ class SealSpec:
 def check_seal_spec(
     *,
     seal_name: Any,
-    seal_type: Any = "OFFICIAL",
-    generate_source: Any = "",
-    seal_style: Any = "",
-    seal_size: Any = "",
-    seal_horizontal_text: Any = "",
-    tax_identify_code: Any = "",
-    seal_description: Any = "",
+    seal_type: Any = None,
+    generate_source: Any = None,
+    seal_style: Any = None,
+    seal_size: Any = None,
+    seal_horizontal_text: Any = None,
+    tax_identify_code: Any = None,
+    seal_description: Any = None,
     has_image: bool = False,
 ) -> SealSpec:
-    """Every CreateSealByImage rule that can be checked without the API."""
-    name = require_text("seal_name", seal_name, max_len=MAX_SEAL_NAME)
-    if name != name.strip():
-        raise EssValidationError("seal_name", "must not start or end with white space")
-    seal_type = require_choice("seal_type", seal_type or "OFFICIAL", SEAL_TYPES)
-    source = require_choice("generate_source", generate_source or "", GENERATE_SOURCES)
+    """Every CreateSealByImage rule that can be checked without the API. None or '' means "not given":
+    seal_type defaults to CONTRACT, generate_source to system-drawn unless an image is given."""
+    name = require_name("seal_name", seal_name, max_len=MAX_SEAL_NAME)
+    seal_type = require_choice("seal_type", seal_type or DEFAULT_SEAL_TYPE, SEAL_TYPES)
+    default_source = "" if has_image else GENERATE_SYSTEM
+    source = require_choice("generate_source", default_source if generate_source is None else generate_source,
+                            GENERATE_SOURCES)
     if not source and not has_image:
         raise EssValidationError(
             "generate_source", f"is empty, so a seal image is required: set {GENERATE_SYSTEM!r} or give an image"
@@ -196,12 +285,12 @@ def check_seal_spec(
         if size not in allowed:
             shape = "ellipse" if style == "ellipse" else "circle"
             raise EssValidationError("seal_size", f"{size} is not a {shape} size; use one of {', '.join(allowed)}")
-    text = require_text("seal_horizontal_text", seal_horizontal_text, max_len=MAX_HORIZONTAL_TEXT, min_len=0)
+    text = require_name("seal_horizontal_text", seal_horizontal_text or "", max_len=MAX_HORIZONTAL_TEXT, min_len=0)
     tax = require_text("tax_identify_code", tax_identify_code, max_len=64, min_len=0)
     if tax and seal_type != "INVOICE":
         raise EssValidationError("tax_identify_code", "is only used with seal_type 'INVOICE'")
     description = require_text("seal_description", seal_description, max_len=1000, min_len=0)
-    return SealSpec(name, seal_type, source, style, size, text, tax, description, has_image)
+    return SealSpec(name, seal_type, source, style, size, text, tax, description)
 
 
 @dataclass(frozen=True)
@@ -213,15 +302,14 @@ class Tenant:
     seal: SealSpec
     user_ids: tuple[str, ...]
     seal_image_path: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
-        """What makes a tenant entry unique: the enterprise and the seal name."""
-        return (self.proxy_organization_open_id, self.seal.seal_name)
+        """What makes a tenant entry unique: the enterprise and the seal name (look-alike names count as one)."""
+        return (self.proxy_organization_open_id, name_key(self.seal.seal_name))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (for XCom): the same keys as the trigger form's Params."""
+        """JSON-safe form (for XCom): the manifest's keys, with the defaults filled in."""
         return {
             "proxy_organization_open_id": self.proxy_organization_open_id,
             "operator_open_id": self.operator_open_id,
@@ -235,35 +323,69 @@ class Tenant:
             "user_ids": list(self.user_ids),
         }
 
+    def fingerprint(self) -> str:
+        """Identity and content (enterprise, operator, seal spec, image path, users): what an attempt journal
+        keys a finished tenant by, so that an edited or reordered manifest is never mistaken for the old one."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
+
+#: Manifest keys: the first four are required, the others optional (defaults in `check_seal_spec`).
+REQUIRED_TENANT_KEYS = ("proxy_organization_open_id", "operator_open_id", "seal_name", "user_ids")
 TENANT_KEYS = (
     "proxy_organization_open_id", "operator_open_id", "seal_name", "seal_type", "generate_source", "seal_style",
     "seal_size", "seal_horizontal_text", "seal_image_path", "user_ids",
 )
 
 
+class DuplicateKeys(dict):
+    """A JSON object that named some key twice (see `json_object_pairs`); the duplicates are kept apart so that
+    `check_tenant` refuses the entry instead of silently keeping the last value."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def json_object_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(object_pairs_hook=...)`: an object with a repeated key becomes a `DuplicateKeys`."""
+    result: dict[str, Any] = {}
+    repeated: list[str] = []
+    for key, value in pairs:
+        if key in result:
+            repeated.append(key)
+        result[key] = value
+    if not repeated:
+        return result
+    marked = DuplicateKeys(result)
+    marked.duplicates = tuple(dict.fromkeys(repeated))
+    return marked
+
+
 def check_tenant(entry: Any, base_dir: str | Path | None = None, check_image: bool = True) -> Tenant:
-    """A manifest entry or trigger conf, checked; the image file (if any) is checked but not kept in memory.
+    """A manifest entry, checked; the image file (if any) is checked but not kept in memory.
 
     `check_image=False` skips reading the file, for callers that load (and so check) it themselves.
     """
     if not isinstance(entry, dict):
         raise EssValidationError("entry", f"must be a JSON object, got {type(entry).__name__}")
+    if isinstance(entry, DuplicateKeys):
+        raise EssValidationError(entry.duplicates[0], "is given more than once in this entry")
     unknown = sorted(set(entry) - set(TENANT_KEYS))
     if unknown:
         raise EssValidationError(unknown[0], f"is not a known key; known keys are {', '.join(TENANT_KEYS)}")
     org = require_open_id("proxy_organization_open_id", entry.get("proxy_organization_open_id"))
     operator = require_open_id("operator_open_id", entry.get("operator_open_id"))
     image_path = entry.get("seal_image_path") or ""
+    if not isinstance(image_path, str):
+        raise EssValidationError("seal_image_path", f"must be a string, got {type(image_path).__name__}")
     if image_path and check_image:
         load_seal_image(image_path, None, base_dir)  # fail now, before any call, on a bad file
     spec = check_seal_spec(
         seal_name=entry.get("seal_name"),
-        seal_type=entry.get("seal_type") or "OFFICIAL",
-        generate_source=entry.get("generate_source") or "",
-        seal_style=entry.get("seal_style") or "",
-        seal_size=entry.get("seal_size") or "",
-        seal_horizontal_text=entry.get("seal_horizontal_text") or "",
+        seal_type=entry.get("seal_type"),
+        generate_source=entry.get("generate_source"),
+        seal_style=entry.get("seal_style"),
+        seal_size=entry.get("seal_size"),
+        seal_horizontal_text=entry.get("seal_horizontal_text"),
         has_image=bool(image_path),
     )
     users = parse_user_ids(entry.get("user_ids"))

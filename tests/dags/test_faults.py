@@ -96,15 +96,15 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
 
 def test_client_timeout_shorter_than_a_slow_answer_creates_one_seal(make_emulator, monkeypatch):
     from tencent_ess.hooks import EssHook
-    from tencent_ess.operators import create_or_find_seal
+    from tencent_ess.seals import SealOperations
+    from tencent_ess.validation import check_seal_spec
     from tests.conftest import agent
 
     # seed 13: the first request draws `slow`, the next ones do not (asserted below, so a change shows)
     emulator = make_emulator(faults={"slow": 0.5}, seed=13, slow_seconds=2.0)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, extra={"timeout": 0.5}))
     hook = EssHook(backoff_base=0.1)
-    params = {"SealName": "慢章", "SealType": "CONTRACT", "GenerateSource": "SealGenerateSourceSystem"}
-    seal_id, _, _ = create_or_find_seal(hook, agent(), params, "reuse", hook.log)
+    seal_id = SealOperations(hook).create_or_reuse(agent(), check_seal_spec(seal_name="慢章")).seal_id
     time.sleep(2.5)  # the slow request is applied after its client gave up
     state = emulator_state(emulator)
     assert state["faults_injected"].get("slow", 0) >= 1
@@ -115,12 +115,12 @@ def test_client_timeout_shorter_than_a_slow_answer_creates_one_seal(make_emulato
 
 def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_conn, monkeypatch):
     """The first attempt leaves one tenant to a task retry; the retry touches that tenant only."""
-    import tencent_ess.onboarding as engine
+    from tencent_ess.onboarding import engine, tasks
 
     dag, manifests, reports = onboarding
     entries = sample(manifests)[:2]  # two system-seal tenants in two enterprises
     (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
-    real = engine.onboard_chunk
+    real = tasks.onboard_chunk
     calls: list[list[int]] = []
 
     def first_attempt_leaves_tenant_1(hook, tenants, **kwargs):
@@ -128,11 +128,11 @@ def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_
         results = real(hook, tenants, **kwargs)
         if len(calls) == 1:  # as if tenant 1's last call had hit a run of internal errors
             results = [engine.TenantResult(r.index, r.proxy_organization_open_id, r.seal_name, engine.RETRY,
-                                           error="InternalError.System (transient)") if r.index == 1 else r
-                       for r in results]
+                                           error="InternalError.System (transient)", fingerprint=r.fingerprint)
+                       if r.index == 1 else r for r in results]
         return results
 
-    monkeypatch.setattr(engine, "onboard_chunk", first_attempt_leaves_tenant_1)
+    monkeypatch.setattr(tasks, "onboard_chunk", first_attempt_leaves_tenant_1)
     result = run_day(dag)
     assert result.state == "success" and result.tries["onboard[0]"] == 2, result.states
     assert calls == [[0, 1], [1]]

@@ -25,7 +25,7 @@ def test_image_seal_waits_for_review_then_grants(airflow_db, dag, make_emulator,
 
     emulator = make_emulator(review_seconds=2)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
-    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "../data/seals/sample_seal.png",
+    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
             "user_ids": ["n9528"]}
     result = run_dag(dag, conf=conf)
     assert result.state == "success", result.states

@@ -24,13 +24,38 @@ def onboarding(airflow_db, monkeypatch, tmp_path):
     manifests.mkdir()
     monkeypatch.setenv("AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR", str(manifests))
     monkeypatch.setenv("AIRFLOW_VAR_ESS_REPORT_DIR", str(reports))
+    monkeypatch.setenv("AIRFLOW_VAR_ESS_SEAL_IMAGE_DIR", str(tmp_path / "seals"))
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_tenant_onboarding.py")).dags["ess_tenant_onboarding"]
     return dag, manifests, reports
 
 
-def run_day(dag, day=DAY, **params):
+def run_day(dag, day=DAY, run_after=None, **params):
+    """One run of the DAG, parsed afresh as a worker would: in one process, Airflow 3.3's `process_params` writes a
+    run's conf into the DAG's own Param objects, and the next run would inherit it."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    fresh = DagBag(dag_folder=dag.fileloc).dags[dag.dag_id]
     conf = {"review_poll_seconds": 1, **params}
-    return run_dag(dag, conf=conf, logical_date=pendulum.parse(day))
+    return run_dag(fresh, conf=conf, logical_date=pendulum.parse(day), run_after=run_after)
+
+
+def read_report(reports, day=DAY, run_id: str | None = None) -> dict:
+    """The report of that run (or the day's only report)."""
+    from tencent_ess.onboarding.locations import run_name
+
+    [path] = [reports / day / f"{run_name(run_id)}.json"] if run_id else list((reports / day).glob("*.json"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def rescheduled(run_id: str, task_id: str) -> int:
+    """How many times the task was rescheduled (given up its worker slot to look again later) in that run."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(TaskReschedule).join(TaskInstance, TaskReschedule.ti_id == TaskInstance.id).filter(
+            TaskInstance.run_id == run_id, TaskInstance.task_id == task_id).count()
 
 
 def sample(manifests, day=DAY):
@@ -48,6 +73,7 @@ def test_image_tenant_waits_for_review_and_a_rerun_converges(onboarding, make_em
     entries = sample(manifests)
     first = run_day(dag)
     assert first.state == "success", first.states
+    assert rescheduled(first.run_id, "finish_reviews") >= 1, "the review wait holds no worker slot: it reschedules"
     seals = emulator_state(emulator)["seals"]
     assert sorted(s["seal_name"] for s in seals) == sorted(e["seal_name"] for e in entries)
     for entry in entries:
@@ -67,11 +93,42 @@ def test_image_tenant_waits_for_review_and_a_rerun_converges(onboarding, make_em
     assert (reports / DAY / (next((reports / DAY).glob("*.json")).stem + ".csv")).exists()
 
 
-def test_no_manifest_skips_cleanly(onboarding, ess_conn):
-    dag, _, _ = onboarding
+def test_no_manifest_leaves_a_trace_and_skips(onboarding, ess_conn):
+    """Regression (issue 12.16): a missing manifest left no report: a misnamed or late file went unnoticed."""
+    dag, manifests, reports = onboarding
     result = run_day(dag, day="2026-11-02")
-    assert result.state == "success" and result.states["plan"] == "skipped"
+    assert result.state == "success" and result.states["report"] == "skipped", result.states
+    assert result.states["plan"] == "success" and result.states["wait_for_manifest"] == "success"
+    document = read_report(reports, "2026-11-02")
+    assert document["tenants"] == [] and document["summary"]["tenants"] == 0
+    assert document["summary"]["note"] == f"no manifest for 2026-11-02 at {manifests / '2026-11-02.json'}"
     assert emulator_state(ess_conn)["request_counts"] == {}
+
+
+def test_a_required_manifest_that_never_comes_fails_the_run(onboarding, ess_conn):
+    dag, _, _ = onboarding
+    result = run_day(dag, day="2026-11-02", manifest_required=True)
+    assert result.state == "failed" and result.states["wait_for_manifest"] == "failed", result.states
+    assert result.states["report"] == "failed" and emulator_state(ess_conn)["request_counts"] == {}
+
+
+def test_a_late_manifest_is_waited_for_without_a_worker_slot(onboarding, ess_conn):
+    import threading
+    import time
+
+    dag, manifests, reports = onboarding
+    entries = json.loads((ROOT / "data/tenants/2026-11-01.json").read_text(encoding="utf-8"))[:1]
+
+    def deliver_late():
+        time.sleep(3)
+        (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+
+    courier = threading.Thread(target=deliver_late)
+    courier.start()
+    result = run_day(dag, manifest_wait_minutes=0.5, manifest_required=True)
+    courier.join()
+    assert result.state == "success", result.states
+    assert read_report(reports)["summary"]["by_status"] == {"done": 1}
 
 
 def test_bad_entry_is_reported_and_the_rest_complete(onboarding, ess_conn):
@@ -93,3 +150,88 @@ def test_malformed_manifest_fails_naming_the_file(onboarding, ess_conn):
     (manifests / f"{DAY}.json").write_text('{"not": "a list"}', encoding="utf-8")
     result = run_day(dag)
     assert result.states["plan"] == "failed" and result.tries["plan"] == 1
+    assert result.state == "failed" and result.states["report"] == "failed", "a failed plan must fail the run"
+
+
+@pytest.mark.parametrize("content", ['{"not": "a list"}', "[" * 50000, b"\xef\xbb\xbf[" + b"{" * 10 + b"]"])
+def test_any_failed_plan_is_a_failed_run(onboarding, ess_conn, content):
+    """Regression (issue 12.2): `report`, the only leaf, skipped when `plan` failed, and the run was green."""
+    dag, manifests, _ = onboarding
+    (manifests / f"{DAY}.json").write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = run_day(dag)
+    assert result.state == "failed" and result.states["plan"] == "failed", result.states
+    assert emulator_state(ess_conn)["request_counts"] == {}
+
+
+def test_a_bom_manifest_is_onboarded(onboarding, ess_conn):
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)[:2]
+    (manifests / f"{DAY}.json").write_bytes(json.dumps(entries, ensure_ascii=False).encode("utf-8-sig"))
+    assert run_day(dag).state == "success"
+    assert read_report(reports)["summary"]["by_status"] == {"done": 2}
+
+
+def test_a_cleared_run_does_not_trust_a_journal_of_an_older_manifest(onboarding, ess_conn, monkeypatch):
+    """Regression (issue 12.3): an entry inserted at the top of the manifest, then the run cleared (same run_id):
+    the journal, keyed by position, marked the new entry finished, and it was never onboarded."""
+    from tencent_ess.onboarding import engine, tasks
+
+    dag, manifests, reports = onboarding
+    first, second, newcomer = sample(manifests)[:3]
+    (manifests / f"{DAY}.json").write_text(json.dumps([first, second], ensure_ascii=False), encoding="utf-8")
+    real, attempts = tasks.onboard_chunk, []
+
+    def first_attempt_leaves_the_second(hook, tenants, **kwargs):
+        results = real(hook, tenants, **kwargs)
+        attempts.append([t["seal_name"] for t in tenants])
+        if len(attempts) == 1:  # as if a run of internal errors had hit the second tenant: the attempt journals
+            results[1] = engine.TenantResult(1, "x", "y", engine.RETRY, error="InternalError (transient)",
+                                             fingerprint=results[1].fingerprint)
+        return results
+
+    monkeypatch.setattr(tasks, "onboard_chunk", first_attempt_leaves_the_second)
+    run_after = pendulum.parse("2026-11-25T01:00:00Z")
+    assert run_day(dag, run_after=run_after).state == "success"
+    assert len(list((reports / DAY).glob("*.attempts/*.json"))) == 1, "the failed attempt left a journal record"
+
+    (manifests / f"{DAY}.json").write_text(json.dumps([newcomer, first, second], ensure_ascii=False), "utf-8")
+    again = run_day(dag, run_after=run_after)  # the same run_id: what a clear of the run does
+    assert again.state == "success", again.states
+    rows = read_report(reports)["tenants"]
+    assert [(r["index"], r["proxy_organization_open_id"]) for r in rows] == [
+        (0, newcomer["proxy_organization_open_id"]), (1, first["proxy_organization_open_id"]),
+        (2, second["proxy_organization_open_id"])]
+    seals = emulator_state(ess_conn)["seals"]
+    assert newcomer["seal_name"] in {s["seal_name"] for s in seals if
+                                     s["organization_open_id"] == newcomer["proxy_organization_open_id"]}
+    assert attempts[-1] == [t["seal_name"] for t in (newcomer, first, second)], "everything re-checked against the API"
+
+
+def test_rows_keep_what_was_done_before_a_failure(onboarding, make_emulator, monkeypatch):
+    """Regression (issue 12.13): a seal created whose grant failed, or refused in review, was reported with an
+    empty seal_id and created=false, and the summary under-counted the seals the API holds."""
+    import shutil
+
+    from tests.conftest import conn_json
+
+    dag, manifests, reports = onboarding
+    emulator = make_emulator(review_seconds=0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    shutil.copy(ROOT / "data/seals/sample_seal.png", manifests.parent / "seals" / "seal.png")
+    good, other = sample(manifests)[:2]
+    bad_grant = {**other, "user_ids": ["nobody0000"]}  # the API refuses the user, after the seal is made
+    refused = {"proxy_organization_open_id": "org_review_fail", "operator_open_id": "f0001", "seal_name": "图片章",
+               "seal_type": "OTHER", "seal_image_path": "seal.png", "user_ids": ["f0001"]}
+    (manifests / f"{DAY}.json").write_text(json.dumps([good, bad_grant, refused], ensure_ascii=False), "utf-8")
+    result = run_day(dag)
+    assert result.state == "failed" and result.states["report"] == "failed"
+    document = read_report(reports)
+    rows = {r["index"]: r for r in document["tenants"]}
+    seals = {s["seal_name"] + "@" + s["organization_open_id"]: s for s in emulator_state(emulator)["seals"]}
+    assert rows[0]["status"] == "done"
+    assert rows[1]["status"] == "failed" and rows[1]["created"] and "InvalidParameter.ParamError" in rows[1]["error"]
+    assert rows[1]["seal_id"] == seals[f"{other['seal_name']}@{other['proxy_organization_open_id']}"]["seal_id"]
+    assert rows[2]["status"] == "failed" and rows[2]["created"] and rows[2]["seal_status"] == "FAIL"
+    assert rows[2]["seal_id"] == seals["图片章@org_review_fail"]["seal_id"]
+    assert "refused in review" in rows[2]["error"] and "ReviewFailed" not in rows[2]["error"]
+    assert document["summary"]["seals_created"] == len(seals) == 3

@@ -95,6 +95,26 @@ def test_bad_images_are_invalid_parameter_image(client, image):
     assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width` x `height` pixels (a few hundred bytes: a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+
+
+def test_an_image_bomb_is_invalid_parameter_image(emulator, client):
+    """Pillow refuses 30000 x 30000 pixels with DecompressionBombError: an answer, not a dropped connection."""
+    params = {"Agent": agent(), "SealName": "炸弹", "SealType": "OTHER",
+              "SealImage": base64.b64encode(png_claiming(30000, 30000)).decode()}
+    assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
+    assert state(emulator)["seals"] == []
+
+
 def test_raw_image_over_5mb_is_refused(client):
     big = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * (5 * 1024 * 1024)).decode()
     params = {"Agent": agent(), "SealName": "大图", "SealType": "OTHER", "SealImage": big}
@@ -187,6 +207,141 @@ def test_delete_policies_revokes(emulator, client):
     assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9528"]
 
 
+def test_delete_policies_through_the_sdks_typed_request(emulator, client):
+    """The SDK's own request class serializes only the parameters it defines: the names must be those."""
+    from tencentcloud.essbasic.v20210526 import models
+
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
+    request = models.ChannelDeleteSealPoliciesRequest()
+    request.from_json_string(json.dumps({"Agent": agent(), "SealId": seal_id,
+                                         "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm"]}))  # n9528's UserId
+    response = client.ChannelDeleteSealPolicies(request)
+    assert response.RequestId
+    assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527"]
+
+
+def test_revoking_a_user_who_does_not_hold_the_seal_succeeds_and_changes_nothing(emulator, client):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]})
+    answer = client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id,
+                                                            "UserIds": ["n9528", "n9528"]})["Response"]
+    assert set(answer) == {"RequestId"}  # RequestId only
+    assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527"]
+
+
+@pytest.mark.parametrize(
+    "change, code, message",
+    [
+        ({"SealId": ""}, "InvalidParameter.ParamError", "缺失印章ID"),
+        ({"SealId": "yDRTZxxxxxJNRnotarealsealid00000"}, "ResourceNotFound", None),
+        ({"UserIds": []}, "InvalidParameter.ParamError", None),
+        ({"UserIds": ["bad-id!"]}, "InvalidParameter.ParamError", "无效的授权用户Id"),
+        ({"UserIds": ["n9528", "nobody"]}, "InvalidParameter.ParamError", "无效的授权用户Id"),  # nothing revoked
+        ({"Bogus": 1}, "UnknownParameter", None),
+        ({"Agent": agent(operator="ghost")}, "ResourceNotFound.VerifyUser", None),
+    ],
+)
+def test_delete_policies_errors(emulator, client, change, code, message):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
+    with pytest.raises(TencentCloudSDKException) as info:
+        client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"],
+                                                       **change})
+    assert info.value.get_code() == code
+    if message:
+        assert info.value.get_message() == message
+    assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527", "n9528"]
+
+
+# ------------------------------------------------------------------ ChannelUpdateSealStatus
+def disable(client, seal_id: str, **extra) -> dict:
+    return client.call_json("ChannelUpdateSealStatus", {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE",
+                                                        "Reason": "印章停用", **extra})["Response"]
+
+
+def statuses_listed(client, seal_statuses: list[str] | None) -> list[tuple[str, str]]:
+    params = {"Agent": agent(), **({"SealStatuses": seal_statuses} if seal_statuses is not None else {})}
+    seals = client.call_json("ChannelDescribeOrganizationSeals", params)["Response"]["Seals"]
+    return [(s["SealName"], s["SealStatus"]) for s in seals]
+
+
+def test_a_disabled_seal_lists_as_disable_only_and_cannot_be_granted(client):
+    from tencentcloud.essbasic.v20210526 import models
+
+    kept = client.call_json("CreateSealByImage", system_seal("在用章"))["Response"]["SealId"]
+    stopped = client.call_json("CreateSealByImage", system_seal("停用章"))["Response"]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9527"]})
+    request = models.ChannelUpdateSealStatusRequest()
+    request.from_json_string(json.dumps({"Agent": agent(), "SealId": stopped, "Status": "DISABLE", "Reason": "停用"}))
+    response = client.ChannelUpdateSealStatus(request)  # the SDK's typed request: its parameter names
+    assert (response.SealOperatorVerifyPath, response.SealOperatorVerifyQrcodeUrl) == ("", "") and response.RequestId
+
+    assert statuses_listed(client, None) == [("在用章", "SUCCESS")]  # empty SealStatuses: enabled seals only
+    assert statuses_listed(client, ["SUCCESS"]) == [("在用章", "SUCCESS")]
+    assert statuses_listed(client, ["DISABLE"]) == [("停用章", "DISABLE")]
+    assert statuses_listed(client, ["ALL"]) == [("在用章", "SUCCESS"), ("停用章", "DISABLE")]
+    assert code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9528"]}) \
+        == "InvalidParameter.ParamError"
+    assert client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": kept, "UserIds": ["n9528"]})
+    # revoking from a disabled seal is allowed: it only takes a permission away
+    client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9527"]})
+
+
+def test_disabling_a_disabled_seal_succeeds_and_changes_nothing(emulator, client):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    disable(client, seal_id)
+    assert disable(client, seal_id, Reason="again")["SealOperatorVerifyPath"] == ""
+    assert [s["seal_status"] for s in state(emulator)["seals"]] == ["DISABLE"]
+
+
+def test_a_disabled_official_seal_still_counts_as_the_official_seal(client):
+    seal_id = client.call_json("CreateSealByImage", system_seal("公章", SealType="OFFICIAL"))["Response"]["SealId"]
+    disable(client, seal_id)
+    assert code_of(client, "CreateSealByImage", system_seal("新公章", SealType="OFFICIAL")) == "OperationDenied.AlreadyHas"
+
+
+@pytest.mark.parametrize(
+    "change, code",
+    [
+        ({"Status": "ENABLE"}, "InvalidParameter.ParamError"),
+        ({"Status": "disable"}, "InvalidParameter.ParamError"),
+        ({"Status": ""}, "MissingParameter"),
+        ({"SealId": ""}, "InvalidParameter.ParamError"),
+        ({"SealId": "yDRTZxxxxxJNRnotarealsealid00000"}, "ResourceNotFound"),
+        ({"Reason": 5}, "InvalidParameter.ParamError"),
+        ({"Options": [{"Key": "k"}, "v"]}, "InvalidParameter.ParamError"),
+        ({"Bogus": 1}, "UnknownParameter"),
+        ({"Agent": agent(org="org_nobody")}, "ResourceNotFound.Organization"),
+    ],
+)
+def test_update_seal_status_errors(emulator, client, change, code):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    params = {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE", "Reason": "停用", **change}
+    assert code_of(client, "ChannelUpdateSealStatus", params) == code
+    assert [s["seal_status"] for s in state(emulator)["seals"]] == ["SUCCESS"]
+
+
+def test_update_seal_status_accepts_well_formed_options_and_no_reason(emulator, client):
+    seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    client.call_json("ChannelUpdateSealStatus", {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE",
+                                                 "Options": [{"Key": "k", "Value": "v"}]})
+    assert [s["seal_status"] for s in state(emulator)["seals"]] == ["DISABLE"]
+
+
+@pytest.mark.parametrize("org, operator, review_seconds, status",
+                         [(ORG, "n9527", 60, "CHECKING"), ("org_review_fail", "f0001", 0, "FAIL")])
+def test_only_an_enabled_seal_can_be_disabled(make_emulator, org, operator, review_seconds, status):
+    emulator = make_emulator(review_seconds=review_seconds)
+    client = sdk_client(emulator.endpoint)
+    who = agent(org=org, operator=operator)
+    seal_id = client.call_json("CreateSealByImage", {"Agent": who, "SealName": "图片章", "SealType": "OTHER",
+                                                     "SealImage": png_b64()})["Response"]["SealId"]
+    params = {"Agent": who, "SealId": seal_id, "Status": "DISABLE"}
+    assert code_of(client, "ChannelUpdateSealStatus", params) == "InvalidParameter.ParamError"
+    assert [s["seal_status"] for s in state(emulator)["seals"]] == [status]
+
+
 # ------------------------------------------------------------------ ChannelDescribeOrganizationSeals
 def test_describe_pages_and_filters_statuses(make_emulator):
     emulator = make_emulator(review_seconds=60)
@@ -200,6 +355,28 @@ def test_describe_pages_and_filters_statuses(make_emulator):
                             {"Agent": agent(), "Limit": 2, "Offset": 4, "SealStatuses": ["ALL"]})["Response"]
     assert page["TotalCount"] == 6 and [s["SealName"] for s in page["Seals"]] == ["章4", "审核中"]
     assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 101}) == "InvalidParameter.ParamError"
+
+
+def test_describe_reports_what_each_seal_is(client):
+    """RealWidth/RealHeight (mm, from SealSize; 0 for an image seal) and SealDescription, as the SDK's OccupiedSeal."""
+    from tencentcloud.essbasic.v20210526 import models
+
+    client.call_json("CreateSealByImage", system_seal("圆章", SealSize="45_45", SealDescription="用于合同"))
+    client.call_json("CreateSealByImage", system_seal("默认章"))
+    client.call_json("CreateSealByImage", system_seal("椭圆章", SealType="FINANCE", SealStyle="ellipse", SealSize="45_30"))
+    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "图片章", "SealType": "OTHER",
+                                           "SealImage": png_b64(), "SealDescription": "上传的图片"})
+    raw = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]
+    parsed = models.ChannelDescribeOrganizationSealsResponse()
+    parsed._deserialize(raw)  # the SDK's own model: the field names must be its names
+    assert [(s.SealName, s.RealWidth, s.RealHeight, s.SealDescription) for s in parsed.Seals] == [
+        ("圆章", 45, 45, "用于合同"), ("默认章", 42, 42, ""), ("椭圆章", 45, 30, ""), ("图片章", 0, 0, "上传的图片"),
+    ]
+
+
+def test_seal_description_must_be_text(client):
+    assert code_of(client, "CreateSealByImage", system_seal(SealDescription=["not", "text"])) \
+        == "InvalidParameter.ParamError"
 
 
 # ------------------------------------------------------------------ transport and auth

@@ -46,7 +46,7 @@ def report_of(stack, ds: str) -> dict:
 
 def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succeeds(stack, api):
     image = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL",
-                                           "seal_image_path": "../data/seals/sample_seal.png", "user_ids": ["n9528"]})
+                                           "seal_image_path": "sample_seal.png", "user_ids": ["n9528"]})
     system = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "财务专用章", "seal_type": "FINANCE",
                                             "user_ids": ["n9528", "n9529"]})
 

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from tencent_ess.errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError
 from tencent_ess.hooks import EssHook, parse_endpoint
 from tencent_ess.ratelimit import ActionRateLimiter
-from tests.conftest import SECRET_KEY, agent, conn_json, emulator_state
+from tests.conftest import OPERATOR, ORG, SECRET_KEY, agent, conn_json, emulator_state
 
 
 def system_seal(name="合同专用章"):
@@ -188,20 +188,10 @@ def test_client_side_limiter_avoids_the_server_limit(make_emulator, monkeypatch)
     assert emulator_state(emulator).get("rate_limited", {}) == {}
 
 
-def test_sdk_debug_logging_cannot_leak_bodies():
+def test_sdk_debug_logging_cannot_leak_bodies(ess_conn):
+    logging.getLogger("tencentcloud_sdk_common").setLevel(logging.DEBUG)  # as a DEBUG root level would leave it
+    EssHook().get_conn()
     assert logging.getLogger("tencentcloud_sdk_common").getEffectiveLevel() >= logging.WARNING
-
-
-def test_describe_pages_past_100(make_emulator, monkeypatch):
-    emulator = make_emulator(rate_limit=0)
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
-    hook = EssHook()
-    for i in range(130):
-        hook.call("CreateSealByImage", {**system_seal(f"章{i:03d}"), "SealType": "OTHER"})
-    seals = hook.describe_seals(agent())
-    assert len(seals) == 130 and hook.stats["calls.ChannelDescribeOrganizationSeals"] == 2
-    assert hook.find_seal_by_name(agent(), "章129")["SealName"] == "章129"
-    assert hook.find_seal_by_name(agent(), "nope") is None
 
 
 def _self_signed(tmp_path):
@@ -254,3 +244,58 @@ def test_non_loopback_https_keeps_the_default_ca_bundle(monkeypatch):
                        conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"}))
     http = EssHook().get_conn().profile.httpProfile
     assert http.scheme == "https" and http.certification in (None, True)  # None: the SDK verifies with certifi
+
+
+@pytest.fixture
+def charset_server():
+    """A server answering every POST with an API error, labelled `application/json; charset=utf-8` (not exactly
+    `application/json`, which is all the SDK checks for errors)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = json.dumps({"Response": {"Error": {"Code": "InvalidParameter.ParamError", "Message": "无效的授权用户Id"},
+                                            "RequestId": "req-charset-1"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_error_answer_with_a_charset_is_an_error_not_a_success(charset_server, monkeypatch):
+    """Regression (issue 12.8): the SDK read Response.Error only under exactly `application/json`; a grant then
+    reported its users as "already held"."""
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(extra={"endpoint": charset_server}))
+    with pytest.raises(EssApiError) as info:
+        EssHook().call("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": "S", "UserIds": ["u1"]})
+    assert (info.value.code, info.value.request_id) == ("InvalidParameter.ParamError", "req-charset-1")
+    assert not info.value.transient
+
+
+@pytest.mark.parametrize("change, code, field", [
+    ({"password": "wrong-key"}, "AuthFailure.SignatureFailure", "password (SecretKey)"),
+    ({"login": "AKIDunknown000000000000000000000000"}, "AuthFailure.SecretIdNotFound", "login (SecretId)"),
+    ({"extra": {"app_id": "NoSuchApp0000000000000000000000"}}, "ResourceNotFound.Organization", "extra app_id"),
+])
+def test_credential_errors_name_the_connection_and_the_field(emulator, monkeypatch, change, code, field):
+    """Regression (issue 12.17): `AuthFailure.SignatureFailure … 签名错误` did not say which credential to check."""
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, **change))
+    hook = EssHook()
+    with pytest.raises(EssApiError) as info:
+        hook.call("ChannelDescribeOrganizationSeals", {"Agent": hook.agent(ORG, OPERATOR)})
+    message = str(info.value)
+    assert info.value.code == code and f"check connection 'tencentcloud_ess_default': {field}" in message
+    assert SECRET_KEY not in message and "wrong-key" not in message

@@ -64,14 +64,14 @@ def test_a_run_of_internal_errors_goes_to_a_task_retry_that_succeeds(airflow_db,
 def test_lost_create_response_then_rerun_gives_the_same_seal(airflow_db, make_emulator, conn_to, tmp_path):
     """The create is applied but its answer lost; the re-run finds the seal by name: one seal, same SealId."""
     from tencent_ess.hooks import EssHook
-    from tencent_ess.operators import create_or_find_seal
+    from tencent_ess.seals import SealOperations
+    from tencent_ess.validation import check_seal_spec
     from tests.conftest import agent
 
     db = tmp_path / "ess.db"
     lossy = conn_to(make_emulator(db=db, faults={"drop_after": 1.0}))
-    params = {"SealName": "合同专用章", "SealType": "CONTRACT", "GenerateSource": "SealGenerateSourceSystem"}
     with pytest.raises(Exception, match="ClientNetworkError"):
-        create_or_find_seal(EssHook(max_attempts=1), agent(), params, "reuse", None)
+        SealOperations(EssHook(max_attempts=1)).create_or_reuse(agent(), check_seal_spec(seal_name="合同专用章"))
     created = emulator_state(lossy)["seals"]
     assert len(created) == 1
     lossy.close()
@@ -106,16 +106,18 @@ def test_bad_input_fails_before_any_call_without_retry(airflow_db, ess_conn, cre
 
 def test_image_seal_from_a_file_relative_to_the_dag(airflow_db, ess_conn):
     image = str(Path(__file__).resolve().parents[2] / "data/seals/sample_seal.png")
-    dag = seal_dag("op_image", create_kwargs={"seal_type": "PERSONNEL", "generate_source": "", "seal_image_path": image},
-                   users=["n9528"])
+    dag = seal_dag("op_image", create_kwargs={"seal_type": "PERSONNEL", "generate_source": "", "seal_image_path": image,
+                                              "allow_absolute_image_path": True}, users=["n9528"])
     result = run_dag(dag)
     assert result.state == "success"  # review_seconds=0: decided at once
     assert result.xcom("create", "image_url") == ""
 
 
-def test_image_base64_is_masked_in_rendered_fields_and_secret_never_stored(airflow_db, ess_conn, capfd):
+def test_image_base64_is_masked_in_rendered_fields_and_secret_never_stored(airflow_db, ess_conn, capfd, monkeypatch):
     image = png_b64(size=(300, 300))
-    dag = seal_dag("op_b64", create_kwargs={"seal_type": "OTHER", "generate_source": "", "seal_image_base64": image})
+    monkeypatch.setenv("AIRFLOW_VAR_SEAL_PNG", image)  # the documented way: a template, not a literal in the DAG
+    dag = seal_dag("op_b64", create_kwargs={"seal_type": "OTHER", "generate_source": "",
+                                            "seal_image_base64": "{{ var.value.seal_png }}"})
     result = run_dag(dag)
     assert result.state == "success"
     rendered = json.dumps(result.rendered, ensure_ascii=False)
@@ -123,3 +125,33 @@ def test_image_base64_is_masked_in_rendered_fields_and_secret_never_stored(airfl
     xcoms = json.dumps({f"{task}/{key}": value for (task, key), value in result.xcoms.items()}, default=str)
     everything = capfd.readouterr().out + rendered + xcoms
     assert image[:64] not in everything and SECRET_KEY not in everything
+
+
+def test_a_large_literal_image_is_refused_at_parse_time_not_stored_in_the_serialized_dag():
+    """Regression (issue 12.12): a literal seal_image_base64 landed in the serialized DAG (the metadata DB)."""
+    from tencent_ess.operators import CreateSealByImageOperator
+
+    with pytest.raises(ValueError, match="seal_image_base64 is a literal of .* use seal_image_path|Use seal_image_path"):
+        CreateSealByImageOperator(task_id="t", seal_name="章", proxy_organization_open_id=ORG, operator_open_id=OPERATOR,
+                                  seal_image_base64=png_b64(size=(300, 300)) * 4)
+    templated = CreateSealByImageOperator(task_id="u", seal_name="章", proxy_organization_open_id=ORG,
+                                          operator_open_id=OPERATOR, seal_image_base64="{{ var.value.seal_png }}")
+    assert templated.seal_image_base64 == "{{ var.value.seal_png }}"
+
+
+def test_the_dags_default_args_decide_retries_not_the_operator():
+    """Regression (issue 13.2): `kwargs.setdefault("retries", 4)` ran before default_args and replaced them."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from tencent_ess.operators import RETRY_DEFAULTS, CreateSealByImageOperator
+    from tencent_ess.sensors import EssSealReviewSensor
+
+    agent_args = {"proxy_organization_open_id": ORG, "operator_open_id": OPERATOR}
+    with DAG("retries_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1), default_args={"retries": 0}):
+        create = CreateSealByImageOperator(task_id="create_seal", seal_name="章", **agent_args)
+        sensor = EssSealReviewSensor(task_id="review", seal_id="S", **agent_args)
+    assert create.retries == 0 and sensor.retries == 0
+    with DAG("recommended_dag", schedule=None, start_date=pendulum.datetime(2026, 1, 1), default_args=RETRY_DEFAULTS):
+        create = CreateSealByImageOperator(task_id="create_seal", seal_name="章", **agent_args)
+    assert create.retries == 4 and create.retry_exponential_backoff == 2.0

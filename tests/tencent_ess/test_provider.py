@@ -24,3 +24,28 @@ def test_airflow_providers_list_shows_it():
     run = subprocess.run([sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0 and "airflow-provider-tencent-ess" in run.stdout, run.stderr[-1000:]
+
+
+def test_provider_info_lists_hooks_operators_sensors_and_triggers_that_import():
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        [entry] = info[kind]
+        assert entry["integration-name"] == info["integrations"][0]["integration-name"]
+        for module in entry["python-modules"]:
+            importlib.import_module(module)
+
+
+def test_airflow_lists_the_hook_for_the_connection_type():
+    run = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks"], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and "tencentcloud_ess" in run.stdout and "tencent_ess.hooks.EssHook" in run.stdout
+
+
+def test_the_provider_declares_what_it_imports():
+    from importlib.metadata import requires
+
+    declared = {req.split(">")[0].split("=")[0].split("<")[0].strip() for req in requires("airflow-provider-tencent-ess")}
+    assert {"apache-airflow", "tencentcloud-sdk-python-essbasic", "tencentcloud-sdk-python-common", "pillow",
+            "tenacity"} <= declared

@@ -11,7 +11,8 @@ from tests.conftest import conn_json, emulator_state
 from tests.dag_factories import build
 
 IMAGE = str(Path(__file__).resolve().parents[2] / "data/seals/sample_seal.png")
-IMAGE_SEAL = {"seal_type": "PERSONNEL", "generate_source": "", "seal_image_path": IMAGE}
+IMAGE_SEAL = {"seal_type": "PERSONNEL", "generate_source": "", "seal_image_path": IMAGE,
+              "allow_absolute_image_path": True}
 
 
 @pytest.fixture
@@ -36,17 +37,20 @@ def test_sensor_defers_resumes_and_grant_follows(airflow_db, reviewing, monkeypa
 
     monkeypatch.setattr(EssSealReviewTrigger, "run", spy)
     emulator = reviewing(review_seconds=6)  # outlasts the run's set-up, so the first poke sees CHECKING
-    dag = build("seal_dag", dag_id="sensor_defer", create=IMAGE_SEAL, users=["n9528"], sensor={"poke_interval": 1})
+    dag = build("seal_dag", dag_id="sensor_defer", create=IMAGE_SEAL, users=["n9528"],
+                sensor={"poke_interval": 1, "deferrable": True})
     result = run_dag(dag)
     assert result.state == "success", result.states
-    assert [e["status"] for e in events] == ["SUCCESS"], "the sensor should have deferred to the trigger once"
+    assert [(e["status"], e["seal_status"]) for e in events] == [("success", "SUCCESS")], \
+        "the sensor should have deferred to the trigger once"
     assert result.xcom("review") == result.xcom("create")
     assert emulator_state(emulator)["seals"][0]["authorized_user_ids"] == ["n9528"]
 
 
 def test_sensor_fails_with_the_fail_reason_and_no_retry(airflow_db, reviewing, capfd):
     emulator = reviewing(review_seconds=1)
-    dag = build("seal_dag", dag_id="sensor_fail", create=IMAGE_SEAL, users=["f0001"], sensor={"poke_interval": 1},
+    dag = build("seal_dag", dag_id="sensor_fail", create=IMAGE_SEAL, users=["f0001"],
+                sensor={"poke_interval": 1, "deferrable": True},
                 agent={"proxy_organization_open_id": "org_review_fail", "operator_open_id": "f0001"})
     result = run_dag(dag)
     assert result.states["review"] == "failed" and result.tries["review"] == 1

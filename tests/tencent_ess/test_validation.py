@@ -78,7 +78,7 @@ def test_image_file_rules(tmp_path, content, words):
     path = tmp_path / "seal.png"
     path.write_bytes(content)
     with pytest.raises(EssValidationError) as info:
-        load_seal_image(str(path), None)
+        load_seal_image("seal.png", None, tmp_path)
     assert info.value.field == "seal_image_path" and words in info.value.rule
 
 
@@ -108,3 +108,91 @@ def test_tenant_entry_rules():
         assert info.value.field == field
     with pytest.raises(EssValidationError, match="entry: must be a JSON object"):
         check_tenant(["not", "a", "dict"])
+
+
+@pytest.mark.parametrize("name, char", [
+    ("合同\x00专用章", "U+0000"), ("合同\n专用章", "U+000A"), ("合同\u202e专用章", "U+202E"),
+    ("合同\u200b专用章", "U+200B"), ("合同\u00a0专用章", "U+00A0"),
+])
+def test_seal_names_refuse_control_and_format_characters(name, char):
+    """Regression (issue 12.9): NUL, newline, RLO, zero-width space passed into a seal name."""
+    with pytest.raises(EssValidationError) as info:
+        check_seal_spec(seal_name=name)
+    assert info.value.field == "seal_name" and char in info.value.rule
+
+
+def test_seal_names_are_nfc_and_look_alikes_share_a_key():
+    from tencent_ess.validation import name_key
+
+    decomposed = "Cafe\u0301章"  # NFD
+    assert check_seal_spec(seal_name=decomposed).seal_name == "Café章"
+    assert name_key("ＣＯＮＴＲＡＣＴ章") == name_key("contract章")  # full-width letters
+    assert name_key("合同\u3000专用章") == name_key("合同专用章")  # ideographic space
+    assert name_key(check_seal_spec(seal_name=decomposed).seal_name) == name_key("Café章")
+
+
+def test_defaults_are_contract_and_system_drawn_everywhere():
+    """Regression (issue 12.14): a manifest entry without seal_type made an OFFICIAL seal (公章)."""
+    from tencent_ess.operators import CreateSealByImageOperator
+
+    spec = check_tenant({"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章",
+                         "user_ids": ["u1"]}).seal
+    assert (spec.seal_type, spec.generate_source) == ("CONTRACT", "SealGenerateSourceSystem")
+    operator = CreateSealByImageOperator(task_id="t", seal_name="章", proxy_organization_open_id="o",
+                                         operator_open_id="p")
+    assert operator.seal_type == "CONTRACT"
+    assert check_seal_spec(seal_name="章", seal_type="OFFICIAL").seal_type == "OFFICIAL"  # only when asked for
+
+
+def test_an_image_declaring_huge_dimensions_is_refused_from_its_header(tmp_path):
+    """Regression (issue 12.5): a 641 KiB 13000×13000 PNG passed and cost ~660 MB to decode."""
+    import resource
+
+    from PIL import Image
+
+    path = tmp_path / "bomb.png"
+    Image.new("1", (13000, 13000)).save(path, optimize=True)
+    assert path.stat().st_size < 1024 * 1024
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(EssValidationError) as info:
+        load_seal_image("bomb.png", None, tmp_path)
+    assert "at most 16,000,000 pixels (got 13000×13000)" in info.value.rule
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB: nothing was decoded
+
+
+def test_a_file_reporting_size_zero_is_read_at_most_once_and_capped(tmp_path, monkeypatch):
+    from tencent_ess import validation
+
+    reads = []
+    real = validation.read_bytes
+    monkeypatch.setattr(validation, "read_bytes", lambda f, limit=None: reads.append(limit) or real(f, limit))
+    with pytest.raises(EssValidationError, match="not a readable PNG or JPG"):
+        load_seal_image("/proc/self/status", None, tmp_path, allow_absolute=True)  # reports size 0
+    assert reads == [validation.MAX_IMAGE_RAW + 1]
+
+
+@pytest.mark.parametrize("path", ["../outside.png", "sub/../../outside.png", "/etc/passwd", "link.png"])
+def test_image_paths_may_not_leave_the_base_folder_nor_tell_what_exists(tmp_path, path):
+    """Regression (issue 12.6): `../` and absolute paths read any file of the worker, and the error said
+    whether it existed."""
+    base = tmp_path / "dags"
+    base.mkdir()
+    (tmp_path / "outside.png").write_bytes(png_bytes())
+    (base / "link.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(EssValidationError) as info:
+        load_seal_image(path, None, base)
+    assert info.value.field == "seal_image_path"
+    assert "must stay inside" in info.value.rule or "must be relative" in info.value.rule
+    assert "not found" not in info.value.rule and "PNG" not in info.value.rule
+
+
+def test_manifest_entries_naming_a_key_twice_are_refused():
+    """Regression (issue 12.9): duplicate keys in a manifest entry were silently merged."""
+    import json
+
+    from tencent_ess.validation import json_object_pairs
+
+    entry = json.loads('{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "A", '
+                       '"seal_name": "B", "user_ids": ["u1"]}', object_pairs_hook=json_object_pairs)
+    with pytest.raises(EssValidationError, match="seal_name: is given more than once"):
+        check_tenant(entry)

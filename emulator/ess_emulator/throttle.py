@@ -1,4 +1,7 @@
-"""The server-side limit: N requests in any one-second window per (SecretId, action)."""
+"""The gateway's rate limit, as the server enforces it: N requests in any one-second window per (SecretId, action).
+
+(The provider's `tencent_ess/ratelimit.py` is the other side: the client pacing itself under this limit.)
+"""
 
 from __future__ import annotations
 
@@ -31,3 +34,8 @@ class SlidingWindowLimiter:
                 return False
             hits.append(now)
             return True
+
+    def reset(self) -> None:
+        """Forget every window: the next requests start with a full quota."""
+        with self._lock:
+            self._hits.clear()

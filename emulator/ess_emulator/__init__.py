@@ -1,9 +1,14 @@
-"""A local emulator of Tencent Cloud e-signature (essbasic 2021-05-26) for the seal actions.
+"""A local emulator of Tencent Cloud e-signature (essbasic 2021-05-26) for the seal actions: `build_server`,
+`EmbeddedEmulator` (a server in a background thread, for tests) and `DEFAULT_FIXTURE`.
 
 Use it from the command line (`python -m ess_emulator --help`) or embedded in tests::
 
     with EmbeddedEmulator() as emulator:
         ...  # point an HttpProfile / Airflow connection at emulator.url
+
+Layout (like moto): `models` (state and rules), `responses` (each action's parameters in, JSON out),
+`exceptions` (one class per error code), `server` (HTTP), and beside them `signing` (TC3), `throttle` (the
+gateway's rate limit), `faults`, `fixtures`, `sealdraw`.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .exceptions import EssError
 from .fixtures import DEFAULT_FIXTURE, Fixture
-from .models import ApiError, EssBackend
+from .models import EssBackend
 from .server import EmulatorConfig, EmulatorServer, EmulatorState
 
-__all__ = ["ApiError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE"]
+__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE"]
 
 
 def build_server(
@@ -74,6 +80,10 @@ class EmbeddedEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def reset(self) -> None:
+        """Forget every seal, grant and count, as `POST /_emulator/reset` does."""
+        self.server.state.reset()
 
     def close(self) -> None:
         self.server.shutdown()

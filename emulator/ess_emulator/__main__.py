@@ -31,7 +31,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m ess_emulator",
         description="Local emulator of Tencent Cloud e-signature (essbasic 2021-05-26): CreateSealByImage, "
-        "ChannelCreateSealPolicy, ChannelDescribeOrganizationSeals, ChannelDeleteSealPolicies.",
+        "ChannelCreateSealPolicy, ChannelDescribeOrganizationSeals, ChannelDeleteSealPolicies, ChannelUpdateSealStatus. "
+        "GET /_emulator/state shows its state, POST /_emulator/reset empties it.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8964, help="port; 0 picks a free one (default 8964)")

@@ -1,0 +1,11 @@
+"""Onboarding many tenants: manifest → chunks → (describe, create, grant) per tenant → run report.
+
+- `manifest`: read and check the day's manifest, chunk it;
+- `engine`: onboard a chunk (threads, paced), finish image seals after review; Airflow-free;
+- `journal`: what failed task attempts finished, so a retry redoes only the rest;
+- `report`: the run report (JSON + spreadsheet-safe CSV);
+- `locations`, `wait`: where files live, and the deferrable wait for a late manifest;
+- `tasks`: the bodies of the DAG's tasks (the DAG file only declares them).
+
+Nothing is imported here, so that the DAG file's parse-time imports stay small.
+"""

@@ -1,0 +1,277 @@
+"""The onboarding engine: each tenant of a chunk described, created if missing, granted the missing users.
+
+Airflow-free on purpose: the DAG's tasks are thin wrappers, and this module is tested and benchmarked
+directly. Every step is idempotent: the enterprise's seals are read once (one describe per enterprise,
+100 seals a page), a seal that exists is reused only when it is the seal asked for, and only users not
+yet authorized are granted. A tenant's row keeps what was done before any failure.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from ..errors import EssError, SealMismatchError
+from ..hooks import EssHook
+from ..seals import CHECKING, SealOperations, check_usable, differences, holders, unlisted_holders
+from ..validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
+
+#: Outcomes of a tenant in the report (apply mode).
+DONE, AWAITING_REVIEW, FAILED, RETRY = "done", "awaiting_review", "failed", "retry"
+#: Outcomes in plan mode: nothing would change, or something would.
+IN_SYNC, DRIFT = "in_sync", "drift"
+APPLY, PLAN = "apply", "plan"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How a run treats the manifest: `mode` apply (change the API) or plan (describe only, say what apply would
+    do); `revoke_unlisted`: users who hold a manifest-named seal but are not listed for it lose it."""
+
+    mode: str = APPLY
+    revoke_unlisted: bool = False
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Policy":
+        mode = params.get("mode") or APPLY
+        if mode not in (APPLY, PLAN):
+            raise EssError(f"mode: must be 'apply' or 'plan' (got {mode!r})")
+        return cls(mode, bool(params.get("revoke_unlisted")))
+
+
+@dataclass
+class TenantResult:
+    """One row of the run report: the outcome, and everything done for the tenant before it."""
+
+    index: int
+    proxy_organization_open_id: str
+    seal_name: str
+    status: str
+    seal_id: str = ""
+    seal_status: str = ""
+    created: bool = False
+    granted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    error: str = ""
+    revoked: list[str] = field(default_factory=list)
+    would_create: bool = False
+    would_grant: list[str] = field(default_factory=list)
+    would_revoke: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "TenantResult":
+        return cls(**{key: row[key] for key in cls.__dataclass_fields__ if key in row})
+
+    def fail(self, err: BaseException) -> "TenantResult":
+        """Mark the row failed (or to retry, when the error is transient), keeping what was done."""
+        transient = isinstance(err, EssError) and err.transient
+        self.status = RETRY if transient else FAILED
+        self.error = str(err) if isinstance(err, EssError) else f"{type(err).__name__}: {err}"
+        return self
+
+
+class EnterpriseSeals:
+    """Each enterprise's seals, described once per chunk and shared by its threads."""
+
+    def __init__(self, seals: SealOperations) -> None:
+        self.ops = seals
+        self._seals: dict[str, dict[str, dict]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, agent: dict[str, Any]) -> dict[str, dict]:
+        org = agent["ProxyOrganizationOpenId"]
+        with self._guard:
+            lock = self._locks.setdefault(org, threading.Lock())
+        with lock:
+            if org not in self._seals:
+                self._seals[org] = {seal["SealName"]: seal for seal in self.ops.describe(agent)}
+            return self._seals[org]
+
+
+def tenant_spec(tenant: dict) -> Tenant:
+    """A planned tenant dict (which also carries bookkeeping such as `index`) as a checked Tenant.
+    The image file was checked by `plan_tenants`; it is read again only where a create needs it."""
+    return check_tenant({key: tenant[key] for key in TENANT_KEYS if key in tenant}, check_image=False)
+
+
+def new_result(tenant: dict, spec: Tenant | None = None) -> TenantResult:
+    org = spec.proxy_organization_open_id if spec else tenant.get("proxy_organization_open_id", "")
+    name = spec.seal.seal_name if spec else tenant.get("seal_name", "")
+    return TenantResult(tenant["index"], org, name, RETRY, fingerprint=tenant.get("fingerprint", ""))
+
+
+def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any,
+                   policy: Policy = Policy()) -> TenantResult:
+    """Describe → create if missing (or reuse the same seal) → grant the users who lack it (→ revoke the unlisted).
+    In plan mode, describe only and say what apply would do. Never raises: a failure is the row's status and
+    error, beside what was done before it."""
+    result = new_result(tenant)
+    try:
+        spec = tenant_spec(tenant)
+        agent = ops.hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
+        existing = seals.get(agent).get(spec.seal.seal_name)
+        if policy.mode == PLAN:
+            return plan_tenant(spec, existing, result, policy)
+        image = ""
+        if existing is None and spec.seal_image_path:
+            image = load_seal_image(spec.seal_image_path, None, base_dir)
+        outcome = ops.create_or_reuse(agent, spec.seal, image, existing=existing)
+        result.seal_id, result.seal_status, result.created = outcome.seal_id, outcome.status, outcome.created
+        return grant_when_ready(ops, agent, outcome.seal, spec, result, policy)
+    except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
+        return result.fail(err)
+
+
+def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy) -> TenantResult:
+    """What apply would do for this tenant, from the enterprise's described seals alone (no write)."""
+    if existing is None:
+        result.would_create, result.would_grant = True, list(spec.user_ids)
+    else:
+        found = differences(spec.seal, existing)
+        if found:
+            raise SealMismatchError(spec.seal.seal_name, existing.get("SealId", ""), found)
+        check_usable(existing, spec.seal.seal_name)
+        result.seal_id, result.seal_status = existing["SealId"], existing.get("SealStatus", "")
+        held = holders(existing)
+        result.would_grant = [user for user in spec.user_ids if user not in held]
+        result.skipped = [user for user in spec.user_ids if user in held]
+        if policy.revoke_unlisted:
+            result.would_revoke = unlisted_holders(existing, spec.user_ids)
+    result.status = DRIFT if result.would_create or result.would_grant or result.would_revoke else IN_SYNC
+    return result
+
+
+def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, result: TenantResult,
+                     policy: Policy = Policy()) -> TenantResult:
+    """Grant the missing users of an approved seal (and revoke the unlisted, when the policy says so); an image
+    seal still in review waits; a refused seal fails."""
+    if seal.get("SealStatus") == CHECKING:
+        result.status = AWAITING_REVIEW
+        return result
+    result.granted, result.skipped = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
+    if policy.revoke_unlisted:
+        result.revoked = ops.revoke(agent, seal["SealId"], unlisted_holders(seal, spec.user_ids))
+    result.status = DONE
+    return result
+
+
+class Progress:
+    """Logs done/total, rate and ETA at most every `interval` seconds."""
+
+    def __init__(self, label: str, total: int, log: Any, interval: float = 5.0) -> None:
+        self.label, self.total, self.log, self.interval = label, total, log, interval
+        self.started = self.last = time.monotonic()
+
+    def report(self, done: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        eta = (self.total - done) / rate if rate > 0 else float("inf")
+        self.log.info("%s: %d/%d tenants, %.1f tenants/s, ETA %.0fs", self.label, done, self.total, rate, eta)
+
+
+#: Bounds of the derived concurrency (tenants in flight in one chunk task).
+MIN_CONCURRENCY, MAX_CONCURRENCY = 4, 256
+#: Calls a tenant makes one after the other (create, grant; the enterprise's describe is shared), plus one spare.
+CALLS_PER_TENANT = 3
+#: A call's duration assumed before the first answer is seen.
+FIRST_LATENCY = 0.2
+
+
+def derived_concurrency(rate: float, latency: float) -> int:
+    """Little's law: to finish `rate` tenants a second when each spends CALLS_PER_TENANT calls of `latency`
+    seconds, `rate × CALLS_PER_TENANT × latency` tenants must be in flight; half as many again absorbs the
+    spread of latencies and the pacing's waits."""
+    wanted = rate * CALLS_PER_TENANT * (latency or FIRST_LATENCY) * 1.5 + 2
+    return max(MIN_CONCURRENCY, min(MAX_CONCURRENCY, math.ceil(wanted)))
+
+
+def run_concurrently(
+    items: list[dict], work: Callable[[dict], TenantResult], concurrency: int | Callable[[], int], progress: Progress
+) -> list[TenantResult]:
+    """`work` on every item with at most `concurrency` in flight (a number, or a function asked again as items
+    finish, so the bound can follow what is observed); failures become result rows, never lost."""
+    results: list[TenantResult] = []
+    if not items:
+        return results
+    bound = concurrency if callable(concurrency) else (lambda: concurrency)
+    queue = list(reversed(items))
+    ceiling = MAX_CONCURRENCY if callable(concurrency) else max(1, concurrency)
+    with ThreadPoolExecutor(max_workers=max(1, min(ceiling, len(items))), thread_name_prefix="ess") as pool:
+        pending: dict[Any, dict] = {}
+        while queue or pending:
+            while queue and len(pending) < max(1, bound()):
+                item = queue.pop()
+                pending[pool.submit(work, item)] = item
+            done, _ = wait(pending, timeout=progress.interval, return_when=FIRST_COMPLETED)
+            for future in done:
+                item = pending.pop(future)
+                try:
+                    results.append(future.result())
+                except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
+                    results.append(new_result(item).fail(err))
+            progress.report(len(results))
+    progress.report(len(results), force=True)
+    return sorted(results, key=lambda r: r.index)
+
+
+def concurrency_for(hook: EssHook, concurrency: int | None) -> int | Callable[[], int]:
+    """A fixed concurrency, or (None) one derived from the hook's pacing rate and its observed call latency."""
+    if concurrency:
+        return concurrency
+    limiter = getattr(hook, "limiter", None)
+
+    def derived() -> int:
+        rate = limiter.max_rate if limiter is not None else 20.0
+        return derived_concurrency(rate, hook.latency)
+
+    return derived
+
+
+def onboard_chunk(
+    hook: EssHook, tenants: list[dict], *, concurrency: int | None = None, base_dir: Any = None,
+    log: Any, label: str = "chunk", progress_interval: float = 5.0, policy: Policy = Policy(),
+) -> list[TenantResult]:
+    """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry; in plan mode
+    in_sync, drift, failed or retry)."""
+    ops = SealOperations(hook)
+    seals = EnterpriseSeals(ops)
+    progress = Progress(label, len(tenants), log, progress_interval)
+    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy),
+                            concurrency_for(hook, concurrency), progress)
+
+
+def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,
+                    policy: Policy = Policy()) -> list[TenantResult]:
+    """Tenants whose image seal was under review (each dict carries what its chunk did: `seal_id`, `created`):
+    grant the approved, fail the refused with the API's FailReason, keep the rest waiting."""
+    ops = SealOperations(hook)
+    seals = EnterpriseSeals(ops)
+
+    def work(tenant: dict) -> TenantResult:
+        result = new_result(tenant)
+        result.seal_id, result.created = tenant.get("seal_id", ""), tenant.get("created", False)
+        try:
+            spec = tenant_spec(tenant)
+            agent = hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
+            seal = seals.get(agent).get(spec.seal.seal_name)
+            if seal is None:
+                raise EssError(f"seal {spec.seal.seal_name!r} is no longer listed for this enterprise")
+            result.seal_id, result.seal_status = seal["SealId"], seal.get("SealStatus", "")
+            return grant_when_ready(ops, agent, seal, spec, result, policy)
+        except Exception as err:  # noqa: BLE001 - every tenant gets a row
+            return result.fail(err)
+
+    return run_concurrently(awaiting, work, concurrency_for(hook, concurrency), Progress("reviews", len(awaiting), log))

@@ -1,0 +1,77 @@
+"""The attempt journal: what a failed task attempt did, kept beside the reports because Airflow clears a
+task's XComs when it retries.
+
+Records are keyed by each tenant's fingerprint (identity and content), never by its manifest position, and
+belong to one plan (the `plan_id` the run's `plan` task drew): a cleared run plans again, so nothing from
+before the clear is trusted; within a plan, only attempts of the task's current series of tries count
+(a cleared task starts a new series, and re-checks everything against the API). Writes are atomic; an
+unreadable record is reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Iterable
+
+from ..hooks import EssHook
+from ..storage import StoragePath, write_atomic
+from .engine import AWAITING_REVIEW, DONE, DRIFT, IN_SYNC, RETRY, TenantResult
+
+log = logging.getLogger(__name__)
+
+
+def attempt_record(
+    hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
+    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW, IN_SYNC, DRIFT),
+) -> dict[str, Any]:
+    """What one task attempt did: its API call counts, every call it retried or left to a task retry, and the
+    tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same
+    series need not redo."""
+    retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
+    retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
+                for r in results if r.status == RETRY]
+    return {"task": task, "try": try_number, "series": series, "plan_id": plan_id, "stats": dict(hook.stats),
+            "retried": retried, "finished": [r.to_dict() for r in results if r.status in finished]}
+
+
+def write_record(folder: StoragePath, name: str, record: dict[str, Any]) -> None:
+    """Keep a failed attempt's record (atomically: a concurrent reader never sees half of it)."""
+    write_atomic(folder / f"{name}.json", json.dumps(record, ensure_ascii=False).encode("utf-8"))
+
+
+def read_records(folder: StoragePath, plan_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records of this plan, oldest try first; problems: files that could not be read, each named)."""
+    if not folder.exists():
+        return [], []
+    records, problems = [], []
+    for file in sorted(folder.iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".json") or file.name.startswith("."):
+            continue
+        try:
+            record = json.loads(file.read_text(encoding="utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as err:
+            problems.append(f"attempt journal {file.name}: unreadable, ignored ({type(err).__name__})")
+            log.warning("%s", problems[-1])
+            continue
+        if record.get("plan_id") == plan_id:
+            records.append(record)
+    records.sort(key=lambda r: (str(r.get("task")), int(r.get("try") or 0)))
+    return records, problems
+
+
+def finished_before(records: Iterable[dict[str, Any]], task: str | None = None, series: int | None = None
+                    ) -> dict[str, TenantResult]:
+    """Tenants that earlier attempts (of `task`, or any; of tries ≥ `series`, or any) finished, by fingerprint."""
+    carried: dict[str, TenantResult] = {}
+    for record in records:
+        if task is not None and record.get("task") != task:
+            continue
+        if series is not None and int(record.get("try") or 0) < series:
+            continue
+        for row in record.get("finished") or []:
+            if row.get("fingerprint"):
+                carried[row["fingerprint"]] = TenantResult.from_dict(row)
+    return carried

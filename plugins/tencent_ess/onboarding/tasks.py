@@ -1,0 +1,277 @@
+"""The bodies of `ess_tenant_onboarding`'s tasks: plan → onboard (mapped over chunks) → finish_reviews → report.
+
+The DAG file only declares the tasks and their wiring; everything they do is here, with plain-function tests.
+Where files live: `Locations` (the Variables `ess_tenant_manifest_dir` and `ess_report_dir`, each a folder or
+an object-storage URL such as `s3://bucket/tenants`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..errors import EssError
+from ..storage import storage_path
+from .engine import (
+    AWAITING_REVIEW,
+    DONE,
+    FAILED,
+    IN_SYNC,
+    PLAN,
+    RETRY,
+    Policy,
+    TenantResult,
+    finish_reviewed,
+    onboard_chunk,
+)
+from .journal import attempt_record, finished_before, read_records, write_record
+from .locations import Locations, run_name
+from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
+from .report import write_report
+
+log = logging.getLogger(__name__)
+PLAN_INFO = "plan_info"
+
+
+class RetryLater(EssError):
+    """Work left for a task retry: tenants that hit transient errors, seals still in review."""
+
+    transient = True
+
+
+def chunk_key(number: int) -> str:
+    return f"chunk_{number}"
+
+
+def first_try_of_series(ti: Any) -> int:
+    """The first try of the task's current series: a clear starts a new one (Airflow's own arithmetic)."""
+    retries = getattr(getattr(ti, "task", None), "retries", 0) or 0
+    max_tries = getattr(ti, "max_tries", 0) or 0
+    return max(1, max_tries - retries + 1)
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chunks: int | None) -> list[int]:
+    """Read and check the manifest; push each chunk under its own XCom key and return the chunk numbers to map
+    over (a chunk task loads its own tenants only). Bad entries become report rows; a missing manifest plans
+    nothing and leaves the reason for the report; an unusable manifest fails the run."""
+    path = where.manifest(ds)
+    info: dict[str, Any] = {"manifest": str(path), "base_dir": str(where.images), "plan_id": uuid.uuid4().hex,
+                            "rejected": [], "missing": ""}
+    entries = read_manifest(path)  # ManifestError: the run fails, naming the file
+    if entries is None:
+        info["missing"] = f"no manifest for {ds} at {path}"
+        log.warning("%s: nothing to onboard", info["missing"])
+        ti.xcom_push(key=PLAN_INFO, value=info)
+        return []
+    tenants, rejected = plan_tenants(entries, base_dir=where.images)
+    chunks = make_chunks(tenants, params["chunk_size"], max_chunks)
+    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks", path, len(entries), len(tenants),
+             len(rejected), len(chunks))
+    for row in rejected:
+        log.warning("rejected: %s", row["error"])
+    info["rejected"] = rejected
+    ti.xcom_push(key=PLAN_INFO, value=info)
+    for number, chunk in enumerate(chunks):
+        ti.xcom_push(key=chunk_key(number), value=chunk)
+    return list(range(len(chunks)))
+
+
+def plan_info(ti: Any) -> dict[str, Any]:
+    info = ti.xcom_pull(task_ids="plan", key=PLAN_INFO)
+    if not info:
+        raise ManifestError("the plan task left no plan (it failed or did not run): see its log")
+    return info
+
+
+# ---------------------------------------------------------------------------------------------------- onboard
+#: The tasks that call the API at volume; the quota is shared among those running, in every run of the DAG.
+QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
+
+
+def make_hook(params: dict[str, Any], ti: Any = None):
+    """A hook paced at this task's share of the API limit: the limit divided among the DAG's API-heavy tasks
+    running now, in every run (a backfill runs several dates at once), counted through Airflow's own record of
+    running task instances (asked again every 2 s by the limiter)."""
+    from ..hooks import EssHook
+    from ..ratelimit import ActionRateLimiter
+
+    sharers = None
+    if ti is not None:
+        def sharers() -> int:
+            return ti.get_ti_count(dag_id=ti.dag_id, task_ids=QUOTA_SHARERS, states=["running"])
+
+    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
+
+
+def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any]) -> None:
+    name = f"{ti.task_id}-{ti.map_index}-try{ti.try_number}"
+    write_record(where.journal(ds, ti.run_id), name, record)
+
+
+def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """One chunk: describe each enterprise once, create missing seals, grant missing users. A retry redoes only
+    what earlier attempts of this series left (a big chunk under steady faults still converges)."""
+    info = plan_info(ti)
+    tenants = ti.xcom_pull(task_ids="plan", key=chunk_key(chunk))
+    hook = make_hook(params, ti)
+    label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
+    records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
+    carried = finished_before(records, task, series)
+    carried = {t["fingerprint"]: carried[t["fingerprint"]] for t in tenants if t["fingerprint"] in carried}
+    todo = [t for t in tenants if t["fingerprint"] not in carried]
+    if carried:
+        log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
+    results = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
+                            log=log, label=label, policy=Policy.from_params(params))
+    record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
+                            series=series)
+    by_fingerprint = {t["fingerprint"]: t for t in tenants}
+    for fingerprint, row in carried.items():  # the manifest position may have moved: report today's index
+        row.index = by_fingerprint[fingerprint]["index"]
+    results = sorted([*results, *carried.values()], key=lambda r: r.index)
+    retry = [r for r in results if r.status == RETRY]
+    if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
+        _journal(where, ds, ti, record)
+        raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
+    awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
+                for r in results if r.status == AWAITING_REVIEW]
+    record.pop("finished")  # only a later attempt of a failed one needs it; the results carry it here
+    return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
+            "awaiting": awaiting, "attempt": record}
+
+
+# ---------------------------------------------------------------------------------------------------- guard
+GUARD = "revocation_guard"
+
+
+def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """Before any write of an apply that revokes: plan the whole manifest (describe only) and refuse the run when it
+    would revoke more than Param `max_revocations` users (a truncated or wrong manifest must not strip the
+    enterprises' seals). Nothing to check when not revoking, or in plan mode (the report warns there)."""
+    policy = Policy.from_params(params)
+    if not policy.revoke_unlisted or policy.mode == PLAN:
+        return {"checked": False}
+    tenants = [t for number in planned for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    info = plan_info(ti)
+    results = onboard_chunk(make_hook(params, ti), tenants, concurrency=params.get("concurrency"),
+                            base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
+                            policy=Policy(PLAN, True))
+    retry = [r for r in results if r.status == RETRY]
+    if retry:
+        raise RetryLater(f"revocation guard: {len(retry)} tenants could not be described, e.g. {retry[0].error}")
+    affected = [r for r in results if r.would_revoke]
+    count = sum(len(r.would_revoke) for r in affected)
+    verdict = {"checked": True, "would_revoke": count, "max_revocations": params["max_revocations"],
+               "first_affected": [f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}"
+                                  for r in affected[:10]]}
+    if count > params["max_revocations"]:
+        verdict["blocked"] = (f"this run would revoke {count} users, over max_revocations={params['max_revocations']}"
+                              f"; nothing was changed. First affected: {'; '.join(verdict['first_affected'])}")
+        ti.xcom_push(key=GUARD, value=verdict)
+        raise EssError(verdict["blocked"])
+    log.info("revocation guard: %d users would be revoked (max %d)", count, params["max_revocations"])
+    return verdict
+
+
+# ---------------------------------------------------------------------------------------------------- reviews
+class CheckAgain(Exception):
+    """Seals are still in review and the wait is not over: run this task again at `when` (the DAG turns this into
+    a reschedule, so no worker slot is held meanwhile)."""
+
+    def __init__(self, when: datetime, waiting: int) -> None:
+        self.when, self.waiting = when, waiting
+        super().__init__(f"{waiting} seals still in review; checking again at {when.isoformat()}")
+
+
+def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, params: dict[str, Any], ti: Any,
+                   first_seen: datetime | None = None) -> dict[str, Any]:
+    """One look at the image seals under review: grant the approved, fail the refused with the API's FailReason.
+    Those still in review: `CheckAgain` after `review_poll_seconds` while the wait (`review_wait_seconds` from
+    `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
+    finished is kept in the journal and not done again."""
+    info = plan_info(ti)
+    awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+    journal = where.journal(ds, ti.run_id)
+    records, _ = read_records(journal, info["plan_id"])
+    carried = finished_before(records, "finish_reviews", first_try_of_series(ti))
+    todo = [t for t in awaiting if t["fingerprint"] not in carried]
+    hook = make_hook(params, ti)
+    batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
+                            policy=Policy.from_params(params))
+    waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
+    record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
+                            finished=(DONE, FAILED))  # decided: approved and granted, or refused
+    by_fingerprint = {t["fingerprint"]: t for t in awaiting}
+    results = [r for r in batch if r not in waiting]
+    for fingerprint, row in carried.items():
+        if fingerprint in by_fingerprint:
+            row.index = by_fingerprint[fingerprint]["index"]
+            results.append(row)
+    if waiting:
+        write_record(journal, f"finish_reviews--1-try{ti.try_number}-look{time.time_ns()}", record)
+        now = datetime.now(timezone.utc)
+        if now - (first_seen or now) < timedelta(seconds=params["review_wait_seconds"]):
+            raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
+        raise RetryLater(f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; "
+                         "checking again on retry")
+    record.pop("finished")
+    return {"results": [r.to_dict() for r in sorted(results, key=lambda r: r.index)], "attempt": record}
+
+
+# ---------------------------------------------------------------------------------------------------- report
+def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed: dict | None, *, ds: str,
+           run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+    """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
+    in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
+    not done (in plan mode: not in sync) fails the run after the report is written."""
+    info = plan_info(ti)
+    out_dir, name = where.reports(ds), run_name(run_id)
+    if info.get("missing"):
+        summary = write_report([], out_dir, name, note=info["missing"])
+        return {**summary, "skipped": info["missing"]}
+    outputs = [out for out in chunk_outputs if out] + ([reviewed] if reviewed else [])
+    rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
+    for out in outputs:
+        rows.update((row["index"], row) for row in out["results"])
+    records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
+    planned_tenants = [t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    by_fingerprint = {t["fingerprint"]: t for t in planned_tenants}
+    for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
+        tenant = by_fingerprint.get(fingerprint)
+        if tenant is not None and result.status == DONE:
+            result.index = tenant["index"]
+            rows.setdefault(tenant["index"], result.to_dict())
+    for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped
+        rows.setdefault(tenant["index"], TenantResult(
+            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
+            error="not finished: its task failed (see the task's log)", fingerprint=tenant["fingerprint"]).to_dict())
+    attempts = [out["attempt"] for out in outputs] + records
+    policy = Policy.from_params(params)
+    notes = list(problems)
+    blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
+    if blocked:
+        notes.insert(0, blocked["blocked"])
+    would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
+    if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
+        notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
+                        f"{params['max_revocations']}: an apply of this manifest would be refused")
+        log.warning("%s", notes[0])
+    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode)
+    log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
+    good = IN_SYNC if policy.mode == PLAN else DONE
+    bad = [row for row in rows.values() if row["status"] != good]
+    for row in sorted(bad, key=lambda r: r["index"]):
+        log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
+                    row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
+    if bad and policy.mode == PLAN:
+        raise EssError(f"plan: {len(bad)} of {len(rows)} tenants are not in sync (nothing was changed); "
+                       f"see {summary['json']}")
+    if bad:
+        raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+    return summary
+
+

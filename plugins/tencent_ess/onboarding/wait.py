@@ -1,0 +1,66 @@
+"""ManifestSensor: waits for the day's manifest, deferring between checks (no worker slot held)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from .locations import Locations, manifest_wait
+
+STARTED = "wait_started"
+
+
+def poll_interval(params: dict[str, Any]) -> float:
+    """About 20 checks over the wait, between 1 s and a minute apart."""
+    return min(60.0, max(1.0, 3.0 * float(params.get("manifest_wait_minutes") or 0)))
+
+
+class ManifestSensor(BaseOperator):
+    """Waits for the day's manifest without holding a worker slot (it defers between checks), up to Param
+    `manifest_wait_minutes`; then, if it never came, fails when Param `manifest_required` is true, and
+    otherwise lets `plan` record "no manifest at <path>" in the run's report."""
+
+    ui_color = "#e8f0e0"
+
+    def __init__(self, *, default_manifest_dir: str, default_report_dir: str, default_image_dir: str,
+                 poll_seconds: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default_manifest_dir = default_manifest_dir
+        self.default_report_dir = default_report_dir
+        self.default_image_dir = default_image_dir
+        self.poll_seconds = poll_seconds
+
+    def execute(self, context: Any) -> str | None:
+        started = time.time()
+        # Kept in XCom (not cleared on resuming from a deferral): the trigger's event replaces next_kwargs in
+        # `dag.test()`, so the start of the wait must not travel only there.
+        context["ti"].xcom_push(key=STARTED, value=started)
+        return self.check(context, started=started)
+
+    def check(self, context: Any, event: Any = None, started: float | None = None) -> str | None:
+        """One look for the manifest: found, defer again, or give up (fail when it is required)."""
+        from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+        if started is None:
+            started = float(context["ti"].xcom_pull(task_ids=self.task_id, key=STARTED) or time.time())
+        where = Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
+        ds, params = context["ds"], context["params"]
+        state = manifest_wait(where, ds, params, started, time.time())
+        if state == "present":
+            return str(where.manifest(ds))
+        if state == "wait":
+            poll = self.poll_seconds or poll_interval(params)
+            self.log.info("no manifest yet at %s; checking again in %.0fs", where.manifest(ds), poll)
+            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check",
+                       kwargs={"started": started})
+        reason = f"no manifest for {ds} at {where.manifest(ds)}"
+        if params.get("manifest_required"):
+            waited = float(params.get("manifest_wait_minutes") or 0)
+            raise AirflowFailException(f"{reason} (waited {waited:g} minutes; Param manifest_required is true)")
+        self.log.warning("%s: the run records that and onboards nothing", reason)
+        return None
+

@@ -1,0 +1,232 @@
+"""Seal operations: every essbasic seal action the provider performs, over `EssHook`, in one place.
+
+Describe (paged), find by name, create-or-reuse (what exists is compared with what was asked), grant,
+grant only the missing users, revoke, disable, and review status. Operators, the sensor, the trigger and
+the onboarding engine all call these; nothing here raises an Airflow exception (`errors.failure_policy`
+translates).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EssApiError, EssError, SealExistsError, SealMismatchError, SealRefusedError, SealUnusableError
+from .hooks import EssHook
+from .validation import SealSpec
+
+DESCRIBE_PAGE = 100  # the API's maximum Limit
+EXISTS_CODE = "FailedOperation.ExistSameSealName"
+#: How far the server's CreateOn may be from this worker's clock and still count as "made by this call".
+CLOCK_MARGIN = 300.0
+CHECKING, SUCCESS, FAIL, DISABLE = "CHECKING", "SUCCESS", "FAIL", "DISABLE"
+
+log = logging.getLogger(__name__)
+
+
+class SealNotListedError(EssError):
+    """The API said a seal of that name exists, yet the describe does not list it (yet): worth a retry."""
+
+    transient = True
+
+
+@dataclass
+class SealOutcome:
+    """A seal that create-or-reuse settled on: its id, preview URL, whether this call created it, and the
+    seal as the API describes it (for a seal just created: what the create implies)."""
+
+    seal_id: str
+    image_url: str
+    created: bool
+    seal: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return self.seal.get("SealStatus") or ""
+
+
+def holders(seal: dict[str, Any]) -> set[str]:
+    """Everyone who holds the seal, by OpenId and by UserId (the API lists both)."""
+    held: set[str] = set()
+    for user in seal.get("AuthorizedUsers") or []:
+        held.update(filter(None, (user.get("OpenId"), user.get("UserId"))))
+    return held
+
+
+def unlisted_holders(seal: dict[str, Any], listed: list[str] | tuple[str, ...]) -> list[str]:
+    """Holders of the seal named by neither their OpenId nor their UserId in `listed`, by the id to revoke them
+    with (their OpenId where the API gives one)."""
+    keep = set(listed)
+    found: list[str] = []
+    for user in seal.get("AuthorizedUsers") or []:
+        ids = {user.get("OpenId"), user.get("UserId")} - {None, ""}
+        if ids and not ids & keep:
+            found.append(user.get("OpenId") or user.get("UserId"))
+    return found
+
+
+def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
+    """How an existing seal differs from the one asked for, in words; empty when it is the same seal.
+
+    Compared: the type always; image vs system-drawn, shape and size where the API reports the seal's
+    `RealWidth`/`RealHeight` (ASSUMPTION, see README: an uploaded image reports 0×0).
+    """
+    found: list[str] = []
+    if seal.get("SealType") and seal["SealType"] != spec.seal_type:
+        found.append(f"its type is {seal['SealType']}, asked for {spec.seal_type}")
+    width, height = seal.get("RealWidth"), seal.get("RealHeight")
+    if width is None or height is None:
+        return found
+    try:
+        width, height = int(width), int(height)
+    except (TypeError, ValueError):
+        return found
+    if width == 0 and height == 0:
+        if not spec.from_image:
+            found.append("it was made from an uploaded image, asked for a system-drawn seal")
+    elif spec.from_image:
+        found.append("it is system-drawn, asked for a seal from an uploaded image")
+    elif f"{width}_{height}" != spec.size:
+        shape = "ellipse" if width != height else "circle"
+        found.append(f"it is a {width}_{height} mm {shape}, asked for a {spec.size} mm {spec.shape}")
+    return found
+
+
+class SealOperations:
+    """The seal actions for one connection (one `EssHook`, shared by every thread of a task)."""
+
+    def __init__(self, hook: EssHook) -> None:
+        self.hook = hook
+
+    # ------------------------------------------------------------------ reading
+    def describe(self, agent: dict[str, Any], *, seal_id: str = "") -> list[dict[str, Any]]:
+        """Every seal of the enterprise, whatever its status, with AuthorizedUsers; pages by 100."""
+        seals: list[dict[str, Any]] = []
+        while True:
+            params: dict[str, Any] = {
+                "Agent": agent, "Limit": DESCRIBE_PAGE, "Offset": len(seals), "InfoType": 1, "SealStatuses": ["ALL"],
+            }
+            if seal_id:
+                params["SealId"] = seal_id
+            page = self.hook.call("ChannelDescribeOrganizationSeals", params)
+            batch = page.get("Seals") or []
+            seals.extend(batch)
+            if not batch or len(seals) >= int(page.get("TotalCount") or 0):
+                return seals
+
+    def find(self, agent: dict[str, Any], seal_name: str) -> dict[str, Any] | None:
+        """The enterprise's seal with this exact name (the API has no name filter), or None."""
+        return next((seal for seal in self.describe(agent) if seal.get("SealName") == seal_name), None)
+
+    def get(self, agent: dict[str, Any], seal_id: str) -> dict[str, Any]:
+        """One seal by id (any status); `SealUnusableError` when the enterprise has no such seal."""
+        seals = self.describe(agent, seal_id=seal_id)
+        if not seals:
+            raise SealUnusableError(f"seal_id: seal {seal_id} is not listed for enterprise "
+                                    f"{agent.get('ProxyOrganizationOpenId')!r}")
+        return seals[0]
+
+    def review_status(self, agent: dict[str, Any], seal_id: str) -> tuple[str, str]:
+        """(SealStatus, FailReason) of one seal."""
+        seal = self.get(agent, seal_id)
+        return seal.get("SealStatus") or "", seal.get("FailReason") or ""
+
+    # ------------------------------------------------------------------ creating
+    def create_or_reuse(
+        self, agent: dict[str, Any], spec: SealSpec, image: str = "", *, if_exists: str = "reuse",
+        existing: dict[str, Any] | None = None,
+    ) -> SealOutcome:
+        """The seal `spec` asks for: created, or the existing seal of that name when it is the same seal.
+
+        - A seal of that name that differs (type, image vs system-drawn, size): `SealMismatchError`.
+        - `if_exists="fail"` and the seal was there before: `SealExistsError`. A create that this call sent
+          more than once (its first answer lost) and that finds a matching seal made meanwhile is a success.
+        - `existing`: the seal as already described by the caller (onboarding describes once per enterprise).
+        """
+        if existing is not None:
+            return self._reuse(spec, existing, if_exists, own=False)
+        started = time.time()
+        try:
+            response = self.hook.call("CreateSealByImage", {"Agent": agent, **spec.to_params(image)})
+        except EssApiError as err:
+            if err.code != EXISTS_CODE:
+                raise
+            seal = self.find(agent, spec.seal_name)
+            if seal is None:
+                raise SealNotListedError(f"seal {spec.seal_name!r} was reported as existing but is not listed yet") \
+                    from None
+            made_at = float(seal.get("CreateOn") or 0)
+            own = err.attempts > 1 and made_at >= started - CLOCK_MARGIN
+            return self._reuse(spec, seal, if_exists, own=own)
+        seal = {"SealId": response["SealId"], "SealName": spec.seal_name, "SealType": spec.seal_type,
+                "SealStatus": CHECKING if spec.from_image else SUCCESS, "AuthorizedUsers": []}
+        log.info("Created seal %r: SealId %s (RequestId %s)", spec.seal_name, response["SealId"],
+                 response.get("RequestId"))
+        return SealOutcome(response["SealId"], response.get("ImageUrl") or "", True, seal)
+
+    @staticmethod
+    def _reuse(spec: SealSpec, seal: dict[str, Any], if_exists: str, *, own: bool) -> SealOutcome:
+        found = differences(spec, seal)
+        if found:
+            raise SealMismatchError(spec.seal_name, seal.get("SealId", ""), found)
+        if if_exists == "fail" and not own:
+            raise SealExistsError(spec.seal_name, seal.get("SealId", ""))
+        if own:
+            log.info("Seal %r: the create's first answer was lost; it had made SealId %s", spec.seal_name,
+                     seal["SealId"])
+        else:
+            log.info("Seal %r exists already (%s, %s): reusing SealId %s", spec.seal_name, seal.get("SealType"),
+                     seal.get("SealStatus"), seal["SealId"])
+        return SealOutcome(seal["SealId"], seal.get("Url") or "", own, seal)
+
+    # ------------------------------------------------------------------ granting
+    def grant(self, agent: dict[str, Any], seal_id: str, users: list[str]) -> tuple[list[str], list[str]]:
+        """Grant `users`; returns (newly granted, already held) in request order."""
+        response = self.hook.call("ChannelCreateSealPolicy", {"Agent": agent, "SealId": seal_id, "UserIds": users})
+        newly = set(response.get("UserIds") or [])
+        return [u for u in users if u in newly], [u for u in users if u not in newly]
+
+    def revoke(self, agent: dict[str, Any], seal_id: str, users: list[str]) -> list[str]:
+        """Revoke `users`' use of the seal (ChannelDeleteSealPolicies); revoking a user who does not hold it is
+        a success. Returns the users asked for."""
+        if users:
+            self.hook.call("ChannelDeleteSealPolicies", {"Agent": agent, "SealId": seal_id, "UserIds": list(users)})
+        return list(users)
+
+    def disable(self, agent: dict[str, Any], seal_id: str, reason: str = "") -> bool:
+        """Disable the seal (ChannelUpdateSealStatus, Status=DISABLE); returns False when it was disabled already
+        (nothing sent: idempotent)."""
+        if self.get(agent, seal_id).get("SealStatus") == DISABLE:
+            return False
+        params: dict[str, Any] = {"Agent": agent, "SealId": seal_id, "Status": DISABLE}
+        if reason:
+            params["Reason"] = reason
+        self.hook.call("ChannelUpdateSealStatus", params)
+        return True
+
+    def grant_missing(
+        self, agent: dict[str, Any], seal: dict[str, Any], users: list[str] | tuple[str, ...], seal_name: str = ""
+    ) -> tuple[list[str], list[str]]:
+        """Grant only the users who do not hold the seal yet (a re-run grants nothing twice); returns
+        (newly granted, already held). A refused or disabled seal is an error, never granted."""
+        check_usable(seal, seal_name)
+        held = holders(seal)
+        missing = [user for user in users if user not in held]
+        already = [user for user in users if user in held]
+        if not missing:
+            return [], already
+        newly, also_held = self.grant(agent, seal["SealId"], missing)
+        return newly, already + also_held
+
+
+def check_usable(seal: dict[str, Any], seal_name: str = "") -> None:
+    """Raise when a seal cannot be granted: refused in review (FAIL), or neither approved nor in review."""
+    status = seal.get("SealStatus") or ""
+    name = seal_name or seal.get("SealName") or ""
+    if status == FAIL:
+        raise SealRefusedError(name, seal.get("SealId", ""), seal.get("FailReason") or "")
+    if status not in (SUCCESS, CHECKING):
+        raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) is {status or 'of unknown status'}"
+                                ": it cannot be granted; enable it or choose another seal_name")

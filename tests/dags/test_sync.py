@@ -1,0 +1,121 @@
+"""The manifest as the truth: plan before apply, revoke what was removed, the blast-radius guard (issue 15)."""
+
+from __future__ import annotations
+
+import json
+
+from bench.workload import write_fixture, write_manifest
+from tests.conftest import conn_json, emulator_state
+from tests.dags.test_faults import CHAOS
+from tests.dags.test_tenant_onboarding import DAY, onboarding, read_report, run_day, sample  # noqa: F401
+
+WRITES = ("CreateSealByImage", "ChannelCreateSealPolicy", "ChannelDeleteSealPolicies", "ChannelUpdateSealStatus")
+
+
+def writes(emulator) -> dict[str, int]:
+    counts = emulator_state(emulator)["request_counts"]
+    return {action: counts.get(action, 0) for action in WRITES}
+
+
+def holders(emulator, org: str, seal_name: str) -> list[str]:
+    [seal] = [s for s in emulator_state(emulator)["seals"]
+              if s["organization_open_id"] == org and s["seal_name"] == seal_name]
+    return sorted(seal["authorized_user_ids"])
+
+
+def write(manifests, entries) -> None:
+    (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+
+
+def test_plan_writes_nothing_and_apply_does_what_it_said(onboarding, ess_conn):
+    dag, manifests, reports = onboarding
+    alpha, beta = sample(manifests)[:2]  # alpha: alphastaff1 + alphastaff2
+    write(manifests, [alpha])
+    assert run_day(dag).state == "success"
+
+    changed = [{**alpha, "user_ids": ["alphastaff1"]}, beta]  # alphastaff2 removed, beta new
+    write(manifests, changed)
+    before = writes(ess_conn)
+    planned = run_day(dag, mode="plan", revoke_unlisted=True)
+    assert writes(ess_conn) == before, "plan mode sent a write"
+    assert planned.state == "failed" and planned.states["onboard[0]"] == "success", "drift makes a red plan"
+    plan = read_report(reports, run_id=planned.run_id)
+    rows = {r["index"]: r for r in plan["tenants"]}
+    assert (rows[0]["status"], rows[0]["would_create"], rows[0]["would_grant"], rows[0]["would_revoke"]) == (
+        "drift", False, [], ["alphastaff2"])
+    assert (rows[1]["status"], rows[1]["would_create"], rows[1]["would_grant"]) == ("drift", True, ["betastaff1"])
+    assert plan["summary"]["mode"] == "plan"
+    assert (plan["summary"]["would_create"], plan["summary"]["would_grant"], plan["summary"]["would_revoke"]) == (1, 1, 1)
+
+    applied = run_day(dag, revoke_unlisted=True)
+    assert applied.state == "success", applied.states
+    rows = {r["index"]: r for r in read_report(reports, run_id=applied.run_id)["tenants"]}
+    assert rows[0]["revoked"] == ["alphastaff2"] and rows[0]["granted"] == [] and not rows[0]["created"]
+    assert rows[1]["created"] and rows[1]["granted"] == ["betastaff1"] and rows[1]["revoked"] == []
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1"]
+
+    settled = writes(ess_conn)
+    assert run_day(dag, revoke_unlisted=True).state == "success"
+    assert writes(ess_conn) == settled, "re-running apply changed something"
+    assert run_day(dag, mode="plan", revoke_unlisted=True).state == "success", "a converged plan is all in sync"
+
+
+def test_revoking_touches_only_seals_the_manifest_names(onboarding, ess_conn):
+    from tencent_ess.hooks import EssHook
+    from tencent_ess.seals import SealOperations
+    from tencent_ess.validation import check_seal_spec
+
+    dag, manifests, _ = onboarding
+    alpha = sample(manifests)[0]
+    ops = SealOperations(EssHook())
+    agent = ops.hook.agent(alpha["proxy_organization_open_id"], alpha["operator_open_id"])
+    other = ops.create_or_reuse(agent, check_seal_spec(seal_name="不在清单的章"))
+    ops.grant(agent, other.seal_id, ["alphastaff1", "alphastaff2"])
+    write(manifests, [{**alpha, "user_ids": ["alphastaff1"]}])
+    assert run_day(dag, revoke_unlisted=True).state == "success"
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], "不在清单的章") == ["alphastaff1", "alphastaff2"]
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1"]
+
+
+def test_the_guard_refuses_a_large_revocation_before_any_write(onboarding, ess_conn):
+    dag, manifests, reports = onboarding
+    alpha, beta = sample(manifests)[:2]
+    write(manifests, [alpha, beta])
+    assert run_day(dag).state == "success"
+    truncated = [{**alpha, "user_ids": ["alphaadmin"]}, {**beta, "user_ids": ["betaadmin"]}]  # 3 would go
+    write(manifests, truncated + [{**alpha, "seal_name": "新的合同章"}])  # and one create, never reached
+    before = writes(ess_conn)
+    result = run_day(dag, revoke_unlisted=True, max_revocations=2)
+    assert result.state == "failed" and result.states["guard"] == "failed" and result.tries["guard"] == 1
+    assert writes(ess_conn) == before, "the guard let a write through"
+    note = read_report(reports, run_id=result.run_id)["summary"]["note"]
+    assert "would revoke 3 users, over max_revocations=2" in note and "org_tenant_alpha" in note
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1",
+                                                                                           "alphastaff2"]
+
+    planned = run_day(dag, mode="plan", revoke_unlisted=True, max_revocations=2)
+    assert planned.states["guard"] == "success" and writes(ess_conn) == before  # plan mode: a warning, no refusal
+    assert "warning: apply would revoke 3 users" in read_report(reports, run_id=planned.run_id)["summary"]["note"]
+
+
+def test_a_revoking_apply_converges_under_faults(onboarding, make_emulator, monkeypatch, tmp_path):
+    dag, manifests, _ = onboarding
+    write_fixture(tmp_path / "fixture.json", 30)
+    calm = make_emulator(fixtures=tmp_path / "fixture.json", db=tmp_path / "ess.db")
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(calm))
+    entries = write_manifest(manifests / f"{DAY}.json", 30, "合同专用章")
+    assert run_day(dag, concurrency=8).state == "success"
+    calm.close()
+
+    stormy = make_emulator(fixtures=tmp_path / "fixture.json", db=tmp_path / "ess.db", faults=CHAOS, seed=5,
+                           slow_seconds=1.0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(stormy))
+    kept = [{**e, "user_ids": e["user_ids"][:1]} for e in entries]  # every staff member loses the seal
+    write(manifests, kept)
+    result = run_day(dag, concurrency=8, chunk_size=10, revoke_unlisted=True)
+    assert result.state == "success", result.states
+    state = emulator_state(stormy)
+    assert sum(state["faults_injected"].values()) >= 5
+    for entry in kept:
+        assert holders(stormy, entry["proxy_organization_open_id"], "合同专用章") == entry["user_ids"]
+    assert len(state["seals"]) == 30

@@ -1,0 +1,96 @@
+"""The onboarding engine without Airflow: one chunk against the emulator, re-runs, failures keep progress."""
+
+from __future__ import annotations
+
+import logging
+
+from tencent_ess.hooks import EssHook
+from tencent_ess.onboarding.engine import Progress, onboard_chunk
+from tencent_ess.onboarding.manifest import plan_tenants
+from tencent_ess.ratelimit import ActionRateLimiter
+from tests.conftest import conn_json, emulator_state
+
+LOG = logging.getLogger("test-onboarding")
+
+
+def tenant(org: str, name: str, users: list[str] | None = None, **extra) -> dict:
+    return {"proxy_organization_open_id": org, "operator_open_id": "n9527", "seal_name": name,
+            "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
+            "user_ids": users or ["n9528"], **extra}
+
+
+def test_a_chunk_converges_and_a_rerun_changes_nothing(make_emulator, monkeypatch):
+    emulator = make_emulator(rate_limit=20)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    entries = [tenant("org_dianziqian", f"章{i:02d}", ["n9528", "n9529"]) for i in range(24)]
+    planned, rejected = plan_tenants(entries)
+    assert rejected == []
+
+    hook = EssHook(limiter=ActionRateLimiter(20))
+    results = onboard_chunk(hook, planned, concurrency=8, log=LOG)
+    assert [r.status for r in results] == ["done"] * 24 and all(r.created for r in results)
+    state = emulator_state(emulator)
+    assert sorted(s["seal_name"] for s in state["seals"]) == [e["seal_name"] for e in entries]
+    assert all(s["authorized_user_ids"] == ["n9528", "n9529"] for s in state["seals"])
+    assert state["request_counts"]["ChannelDescribeOrganizationSeals"] == 1  # one enterprise, described once
+    assert state.get("rate_limited", {}) == {}
+
+    again = onboard_chunk(EssHook(limiter=ActionRateLimiter(20)), planned, concurrency=8, log=LOG)
+    after = emulator_state(emulator)["request_counts"]
+    assert [r.status for r in again] == ["done"] * 24 and not any(r.created or r.granted for r in again)
+    assert all(r.skipped == ["n9528", "n9529"] for r in again)
+    assert after["CreateSealByImage"] == state["request_counts"]["CreateSealByImage"]
+    assert after["ChannelCreateSealPolicy"] == state["request_counts"]["ChannelCreateSealPolicy"]
+    assert after["ChannelDescribeOrganizationSeals"] == 2
+
+
+def test_a_permanent_error_fails_its_tenant_only(ess_conn):
+    planned, _ = plan_tenants([tenant("org_dianziqian", "好章"), tenant("org_nobody_knows", "坏章")])
+    results = onboard_chunk(EssHook(), planned, concurrency=2, log=LOG)
+    assert [r.status for r in results] == ["done", "failed"]
+    assert "ResourceNotFound" in results[1].error and "RequestId" in results[1].error
+
+
+def test_progress_logs_done_total_rate_and_eta(caplog):
+    progress = Progress("chunk 3", 200, LOG, interval=0.0)
+    with caplog.at_level(logging.INFO, logger="test-onboarding"):
+        progress.report(50)
+    [line] = caplog.messages
+    assert line.startswith("chunk 3: 50/200 tenants,") and "tenants/s, ETA" in line
+
+
+def test_derived_concurrency_follows_rate_and_latency_within_bounds():
+    from tencent_ess.onboarding.engine import MAX_CONCURRENCY, MIN_CONCURRENCY, derived_concurrency
+
+    assert derived_concurrency(20, 0.1) == 11  # 20 × 3 × 0.1 × 1.5 + 2
+    assert derived_concurrency(100, 0.1) == 47
+    assert derived_concurrency(200, 0.1) > derived_concurrency(100, 0.1) > derived_concurrency(20, 0.1)
+    assert derived_concurrency(100, 0.3) > derived_concurrency(100, 0.1)
+    assert derived_concurrency(1, 0.01) == MIN_CONCURRENCY and derived_concurrency(10000, 1.0) == MAX_CONCURRENCY
+    assert derived_concurrency(20, 0.0) == derived_concurrency(20, 0.2)  # nothing observed yet: assume 0.2 s
+
+
+def test_in_flight_work_never_exceeds_the_bound_as_it_changes():
+    import threading
+    import time
+
+    from tencent_ess.onboarding.engine import Progress, TenantResult, run_concurrently
+
+    lock, state = threading.Lock(), {"now": 0, "peak": 0, "bound": 3, "done": 0}
+
+    def work(item: dict) -> TenantResult:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.01)
+        with lock:
+            state["now"] -= 1
+            state["done"] += 1
+            if state["done"] == 20:
+                state["bound"] = 9  # as if the observed latency had grown
+        return TenantResult(item["index"], "o", "s", "done")
+
+    results = run_concurrently([{"index": i} for i in range(60)], work, lambda: state["bound"],
+                               Progress("t", 60, LOG, interval=0.05))
+    assert [r.index for r in results] == list(range(60))
+    assert 3 < state["peak"] <= 9

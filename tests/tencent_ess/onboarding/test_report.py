@@ -1,0 +1,48 @@
+"""The run report: JSON and spreadsheet-safe CSV, totals that count what was done."""
+
+from __future__ import annotations
+
+import json
+
+from tencent_ess.onboarding.report import write_report
+
+
+def test_report_writes_json_and_csv_with_totals(tmp_path):
+    rows = [{"index": 1, "proxy_organization_open_id": "o", "seal_name": "B", "status": "failed", "error": "x",
+             "granted": []},
+            {"index": 0, "proxy_organization_open_id": "o", "seal_name": "A", "status": "done", "created": True,
+             "granted": ["u1", "u2"]}]
+    summary = write_report(rows, tmp_path, "run", [{"stats": {"calls.Create": 2, "retries.InternalError": 2}},
+                                                   {"stats": {"calls.Create": 1}, "retried": [{"retried_by": "task retry"}]}])
+    data = json.loads((tmp_path / "run.json").read_text("utf-8"))
+    assert [r["index"] for r in data["tenants"]] == [0, 1]
+    assert summary["by_status"] == {"done": 1, "failed": 1} and summary["users_granted"] == 2
+    assert summary["retried_calls"] == {"InternalError": 2} and summary["api_calls"] == {"Create": 3}
+    assert summary["tenants_retried_by_task_retry"] == 1 and data["retried_calls"] == [{"retried_by": "task retry"}]
+    assert (tmp_path / "run.csv").read_text("utf-8-sig").splitlines()[1].startswith("0,o,A,done")
+
+
+def test_csv_cells_that_would_start_a_formula_are_escaped(tmp_path):
+    """Regression (issue 12.10): a seal name `=HYPERLINK(...)` was written as a live formula."""
+    import csv
+
+    hostile = ['=HYPERLINK("http://x","click")', "+1+1", "-2", "@SUM(A1)", "\t=1"]
+    rows = [{"index": i, "proxy_organization_open_id": "o", "seal_name": name, "status": "failed", "error": name}
+            for i, name in enumerate(hostile)]
+    write_report(rows, tmp_path, "run")
+    with (tmp_path / "run.csv").open(encoding="utf-8-sig", newline="") as handle:
+        read = list(csv.DictReader(handle))
+    assert [r["seal_name"] for r in read] == ["'" + name for name in hostile]
+    assert all(not r["error"].startswith(("=", "+", "-", "@", "\t")) for r in read)
+    data = json.loads((tmp_path / "run.json").read_text("utf-8"))
+    assert [r["seal_name"] for r in data["tenants"]] == hostile  # the JSON keeps the value as it is
+
+
+def test_failed_rows_count_what_was_done_before_the_failure(tmp_path):
+    """Regression (issue 12.13): a tenant whose seal was created but whose grant failed counted no seal."""
+    rows = [{"index": 0, "proxy_organization_open_id": "o", "seal_name": "A", "status": "failed", "seal_id": "S0",
+             "created": True, "granted": [], "error": "grant refused"},
+            {"index": 1, "proxy_organization_open_id": "o", "seal_name": "B", "status": "done", "seal_id": "S1",
+             "created": True, "granted": ["u1"]}]
+    summary = write_report(rows, tmp_path, "run")
+    assert summary["seals_created"] == 2 and summary["by_status"] == {"failed": 1, "done": 1}

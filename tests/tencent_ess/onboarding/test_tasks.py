@@ -1,0 +1,33 @@
+"""Task bodies as plain functions: the quota shared across runs, the series of tries."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from tencent_ess.onboarding.tasks import QUOTA_SHARERS, first_try_of_series, make_hook
+
+
+class FakeTI:
+    dag_id, task_id, run_id = "ess_tenant_onboarding", "onboard", "backfill__2026-11-03"
+
+    def __init__(self, running: int) -> None:
+        self.running, self.asked = running, []
+
+    def get_ti_count(self, **query):
+        self.asked.append(query)
+        return self.running
+
+
+def test_the_quota_is_shared_among_running_api_tasks_of_every_run(ess_conn):
+    ti = FakeTI(running=4)  # e.g. two backfill dates, two chunks each
+    hook = make_hook({"ess_conn_id": "tencentcloud_ess_default", "rate_limit": 20}, ti)
+    hook.limiter.acquire("CreateSealByImage")
+    [query] = ti.asked
+    assert query == {"dag_id": "ess_tenant_onboarding", "task_ids": QUOTA_SHARERS, "states": ["running"]}
+    assert "run_ids" not in query, "every run of the DAG shares the account's quota, not only this one"
+    assert hook.limiter.max_rate == 20 * 0.97 / 4
+
+
+def test_the_series_of_tries_restarts_when_a_task_is_cleared():
+    assert first_try_of_series(SimpleNamespace(max_tries=3, task=SimpleNamespace(retries=3))) == 1
+    assert first_try_of_series(SimpleNamespace(max_tries=7, task=SimpleNamespace(retries=3))) == 5  # cleared after try 4: tries 5.. form the new series

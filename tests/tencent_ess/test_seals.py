@@ -1,0 +1,109 @@
+"""Seal operations against the emulator: paging, reuse only of the same seal, lost answers, refused seals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tencent_ess.errors import EssApiError, SealExistsError, SealMismatchError, SealRefusedError
+from tencent_ess.hooks import EssHook
+from tencent_ess.seals import SealOperations, differences
+from tencent_ess.validation import check_seal_spec
+from tests.conftest import agent, conn_json, emulator_state, png_b64
+
+
+@pytest.fixture
+def ops(ess_conn) -> SealOperations:
+    return SealOperations(EssHook())
+
+
+def test_describe_pages_past_100(make_emulator, monkeypatch):
+    emulator = make_emulator(rate_limit=0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    ops = SealOperations(EssHook())
+    for i in range(130):
+        ops.create_or_reuse(agent(), check_seal_spec(seal_name=f"章{i:03d}", seal_type="OTHER"))
+    seals = ops.describe(agent())
+    assert len(seals) == 130 and ops.hook.stats["calls.ChannelDescribeOrganizationSeals"] == 2
+    assert ops.find(agent(), "章129")["SealName"] == "章129"
+    assert ops.find(agent(), "nope") is None
+
+
+def test_reuse_by_name_refuses_a_seal_of_another_type_and_grants_nothing(ops, ess_conn):
+    """Regression (issue 12.1): an OFFICIAL seal named 合同专用章 was "reused" for a CONTRACT request and granted."""
+    official = ops.create_or_reuse(agent(), check_seal_spec(seal_name="合同专用章", seal_type="OFFICIAL"))
+    with pytest.raises(SealMismatchError) as info:
+        ops.create_or_reuse(agent(), check_seal_spec(seal_name="合同专用章", seal_type="CONTRACT"))
+    message = str(info.value)
+    assert "its type is OFFICIAL, asked for CONTRACT" in message and official.seal_id in message
+    assert "Nothing was granted" in message and not info.value.transient
+    state = emulator_state(ess_conn)
+    assert state["request_counts"].get("ChannelCreateSealPolicy", 0) == 0
+    assert [s["seal_type"] for s in state["seals"]] == ["OFFICIAL"]
+
+
+def test_reuse_of_the_same_seal_returns_it(ops):
+    first = ops.create_or_reuse(agent(), check_seal_spec(seal_name="财务章", seal_type="FINANCE"))
+    again = ops.create_or_reuse(agent(), check_seal_spec(seal_name="财务章", seal_type="FINANCE"))
+    assert (again.seal_id, again.created, first.created) == (first.seal_id, False, True)
+
+
+@pytest.mark.parametrize("seal, asked, words", [
+    ({"SealType": "CONTRACT", "RealWidth": 0, "RealHeight": 0}, {}, "made from an uploaded image"),
+    ({"SealType": "CONTRACT", "RealWidth": 42, "RealHeight": 42}, {"has_image": True, "generate_source": ""},
+     "system-drawn, asked for a seal from an uploaded image"),
+    ({"SealType": "CONTRACT", "RealWidth": 45, "RealHeight": 45}, {}, "45_45 mm circle, asked for a 42_42 mm circle"),
+    ({"SealType": "OTHER", "RealWidth": 40, "RealHeight": 30}, {"seal_type": "OTHER"},
+     "40_30 mm ellipse, asked for a 42_42 mm circle"),
+])
+def test_differences_compare_source_shape_and_size_where_reported(seal, asked, words):
+    spec = check_seal_spec(seal_name="章", **asked)
+    assert any(words in line for line in differences(spec, seal)), differences(spec, seal)
+
+
+def test_same_seal_has_no_differences_and_unreported_sizes_are_not_guessed():
+    spec = check_seal_spec(seal_name="章", seal_type="OTHER", seal_style="ellipse", seal_size="45_30")
+    assert differences(spec, {"SealType": "OTHER", "RealWidth": 45, "RealHeight": 30}) == []
+    assert differences(spec, {"SealType": "OTHER"}) == []
+
+
+def test_if_exists_fail_counts_its_own_lost_answer_as_success(ess_conn, monkeypatch):
+    """Regression (issue 12.7): the create is applied, its answer lost; the in-call retry meets ExistSameSealName
+    for the seal this very call made, which with if_exists='fail' used to fail the task."""
+    hook = EssHook(backoff_base=0.01)
+    real = hook._call_once
+    lost = []
+
+    def lose_the_first_create_answer(action, params):
+        response = real(action, params)
+        if action == "CreateSealByImage" and not lost:
+            lost.append(response["SealId"])
+            raise EssApiError(action, "ClientNetworkError", "connection reset by peer")
+        return response
+
+    monkeypatch.setattr(hook, "_call_once", lose_the_first_create_answer)
+    outcome = SealOperations(hook).create_or_reuse(agent(), check_seal_spec(seal_name="新章"), if_exists="fail")
+    assert outcome.seal_id == lost[0] and outcome.created
+    assert [s["seal_id"] for s in emulator_state(ess_conn)["seals"]] == lost
+
+
+def test_if_exists_fail_still_refuses_a_seal_that_was_there_before(ops):
+    first = ops.create_or_reuse(agent(), check_seal_spec(seal_name="旧章"))
+    with pytest.raises(SealExistsError, match=f"exists already \\(SealId {first.seal_id}\\) and if_exists='fail'"):
+        ops.create_or_reuse(agent(), check_seal_spec(seal_name="旧章"), if_exists="fail")
+
+
+def test_a_refused_seal_is_reported_with_its_status_and_fail_reason(make_emulator, monkeypatch):
+    """Regression (issue 12.15): a made-up `FailedOperation.ReviewFailed` code said neither what happened nor
+    what to do; the error names the FAIL status, the API's FailReason and the way out."""
+    emulator = make_emulator(review_seconds=0)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    ops = SealOperations(EssHook())
+    review_fail = agent(org="org_review_fail", operator="f0001")
+    spec = check_seal_spec(seal_name="图章", seal_type="OTHER", has_image=True)
+    made = ops.create_or_reuse(review_fail, spec, png_b64())
+    seal = ops.get(review_fail, made.seal_id)
+    with pytest.raises(SealRefusedError) as info:
+        ops.grant_missing(review_fail, seal, ["f0001"], "图章")
+    message = str(info.value)
+    assert "is FAIL: refused in review" in message and seal["FailReason"] in message and seal["FailReason"]
+    assert "new seal_name" in message and "ReviewFailed" not in message

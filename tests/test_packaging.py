@@ -1,0 +1,35 @@
+"""Two distributions: the provider's wheel holds no emulator, the emulator's wheel holds its fixture."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def build_wheel(source: Path, out: Path) -> list[str]:
+    """`pip wheel --no-deps source` into `out`; returns the names inside the one wheel it made."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    [wheel] = out.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        return archive.namelist()
+
+
+@pytest.mark.timeout(600)
+def test_the_provider_wheel_holds_no_emulator(tmp_path):
+    names = build_wheel(ROOT, tmp_path)
+    assert any(name.startswith("tencent_ess/") for name in names), names  # the wheel was really built
+    assert not [name for name in names if "ess_emulator" in name or name.startswith("emulator/")]
+
+
+@pytest.mark.timeout(600)
+def test_the_emulator_wheel_holds_its_package_and_fixture(tmp_path):
+    names = build_wheel(ROOT / "emulator", tmp_path)
+    assert "ess_emulator/default_fixture.json" in names and "ess_emulator/server.py" in names
+    assert not [name for name in names if name.startswith("tencent_ess")]
