@@ -5,16 +5,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
 export NO_PROXY := 127.0.0.1,localhost
 
-.PHONY: help install test demo bench chaos airflow clean
+.PHONY: help install system-deps test demo stack bench chaos airflow clean
 
 help:
 	@echo "make demo   - run the seal setup DAG end to end against the local emulator (SQLite Airflow)"
 	@echo "make test   - the whole test suite"
 	@echo "make bench  - 1,000 tenants at the API's ceiling, the naive baseline, memory and parse ratios (~10 min)"
 	@echo "make chaos  - 1,000 tenants under every injected fault at once: nothing lost, nothing doubled"
-	@echo "make airflow - airflow standalone wired to the emulator, for the UI"
+	@echo "make stack  - the docker-compose deployment natively: PostgreSQL, Redis, Celery, the emulator; UI + login printed"
+	@echo "make airflow - airflow standalone (SQLite) wired to the emulator, for the UI; prints the login"
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml emulator/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,7 +27,11 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt pyproject.toml 
 
 install: $(STAMP)
 
-test: $(STAMP)
+# PostgreSQL, Redis and Chromium for the stack and browser tests (apt-get, as root; quick when present).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+test: $(STAMP) system-deps
 	$(PY) -m pytest
 
 demo: $(STAMP)
@@ -37,8 +43,11 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	$(PY) bench/chaos.py
 
+stack: $(STAMP) system-deps
+	$(PY) scripts/stack.py
+
 airflow: $(STAMP)
 	$(PY) scripts/standalone.py
 
 clean:
-	rm -rf $(VENV) .airflow output .pytest_cache
+	rm -rf $(VENV) .airflow .stack output .pytest_cache

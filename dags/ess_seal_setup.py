@@ -1,6 +1,8 @@
 """One tenant from the trigger form: create a seal → wait for review (image seals) → grant it to employees.
 
-Trigger it from the UI ("Trigger DAG" shows the form below) or `airflow dags trigger ess_seal_setup -c '{...}'`.
+Trigger it from the UI ("Trigger DAG" shows the form below) or `airflow dags trigger ess_seal_setup -c '{...}'`;
+the enterprise, its operator and the employees have no default and must be given. `check_conf` refuses conf
+keys no Param declares, naming them, before any API call.
 The SealId travels from `create_seal` to the sensor and to `grant_seal` through XCom.
 """
 
@@ -8,9 +10,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, task
 from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
 from tencent_ess.sensors import EssSealReviewSensor
 from tencent_ess.validation import (
@@ -28,39 +31,43 @@ ID_PATTERN = f"^[A-Za-z0-9]{{1,{MAX_OPEN_ID}}}$"
 IMAGE_DIR = "{{ var.value.get('ess_seal_image_dir', '%s') }}" % (Path(__file__).resolve().parents[1] / "data" / "seals")
 
 PARAMS = {
+    # Who: no defaults, the form asks for them (they differ for every tenant).
     "proxy_organization_open_id": Param(
-        "org_dianziqian", type="string", minLength=1, maxLength=MAX_OPEN_ID, title="Sub-enterprise OpenId",
+        type="string", minLength=1, maxLength=MAX_OPEN_ID, title="Sub-enterprise OpenId", section="Enterprise",
         description="Agent.ProxyOrganizationOpenId: the tenant enterprise (must have passed real-name verification).",
     ),
     "operator_open_id": Param(
-        "n9527", type="string", minLength=1, maxLength=MAX_OPEN_ID, title="Operator OpenId",
+        type="string", minLength=1, maxLength=MAX_OPEN_ID, title="Operator OpenId", section="Enterprise",
         description="Agent.ProxyOperator.OpenId: the verified employee acting for the enterprise.",
     ),
+    # What: defaults that make a valid system-drawn contract seal.
     "seal_name": Param(
-        "合同专用章", type="string", minLength=1, maxLength=MAX_SEAL_NAME, title="Seal name",
+        "合同专用章", type="string", minLength=1, maxLength=MAX_SEAL_NAME, title="Seal name", section="Seal",
         description="1-50 characters, unique within the enterprise. Re-running with the same name reuses the seal.",
     ),
-    "seal_type": Param("CONTRACT", enum=list(SEAL_TYPES), title="Seal type",
+    "seal_type": Param("CONTRACT", enum=list(SEAL_TYPES), title="Seal type", section="Seal",
                        description="One OFFICIAL seal per enterprise; OFFICIAL and CONTRACT must be circles."),
+    "seal_style": Param("circle", enum=list(SEAL_STYLES), title="Seal style", section="Seal",
+                        description="circle (also spelled cycle) or ellipse."),
+    "seal_size": Param("42_42", enum=list(SEAL_SIZES), title="Seal size (mm)", section="Seal",
+                       description="Circles 38_38 … 58_58; ellipses 40_30, 45_30."),
+    "seal_horizontal_text": Param(None, type=["null", "string"], maxLength=MAX_HORIZONTAL_TEXT,
+                                  title="Horizontal text", section="Seal",
+                                  description="Optional, at most 15 characters."),
+    "user_ids": Param(
+        type="array", minItems=1, items={"type": "string", "pattern": ID_PATTERN}, title="Employees to grant",
+        section="Employees", description="OpenIds or 32-character e-sign UserIds (letters and digits), one per line.",
+    ),
+    # How it is drawn: the platform by default, or an image that is reviewed by hand.
     "generate_source": Param(
-        GENERATE_SYSTEM, enum=[GENERATE_SYSTEM, ""], title="Generate source",
+        GENERATE_SYSTEM, enum=[GENERATE_SYSTEM, ""], title="Generate source", section="Advanced",
         description="SealGenerateSourceSystem: the platform draws the seal. Ignored when an image path is given.",
     ),
-    "seal_style": Param("circle", enum=list(SEAL_STYLES), title="Seal style",
-                        description="circle (also spelled cycle) or ellipse."),
-    "seal_size": Param("42_42", enum=list(SEAL_SIZES), title="Seal size (mm)",
-                       description="Circles 38_38 … 58_58; ellipses 40_30, 45_30."),
-    "seal_horizontal_text": Param("", type="string", maxLength=MAX_HORIZONTAL_TEXT, title="Horizontal text",
-                                  description="Optional, at most 15 characters."),
     "seal_image_path": Param(
-        "", type="string", title="Seal image path",
+        None, type=["null", "string"], title="Seal image path", section="Advanced",
         description="Optional PNG/JPG (≤ 5 MB), relative to the seal image folder (Variable ess_seal_image_dir, "
         "default data/seals/), e.g. sample_seal.png. Image seals are reviewed "
         "manually: the run waits for the review before granting.",
-    ),
-    "user_ids": Param(
-        ["n9528", "n9529"], type="array", minItems=1, items={"type": "string", "pattern": ID_PATTERN},
-        title="Employees to grant", description="OpenIds or 32-character e-sign UserIds (letters and digits).",
     ),
 }
 
@@ -81,16 +88,31 @@ with DAG(
                   "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=10)},
     doc_md=__doc__,
 ) as dag:
+
+    @task
+    def check_conf(dag_run: Any = None) -> None:
+        """Refuse conf keys no Param declares (a misspelt `seal_nmae` would otherwise be ignored)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from tencent_ess.errors import EssValidationError
+        from tencent_ess.params import check_conf as check
+
+        try:
+            check(dag_run.conf, PARAMS)
+        except EssValidationError as err:
+            raise AirflowFailException(str(err)) from None
+
     create = CreateSealByImageOperator(
         task_id="create_seal",
         seal_name="{{ params.seal_name }}",
         seal_type="{{ params.seal_type }}",
         # An image path means an image seal: the system-drawn default steps aside.
-        generate_source="{{ '' if params.seal_image_path else params.generate_source }}",
+        generate_source="{{ '' if params.seal_image_path else (params.generate_source or '') }}",
         seal_style="{{ params.seal_style }}",
         seal_size="{{ params.seal_size }}",
-        seal_horizontal_text="{{ params.seal_horizontal_text }}",
-        seal_image_path="{{ params.seal_image_path }}",
+        # Optional Params are None when not given: `or ''` keeps None from rendering as the text "None".
+        seal_horizontal_text="{{ params.seal_horizontal_text or '' }}",
+        seal_image_path="{{ params.seal_image_path or '' }}",
         image_base_dir=IMAGE_DIR,
         **AGENT,
     )
@@ -99,4 +121,4 @@ with DAG(
     grant = ChannelCreateSealPolicyOperator(
         task_id="grant_seal", seal_id=create.output, user_ids="{{ params.user_ids | tojson }}", **AGENT
     )
-    create >> review >> grant
+    check_conf() >> create >> review >> grant

@@ -18,7 +18,8 @@ import requests
 
 from emulator_process import ROOT, demo_connection, start_emulator
 
-CONF = {"seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
+# The enterprise, its operator and the employees have no defaults: these are the emulator fixture's.
+CONF = {"proxy_organization_open_id": "org_dianziqian", "operator_open_id": "n9527", "seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
         "seal_style": "circle", "seal_size": "42_42", "user_ids": ["n9528", "n9529"]}
 
 

@@ -1,27 +1,57 @@
-"""`make airflow`: `airflow standalone` (UI on http://localhost:8080) wired to a local emulator, until Ctrl-C."""
+"""`make airflow`: `airflow standalone` (SQLite, one machine) wired to a local emulator, until Ctrl-C.
+
+Prints the UI address, user and password. `make stack` is the same with PostgreSQL, Redis and Celery workers.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from emulator_process import ROOT, demo_connection, start_emulator
+from stack import terminate
+
+USER = "admin"
+PORT = int(os.environ.get("AIRFLOW_PORT", "8080"))
 
 
 def main() -> int:
-    home = os.environ.get("AIRFLOW_HOME", str(ROOT / ".airflow"))
-    proc, url = start_emulator(ROOT / ".airflow" / "ess_emulator.db", "--review-seconds", "30")
-    env = {**os.environ, "AIRFLOW_HOME": home, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    home = Path(os.environ.get("AIRFLOW_HOME", str(ROOT / ".airflow")))
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "standalone_passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({USER: secrets.token_urlsafe(12)}))
+        passwords.chmod(0o600)
+    password = json.loads(passwords.read_text())[USER]
+    proc, url = start_emulator(home / "ess_emulator.db", "--review-seconds", "30")
+    conn = json.loads(demo_connection(url))  # the endpoint in host/port, as a user fills in the form
+    host, port = conn["extra"].pop("endpoint").split("://", 1)[1].rsplit(":", 1)
+    conn.update(host=host, port=int(port), schema="http")
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-           "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": demo_connection(url)}
-    print(f"emulator on {url}; starting airflow standalone (Ctrl-C stops both)", flush=True)
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+           "AIRFLOW__API__PORT": str(PORT),
+           # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": json.dumps(conn)}
+    print(f"emulator on {url}\nAirflow UI:  http://localhost:{PORT}\nuser:        {USER}\npassword:    {password}\n"
+          "starting airflow standalone (Ctrl-C stops both) ...", flush=True)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # its own process group, ended as a whole: standalone's scheduler, triggerer, ... never outlive it
+    airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, start_new_session=True)
     try:
-        return subprocess.call([sys.executable, "-m", "airflow", "standalone"], env=env)
+        return airflow.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        proc.terminate()
+        terminate(airflow, "airflow standalone")
+        terminate(proc, "emulator")
 
 
 if __name__ == "__main__":

@@ -111,8 +111,9 @@ def conn_json(emulator: EmbeddedEmulator | None = None, **extra: Any) -> str:
     """An AIRFLOW_CONN_* value for the emulator (or for `extra['endpoint']`)."""
     extras = {"app_id": APP_ID, "endpoint": emulator.url if emulator else "", "timeout": 5}
     extras.update(extra.pop("extra", {}))
+    fields = {key: extra[key] for key in ("host", "port", "schema") if key in extra}
     return json.dumps({"conn_type": "tencentcloud_ess", "login": extra.get("login", SECRET_ID),
-                       "password": extra.get("password", SECRET_KEY), "extra": extras})
+                       "password": extra.get("password", SECRET_KEY), "extra": extras, **fields})
 
 
 @pytest.fixture

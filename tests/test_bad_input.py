@@ -14,7 +14,8 @@ import pendulum
 import pytest
 
 from tests.airflow_run import run_dag
-from tests.conftest import ROOT, conn_json, emulator_state, png_bytes
+from tests.conftest import ROOT, SECRET_ID, SECRET_KEY, conn_json, emulator_state, png_bytes
+from tests.dags.test_seal_setup import IDENTITY
 from tests.dags.test_tenant_onboarding import DAY, onboarding  # noqa: F401 - onboarding is a fixture
 
 LONG_NAME = "章" * 51
@@ -48,7 +49,9 @@ PARAM_CASES = [
     ("user_ids", {"user_ids": ["n95$28"]}),
     ("proxy_organization_open_id", {"proxy_organization_open_id": ""}),
     ("seal_horizontal_text", {"seal_horizontal_text": "横" * 16}),
+    ("seal_image_path", {"seal_image_path": 42}),
 ]
+MISSING_CASES = ["proxy_organization_open_id", "operator_open_id", "user_ids"]  # no defaults: must be given
 
 
 @pytest.mark.parametrize(("field", "conf"), PARAM_CASES, ids=[f"{f}-{i}" for i, (f, _) in enumerate(PARAM_CASES)])
@@ -57,7 +60,19 @@ def test_trigger_form_refuses_bad_params_before_any_call(airflow_db, ess_conn, f
 
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
     with pytest.raises(Exception) as info:
-        dag.test(run_conf=conf)
+        dag.test(run_conf={**IDENTITY, **conf})
+    assert type(info.value).__name__ == "ParamValidationError"
+    assert field in str(info.value)
+    assert emulator_state(ess_conn)["request_counts"] == {}
+
+
+@pytest.mark.parametrize("field", MISSING_CASES)
+def test_identity_params_must_be_given(airflow_db, ess_conn, field):
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
+    with pytest.raises(Exception) as info:
+        dag.test(run_conf={key: value for key, value in IDENTITY.items() if key != field})
     assert type(info.value).__name__ == "ParamValidationError"
     assert field in str(info.value)
     assert emulator_state(ess_conn)["request_counts"] == {}
@@ -116,6 +131,16 @@ def operator_cases(images) -> list[tuple[str, str, dict, str]]:
         ("endpoint_with_path", "create", {**system, "ess_conn_id": "ess_endpoint_path"}, "must be scheme://host[:port] only"),
         ("timeout_not_number", "create", {**system, "ess_conn_id": "ess_bad_timeout"},
          "extra 'timeout' must be a number of seconds"),
+        ("timeout_nan", "create", {**system, "ess_conn_id": "ess_nan_timeout"},
+         "extra 'timeout' must be a finite number of seconds"),
+        ("timeout_inf", "create", {**system, "ess_conn_id": "ess_inf_timeout"},
+         "extra 'timeout' must be a finite number of seconds"),
+        ("secret_key_newline", "create", {**system, "ess_conn_id": "ess_key_newline"},
+         "password (SecretKey) has leading or trailing whitespace"),
+        ("secret_id_space", "create", {**system, "ess_conn_id": "ess_id_space"},
+         "login (SecretId) has leading or trailing whitespace"),
+        ("endpoint_conflict", "create", {**system, "ess_conn_id": "ess_endpoint_conflict"},
+         "name different endpoints"),
         ("empty_secret_key", "create", {**system, "ess_conn_id": "ess_no_key"}, "password (SecretKey) is empty"),
         # Only the API can tell these: one call each, no retry, the code and the RequestId in the message.
         ("wrong_key", "create", {**system, "ess_conn_id": "ess_wrong_key"}, "AuthFailure.SignatureFailure (permanent, RequestId "),
@@ -135,6 +160,11 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
         "ess_plain_http": conn_json(extra={"endpoint": "http://ess.example.com"}),
         "ess_endpoint_path": conn_json(extra={"endpoint": ess_conn.url + "/v1"}),
         "ess_bad_timeout": conn_json(ess_conn, extra={"timeout": "abc"}),
+        "ess_nan_timeout": conn_json(ess_conn, extra={"timeout": "nan"}),
+        "ess_inf_timeout": conn_json(ess_conn, extra={"timeout": "inf"}),
+        "ess_key_newline": conn_json(ess_conn, password=SECRET_KEY + "\n"),
+        "ess_id_space": conn_json(ess_conn, login=" " + SECRET_ID),
+        "ess_endpoint_conflict": json.dumps({**json.loads(conn_json(ess_conn)), "host": "127.0.0.2", "port": 1}),
         "ess_no_key": conn_json(ess_conn, password=""),
         "ess_wrong_key": conn_json(ess_conn, password="not-the-right-key"),
     }
@@ -150,7 +180,7 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
         assert result.states[task_id] == "failed", task_id
         assert result.tries[task_id] == 1, f"{task_id}: a retry was spent on a permanent error"
         assert expected in errors[task_id], (task_id, errors[task_id])
-    assert len(cases) >= 25
+    assert len(cases) >= 30
     counts = emulator_state(ess_conn)["request_counts"]
     assert counts == {"CreateSealByImage": len(API_CASES)}, "only the cases the API must judge reached it"
 

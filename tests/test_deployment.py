@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import pytest
 import yaml
 
 from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from stack import DEPLOYMENT_KEYS, Stack, read_env_file  # noqa: E402
 
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
                     "airflow-triggerer", "airflow-init"}
@@ -27,11 +31,11 @@ def test_services(compose):
 def test_airflow_services_share_image_executor_and_connection(compose, name):
     service = compose["services"][name]
     env = service["environment"]
-    assert service["build"] == "." and env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert service["build"] == "." and read_env_file()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] and env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
     default_conn = re.fullmatch(r"\$\{ESS_CONNECTION:-(.*)\}", env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]).group(1)
     conn = json.loads(default_conn)
-    assert conn["conn_type"] == "tencentcloud_ess" and conn["extra"]["endpoint"] == "http://ess-emulator:8964"
+    assert conn["conn_type"] == "tencentcloud_ess" and (conn["host"], conn["port"]) == ("ess-emulator", 8964)
     assert {"./dags:/opt/airflow/dags", "./data:/opt/airflow/data"} <= {v.replace("${AIRFLOW_PROJ_DIR:-.}", ".")
                                                                         for v in service["volumes"]}
     if name != "airflow-init":
@@ -47,11 +51,52 @@ def test_emulator_service_is_durable_and_healthchecked(compose):
 
 
 def test_the_default_connection_is_accepted_by_the_hook(compose):
-    from tencent_ess.hooks import parse_endpoint
+    from airflow.sdk import Connection
+
+    from tencent_ess.hooks import settings_from_connection
 
     raw = compose["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]
-    conn = json.loads(raw[len("${ESS_CONNECTION:-"):-1])
-    assert parse_endpoint(conn["extra"]["endpoint"], conn["extra"]["allow_plain_http"]) == ("http", "ess-emulator:8964")
+    conn = Connection.from_json(raw[len("${ESS_CONNECTION:-"):-1], conn_id="tencentcloud_ess_default")
+    settings = settings_from_connection(conn)
+    assert (settings.scheme, settings.host) == ("http", "ess-emulator:8964")
+
+
+# ------------------------------------------------------------------ one source of truth with the native stack
+@pytest.mark.parametrize("name", sorted(AIRFLOW_SERVICES))
+def test_compose_and_the_native_stack_share_one_settings_file(compose, name):
+    """Shared settings live only in deploy/airflow.env (compose's env_file, scripts/stack.py reads it); each
+    deployment sets exactly the names in stack.DEPLOYMENT_KEYS, and none of the shared ones."""
+    service = compose["services"][name]
+    assert service["env_file"] == ["deploy/airflow.env"] and (ROOT / "deploy" / "airflow.env").is_file()
+    own = {key for key in service["environment"] if key.startswith("AIRFLOW")}
+    assert own == set(DEPLOYMENT_KEYS), own ^ set(DEPLOYMENT_KEYS)
+    assert not own & set(read_env_file())
+
+
+def test_the_native_stack_sets_every_deployment_key_and_reads_the_shared_file(tmp_path):
+    stack = Stack(tmp_path, postgres_url="postgresql+psycopg2://u:p@127.0.0.1:1/db", redis_url="redis://127.0.0.1:2/0")
+    stack.emulator_url = "http://127.0.0.1:3"
+    assert set(stack.deployment_env()) == set(DEPLOYMENT_KEYS)
+    env = stack._airflow_env()
+    for key, value in read_env_file().items():
+        assert env[key] == value, key
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert json.loads(env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"])["port"] == 3
+
+
+def test_shared_settings_are_what_celery_needs():
+    shared = read_env_file()
+    assert shared["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert shared["AIRFLOW__CORE__TEST_CONNECTION"] == "Enabled"
+    assert shared["AIRFLOW__CORE__AUTH_MANAGER"].endswith("SimpleAuthManager")
+
+
+def test_keys_are_required_and_the_emulator_stays_on_loopback(compose):
+    env = compose["x-airflow-common"]["environment"]
+    # compose's ${VAR:?message}: `docker compose up` refuses to start without them
+    assert re.fullmatch(r"\$\{AIRFLOW_FERNET_KEY:\?.+\}", env["AIRFLOW__CORE__FERNET_KEY"])
+    assert re.fullmatch(r"\$\{AIRFLOW_JWT_SECRET:\?.+\}", env["AIRFLOW__API_AUTH__JWT_SECRET"])
+    assert compose["services"]["ess-emulator"]["ports"] == ["127.0.0.1:8964:8964"]
 
 
 def test_dockerfile_installs_pinned_requirements_and_the_provider():

@@ -48,20 +48,25 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONN_TYPE,
                 "hook-class-name": "tencent_ess.hooks.EssHook",
                 "hook-name": "Tencent Cloud e-signature",
+                # The endpoint lives in host / port / schema, the fields Airflow's connection test compares
+                # with the stored connection: the UI always posts a port, so a stored port makes Test work (an
+                # empty one is posted as 0 and refused on 3.3.2), and a changed host must bring its own key.
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "host"],
-                    "relabeling": {"login": "SecretId", "password": "SecretKey"},
+                    "hidden-fields": [],
+                    "relabeling": {"login": "SecretId", "password": "SecretKey", "host": "Endpoint host",
+                                   "port": "Port", "schema": "Scheme"},
                     "placeholders": {
                         "login": "AKID...",
+                        "host": "essbasic.tencentcloudapi.com",
+                        "port": "443",
+                        "schema": "https",
                         "app_id": "channel application AppId",
-                        "endpoint": "https://essbasic.tencentcloudapi.com",
                         "region": "ap-guangzhou (optional)",
                         "timeout": "30",
                     },
                 },
                 "conn-fields": {
                     "app_id": {"label": "AppId", "schema": {"type": ["string", "null"]}},
-                    "endpoint": {"label": "Endpoint URL", "schema": {"type": ["string", "null"]}},
                     "region": {"label": "Region", "schema": {"type": ["string", "null"]}},
                     "timeout": {"label": "Request timeout (s)", "schema": {"type": ["integer", "null"]}},
                 },

@@ -1,7 +1,8 @@
 """EssHook: an Airflow connection turned into the vendor's official essbasic client.
 
 Connection `tencentcloud_ess_default` (type `tencentcloud_ess`): login = SecretId, password = SecretKey,
-extras `app_id` (required), `endpoint` (URL, https unless loopback), `region`, `timeout` (seconds),
+host / port / schema = the endpoint (default `essbasic.tencentcloudapi.com`, 443, https; the legacy extra
+`endpoint`, a URL, still works), extras `app_id` (required), `region`, `timeout` (seconds),
 `allow_plain_http` (opt-in to http for a non-loopback host on a private network; off by default).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -32,6 +34,7 @@ from .errors import (
 
 DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
 DEFAULT_TIMEOUT = 30
+DEFAULT_PORTS = {"https": 443, "http": 80}
 
 #: The SDK's logger: it logs whole requests (images included) at DEBUG.
 SDK_LOGGER = "tencentcloud_sdk_common"
@@ -59,40 +62,100 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def parse_endpoint(endpoint: str, allow_plain_http: bool = False) -> tuple[str, str]:
+def parse_endpoint(endpoint: str, allow_plain_http: bool = False, field: str = "extra 'endpoint'") -> tuple[str, str]:
     """`https://host[:port]` → ("https", "host[:port]"); plain http only to a loopback host,
-    or anywhere when the connection explicitly opts in (`allow_plain_http`, e.g. a compose network)."""
+    or anywhere when the connection explicitly opts in (`allow_plain_http`, e.g. a compose network).
+    `field` names the connection setting the URL came from, for the error message."""
     parts = urlsplit(endpoint.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number or out of range
+    except ValueError:
+        raise EssConfigError(f"connection {field}: {endpoint!r} has an invalid port") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} is not an http(s) URL like {DEFAULT_ENDPOINT}")
+        raise EssConfigError(f"connection {field}: {endpoint!r} is not an http(s) URL like {DEFAULT_ENDPOINT}")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
-        raise EssConfigError(f"connection extra 'endpoint': {endpoint!r} must be scheme://host[:port] only")
+        raise EssConfigError(f"connection {field}: {endpoint!r} must be scheme://host[:port] only")
     if parts.scheme == "http" and not (allow_plain_http or _is_loopback(parts.hostname)):
         raise EssConfigError(
-            f"connection extra 'endpoint': plain http is refused for non-loopback host {parts.hostname!r}; use https"
+            f"connection {field}: plain http is refused for non-loopback host {parts.hostname!r}; use https"
         )
     return parts.scheme, parts.netloc
 
 
+def _destination(scheme: str, netloc: str) -> tuple[str, str, int]:
+    """(scheme, hostname, port) with the scheme's default port filled in, to compare two spellings."""
+    parts = urlsplit(f"{scheme}://{netloc}")
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS[scheme]
+
+
+def _endpoint_from_fields(conn: Any, allow_http: bool) -> tuple[str, str] | None:
+    """The destination from the connection's own host / port / schema fields (what the UI form shows as
+    Endpoint host, Port and Scheme), or None when host is empty. `host` may also be a URL (`https://host`)."""
+    host = (conn.host or "").strip()
+    if not host:
+        return None
+    schema = (conn.schema or "").strip().lower()
+    if "://" in host:
+        url_scheme, _, host = host.partition("://")
+        url_scheme = url_scheme.lower()
+        if schema and schema != url_scheme:
+            raise EssConfigError(f"connection {conn.conn_id!r}: host says {url_scheme!r} but schema says {schema!r}")
+        schema = url_scheme
+    scheme = schema or "https"
+    if scheme not in DEFAULT_PORTS:
+        raise EssConfigError(f"connection {conn.conn_id!r}: schema {scheme!r} must be 'https' (or 'http' to loopback)")
+    netloc = host.rstrip("/")
+    if conn.port:
+        if urlsplit(f"{scheme}://{netloc}").port not in (None, int(conn.port)):
+            raise EssConfigError(f"connection {conn.conn_id!r}: host {host!r} and port {conn.port} disagree")
+        bare = urlsplit(f"{scheme}://{netloc}").hostname or netloc
+        bare = f"[{bare}]" if ":" in bare else bare
+        # The scheme's default port is left out: it is also the signed Host header, which the API expects bare.
+        netloc = bare if int(conn.port) == DEFAULT_PORTS[scheme] else f"{bare}:{int(conn.port)}"
+    return parse_endpoint(f"{scheme}://{netloc}", allow_http, field="host/port/schema")
+
+
+def _checked_secret(conn: Any, value: str | None, field: str) -> str:
+    if not value:
+        raise EssConfigError(f"connection {conn.conn_id!r}: {field} is empty")
+    if value != value.strip():
+        # The value itself is never quoted: it may be (part of) the key.
+        raise EssConfigError(f"connection {conn.conn_id!r}: {field} has leading or trailing whitespace")
+    return value
+
+
 def settings_from_connection(conn: Any) -> EssSettings:
-    """Check an Airflow Connection; every missing or wrong setting is named."""
+    """Check an Airflow Connection; every missing or wrong setting is named.
+
+    The destination is the connection's host (+ port, + schema, default https) — the fields Airflow's UI
+    shows and guards when a connection is tested — or, for connections made before, the `endpoint` extra.
+    Both may be set only if they name the same destination. Neither: the public endpoint.
+    """
     extra = conn.extra_dejson or {}
-    if not conn.login:
-        raise EssConfigError(f"connection {conn.conn_id!r}: login (SecretId) is empty")
-    if not conn.password:
-        raise EssConfigError(f"connection {conn.conn_id!r}: password (SecretKey) is empty")
+    secret_id = _checked_secret(conn, conn.login, "login (SecretId)")
+    secret_key = _checked_secret(conn, conn.password, "password (SecretKey)")
     app_id = str(extra.get("app_id") or "").strip()
     if not app_id:
         raise EssConfigError(f"connection {conn.conn_id!r}: extra 'app_id' (the channel AppId) is missing")
     allow_http = str(extra.get("allow_plain_http", "")).lower() in ("true", "1", "yes")
-    scheme, host = parse_endpoint(str(extra.get("endpoint") or DEFAULT_ENDPOINT), allow_http)
+    from_fields = _endpoint_from_fields(conn, allow_http)
+    legacy = str(extra.get("endpoint") or "").strip()
+    from_extra = parse_endpoint(legacy, allow_http) if legacy else None
+    if from_fields and from_extra and _destination(*from_fields) != _destination(*from_extra):
+        raise EssConfigError(
+            f"connection {conn.conn_id!r}: host/port/schema ({from_fields[0]}://{from_fields[1]}) and extra 'endpoint' "
+            f"({legacy}) name different endpoints; keep one (host and port preferred)"
+        )
+    scheme, host = from_fields or from_extra or parse_endpoint(DEFAULT_ENDPOINT)
     try:
         timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
     except (TypeError, ValueError):
         raise EssConfigError(f"connection {conn.conn_id!r}: extra 'timeout' must be a number of seconds") from None
+    if not math.isfinite(timeout):
+        raise EssConfigError(f"connection {conn.conn_id!r}: extra 'timeout' must be a finite number of seconds")
     if timeout <= 0:
         raise EssConfigError(f"connection {conn.conn_id!r}: extra 'timeout' must be positive")
-    return EssSettings(conn.login, conn.password, app_id, scheme, host, str(extra.get("region") or ""), timeout)
+    return EssSettings(secret_id, secret_key, app_id, scheme, host, str(extra.get("region") or ""), timeout)
 
 
 def _client_class(base: type) -> type:

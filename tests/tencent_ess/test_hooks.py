@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
+
+from urllib.parse import urlsplit
 
 from tencent_ess.errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError
 from tencent_ess.hooks import EssHook, parse_endpoint
@@ -45,13 +48,48 @@ def test_endpoints_refused(endpoint, words):
     ({"password": ""}, "password (SecretKey)"),
     ({"extra": {"app_id": ""}}, "'app_id'"),
     ({"extra": {"timeout": "soon"}}, "'timeout'"),
+    ({"extra": {"timeout": "nan"}}, "'timeout' must be a finite number"),
+    ({"extra": {"timeout": "inf"}}, "'timeout' must be a finite number"),
+    ({"extra": {"timeout": "-inf"}}, "'timeout' must be a finite number"),
     ({"extra": {"endpoint": "http://example.com"}}, "plain http"),
+    ({"password": SECRET_KEY + "\n"}, "password (SecretKey) has leading or trailing whitespace"),
+    ({"password": " " + SECRET_KEY}, "password (SecretKey) has leading or trailing whitespace"),
+    ({"login": "AKIDtest\t"}, "login (SecretId) has leading or trailing whitespace"),
+    ({"host": "other.example", "port": 443}, "host/port/schema (https://other.example) and extra 'endpoint'"),
+    ({"host": "http://ess.example.com", "port": 80, "extra": {"endpoint": ""}}, "host/port/schema: plain http"),
+    ({"host": "https://x.example", "schema": "http"}, "host says 'https' but schema says 'http'"),
+    ({"host": "x.example", "schema": "ftp"}, "schema 'ftp'"),
 ])
 def test_connection_settings_are_named(monkeypatch, conn, words):
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(None, **{"extra": {"endpoint": "https://x.example"}, **conn}))
     with pytest.raises(EssConfigError) as info:
         EssHook().settings
     assert words in str(info.value) and SECRET_KEY not in str(info.value)
+
+
+def _conn(monkeypatch, **fields):
+    extra = {"app_id": "app", **fields.pop("extra", {})}
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", json.dumps(
+        {"conn_type": "tencentcloud_ess", "login": "AKIDx", "password": "key", "extra": extra, **fields}))
+    return EssHook().settings
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({}, ("https", "essbasic.tencentcloudapi.com")),  # nothing set: the public endpoint
+    ({"host": "essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
+    ({"host": "essbasic.test.ess.tencent.cn", "port": 443, "schema": "https"}, ("https", "essbasic.test.ess.tencent.cn")),
+    ({"host": "https://essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
+    ({"host": "ess.internal", "port": 8443}, ("https", "ess.internal:8443")),
+    ({"host": "127.0.0.1", "port": 8964, "schema": "http"}, ("http", "127.0.0.1:8964")),
+    ({"host": "127.0.0.1", "port": 8964, "schema": "http", "extra": {"endpoint": "http://127.0.0.1:8964"}},
+     ("http", "127.0.0.1:8964")),  # both, naming the same place: fine
+    ({"host": "essbasic.tencentcloudapi.com", "port": 443, "extra": {"endpoint": "https://essbasic.tencentcloudapi.com"}},
+     ("https", "essbasic.tencentcloudapi.com")),
+    ({"extra": {"endpoint": "http://localhost:1"}}, ("http", "localhost:1")),  # legacy extra only
+])
+def test_endpoint_from_host_port_schema_or_the_legacy_extra(monkeypatch, fields, expected):
+    settings = _conn(monkeypatch, **fields)
+    assert (settings.scheme, settings.host) == expected
 
 
 def test_plain_http_to_a_named_host_only_by_explicit_opt_in():
@@ -70,6 +108,25 @@ def test_one_client_per_thread_reused(ess_conn):
     hook.call("CreateSealByImage", system_seal("一"))
     hook.call("CreateSealByImage", system_seal("二"))
     assert hook.stats["calls.CreateSealByImage"] == 2
+
+
+def test_test_connection_through_host_and_port(ess_conn, monkeypatch):
+    """The form's way: endpoint in host/port/schema, no endpoint extra."""
+    url = urlsplit(ess_conn.url)
+    conn = json.loads(conn_json(ess_conn))
+    del conn["extra"]["endpoint"]
+    conn.update(host=url.hostname, port=url.port, schema="http")
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", json.dumps(conn))
+    ok, message = EssHook().test_connection()
+    assert ok, message
+
+
+def test_whitespace_in_the_key_is_refused_before_any_call(ess_conn, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(ess_conn, password=SECRET_KEY + "\n"))
+    with pytest.raises(EssConfigError, match="password \\(SecretKey\\) has leading or trailing whitespace") as info:
+        EssHook().call("CreateSealByImage", system_seal())
+    assert SECRET_KEY not in str(info.value)
+    assert emulator_state(ess_conn)["request_counts"] == {}
 
 
 def test_test_connection_ok_and_wrong_key(ess_conn, monkeypatch):

@@ -1,0 +1,134 @@
+"""The UI as a user drives it, in Debian's Chromium (Playwright): the trigger form of ess_seal_setup, and a
+tencentcloud_ess connection made in the connection form and checked with its Test button.
+
+Screenshots are saved under each test's tmp_path (`pytest --basetemp=DIR` keeps them somewhere known).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.stack.conftest import emulator_state
+
+pytestmark = pytest.mark.stack
+
+SEAL_NAME = "合同专用章"  # the form's default
+
+
+def open_trigger_form(page, stack):
+    page.goto(f"{stack.url}/dags/ess_seal_setup")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_text("Trigger Dag - ess_seal_setup")).to_be_visible()
+    return dialog, dialog.get_by_test_id("trigger-dag-submit")
+
+
+def fill_identity(dialog, org: str, operator: str, users: list[str]) -> None:
+    dialog.get_by_role("button", name="Enterprise").click()
+    dialog.locator("#element_proxy_organization_open_id").fill(org)
+    dialog.locator("#element_operator_open_id").fill(operator)
+    dialog.get_by_role("button", name="Employees").click()
+    dialog.locator("#element_user_ids").fill("\n".join(users))
+
+
+def test_trigger_form_with_only_the_identity_typed_runs_to_success(page, stack, api):
+    dialog, submit = open_trigger_form(page, stack)
+    expect(submit).to_be_disabled()  # the enterprise, operator and employees are asked for
+    page.screenshot(path=page.shots / "1-empty-form.png", full_page=True)
+
+    fill_identity(dialog, "org_tenant_alpha", "alphaadmin", ["alphastaff1", "alphastaff2"])
+    dialog.get_by_role("button", name="Seal", exact=True).click()  # the defaults, as the user sees them
+    expect(dialog.locator("#element_seal_name")).to_have_value(SEAL_NAME)
+    page.screenshot(path=page.shots / "2-filled-form.png", full_page=True)
+    expect(submit).to_be_enabled()
+    before = {run["dag_run_id"] for run in api.runs("ess_seal_setup")}
+    submit.click()
+
+    run_id = None
+
+    def new_run():
+        nonlocal run_id
+        fresh = [run["dag_run_id"] for run in api.runs("ess_seal_setup") if run["dag_run_id"] not in before]
+        run_id = fresh[0] if fresh else None
+        return run_id
+
+    from stack import wait_for
+
+    wait_for("the run the form triggered", new_run, 60, 1)
+    run = api.wait_run("ess_seal_setup", run_id, timeout=300)
+    page.goto(f"{stack.url}/dags/ess_seal_setup/runs/{run_id}")
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=page.shots / "3-run.png", full_page=True)
+    assert run["state"] == "success", api.task_instances("ess_seal_setup", run_id)
+    assert run["conf"]["seal_horizontal_text"] is None and run["conf"]["seal_image_path"] is None
+    seals = [s for s in emulator_state(stack)["seals"]
+             if s["organization_open_id"] == "org_tenant_alpha" and s["seal_name"] == SEAL_NAME]
+    assert len(seals) == 1 and sorted(seals[0]["authorized_user_ids"]) == ["alphastaff1", "alphastaff2"]
+
+
+def test_trigger_form_refuses_what_the_params_forbid(page, stack):
+    dialog, submit = open_trigger_form(page, stack)
+    fill_identity(dialog, "org_tenant_beta", "betaadmin", ["betastaff1"])
+    dialog.get_by_role("button", name="Seal", exact=True).click()
+    name = dialog.locator("#element_seal_name")
+
+    name.fill("章" * 51)  # maxLength 50: the form cannot hold a 51st character
+    assert len(name.input_value()) == 50
+    dialog.locator("#element_seal_horizontal_text").fill("横" * 16)  # maxLength 15
+    assert len(dialog.locator("#element_seal_horizontal_text").input_value()) == 15
+
+    name.fill("")  # minLength 1: Trigger disabled, and the field says why
+    expect(submit).to_be_disabled()
+    expect(dialog.get_by_text("This field is required")).to_be_visible()
+    page.screenshot(path=page.shots / "refused.png", full_page=True)
+
+
+def add_connection(page, stack, conn_id: str, secret_key: str) -> None:
+    """The connection form, filled in as the README says: endpoint host and port, SecretId/SecretKey, AppId."""
+    conn = json.loads(stack.connection())
+    page.goto(f"{stack.url}/connections")
+    page.get_by_role("button", name=re.compile("Add Connection")).click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator('input[name="connection_id"]').fill(conn_id)
+    dialog.get_by_role("combobox").fill("Tencent Cloud e-signature")
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_text("Endpoint host")).to_be_visible()
+    dialog.locator('input[name="host"]').fill(conn["host"])
+    dialog.locator('input[name="port"]').fill(str(conn["port"]))
+    dialog.locator('input[name="schema"]').fill("http")
+    dialog.locator('input[name="login"]').fill(conn["login"])
+    dialog.locator('input[name="password"]').fill(secret_key)
+    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+    dialog.locator("#element_app_id").fill(conn["extra"]["app_id"])
+    page.screenshot(path=page.shots / f"{conn_id}-form.png", full_page=True)
+    dialog.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("row").filter(has_text=conn_id)).to_be_visible()
+
+
+def press_test(page, conn_id: str) -> dict:
+    row = page.get_by_role("row").filter(has_text=conn_id)
+    with page.expect_response(lambda r: r.url.endswith("/api/v2/connections/test")) as answer:
+        row.get_by_role("button", name="Test Connection").click()
+    response = answer.value
+    assert response.status == 200, f"Test answered {response.status}: {response.text()[:500]}"
+    return response.json()
+
+
+def test_connection_made_in_the_form_passes_test_with_the_key_and_names_auth_failure_without(page, stack):
+    conn = json.loads(stack.connection())
+    add_connection(page, stack, "ess_ui_good", conn["password"])
+    result = press_test(page, "ess_ui_good")
+    expect(page.get_by_text("Test Connection Successful")).to_be_visible()
+    page.screenshot(path=page.shots / "test-ok.png")
+    assert result["status"] is True and "Credentials accepted" in result["message"], result
+
+    add_connection(page, stack, "ess_ui_wrong", "not-the-right-key-0000000000000000")
+    result = press_test(page, "ess_ui_wrong")
+    expect(page.get_by_text("AuthFailure.SignatureFailure")).to_be_visible()
+    page.screenshot(path=page.shots / "test-wrong-key.png")
+    assert result["status"] is False and "AuthFailure" in result["message"], result
+    assert "not-the-right-key" not in result["message"] and conn["password"] not in result["message"]

@@ -1,0 +1,124 @@
+"""The DAGs under the real multi-process deployment: scheduler, triggerer, two Celery workers, PostgreSQL, Redis.
+
+Every run here is started the way users start them (the REST API, `airflow backfill create`) and executed by
+the Celery workers; nothing runs inside the test process.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pendulum
+import pytest
+
+from stack import WORKERS, wait_for
+from tests.stack.conftest import emulator_state
+
+pytestmark = pytest.mark.stack
+
+IDENTITY = {"proxy_organization_open_id": "org_dianziqian", "operator_open_id": "n9527"}
+
+
+def bench_entries(first: int, count: int, seal_name: str = "合同专用章") -> list[dict]:
+    """System-seal tenants in the synthetic enterprises benchorg{first}..{first+count-1} (see conftest)."""
+    from workload import org
+
+    return [{"proxy_organization_open_id": org(i), "operator_open_id": f"b{i:05d}admin", "seal_name": seal_name,
+             "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
+             "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(first, first + count)]
+
+
+def seals_of(stack, entries: list[dict]) -> dict[tuple[str, str], list[dict]]:
+    wanted = {(e["proxy_organization_open_id"], e["seal_name"]) for e in entries}
+    found: dict[tuple[str, str], list[dict]] = {key: [] for key in wanted}
+    for seal in emulator_state(stack)["seals"]:
+        key = (seal["organization_open_id"], seal["seal_name"])
+        if key in wanted:
+            found[key].append(seal)
+    return found
+
+
+def report_of(stack, ds: str) -> dict:
+    [path] = (stack.reports / ds).glob("*.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succeeds(stack, api):
+    image = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL",
+                                           "seal_image_path": "sample_seal.png", "user_ids": ["n9528"]})
+    system = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "财务专用章", "seal_type": "FINANCE",
+                                            "user_ids": ["n9528", "n9529"]})
+
+    def deferred_to_the_triggerer():
+        ti = {t["task_id"]: t for t in api.task_instances("ess_seal_setup", image)}.get("wait_for_review", {})
+        trigger = ti.get("trigger") or {}
+        return ti.get("state") == "deferred" and trigger.get("triggerer_id") and ti
+
+    # the emulator reviews after 20 s: the sensor hands its wait to the triggerer in the meantime
+    deferred = wait_for("wait_for_review deferred and picked up by the triggerer", deferred_to_the_triggerer, 120, 0.3)
+    assert deferred["trigger"]["classpath"].endswith("EssSealReviewTrigger"), deferred["trigger"]
+    for run_id in (image, system):
+        run = api.wait_run("ess_seal_setup", run_id, timeout=300)
+        assert run["state"] == "success", api.task_instances("ess_seal_setup", run_id)
+    tis = {t["task_id"]: t for t in api.task_instances("ess_seal_setup", image)}
+    assert tis["wait_for_review"]["state"] == "success" and tis["grant_seal"]["state"] == "success"
+    assert tis["wait_for_review"]["try_number"] == 1  # resumed from the trigger, not retried
+
+    seals = {s["seal_name"]: s for s in emulator_state(stack)["seals"] if s["organization_open_id"] == "org_dianziqian"}
+    assert seals["人事专用章"]["seal_status"] == "SUCCESS" and seals["人事专用章"]["authorized_user_ids"] == ["n9528"]
+    assert sorted(seals["财务专用章"]["authorized_user_ids"]) == ["n9528", "n9529"]
+
+
+def test_backfill_of_seven_dates_gives_one_seal_per_tenant_and_every_report(stack, api):
+    # on or after the DAG's start_date (2026-11-01): a run dated before it would hold no tasks at all
+    days = [pendulum.date(2026, 11, 2).add(days=n).isoformat() for n in range(7)]
+    entries = {}
+    for n, ds in enumerate(days):
+        entries[ds] = bench_entries(n * 10, 10)  # ten enterprises per date, none shared
+        (stack.manifests / f"{ds}.json").write_text(json.dumps(entries[ds], ensure_ascii=False), encoding="utf-8")
+
+    created = stack.airflow("backfill", "create", "--dag-id", "ess_tenant_onboarding",
+                            "--from-date", days[0], "--to-date", days[-1], timeout=300)
+    assert created.returncode == 0, created.stdout + created.stderr
+
+    def backfill_runs():
+        runs = [r for r in api.runs("ess_tenant_onboarding") if r["run_type"] == "backfill"]
+        return runs if len(runs) == 7 and all(r["state"] in ("success", "failed") for r in runs) else None
+
+    runs = wait_for("7 backfill runs finished", backfill_runs, 600, 2)
+    assert sorted(r["logical_date"][:10] for r in runs) == days
+    assert [r["state"] for r in runs] == ["success"] * 7, runs
+
+    found = seals_of(stack, [e for day in entries.values() for e in day])
+    assert len(found) == 70 and all(len(seals) == 1 for seals in found.values()), \
+        {k: len(v) for k, v in found.items() if len(v) != 1}
+    for ds in days:
+        report = report_of(stack, ds)
+        assert [row["status"] for row in report["tenants"]] == ["done"] * 10, (ds, report["tenants"])
+
+
+def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stack, api):
+    ds = "2026-11-20"
+    entries = bench_entries(100, 80)
+    (stack.manifests / f"{ds}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    before = emulator_state(stack)
+
+    run_id = api.trigger("ess_tenant_onboarding", {"chunk_size": 10}, logical_date=f"{ds}T00:00:00Z")
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=600)
+    tis = api.task_instances("ess_tenant_onboarding", run_id)
+    assert run["state"] == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tis]
+
+    chunks = [t for t in tis if t["task_id"] == "onboard"]
+    assert len(chunks) == 8 and {t["hostname"] for t in chunks} == set(WORKERS), (run, tis)
+    spans = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]), t["hostname"])
+             for t in chunks]
+    assert any(a[0] < b[1] and b[0] < a[1] for a in spans for b in spans if a[2] != b[2]), \
+        f"no two chunks on different workers overlapped: {spans}"
+
+    after = emulator_state(stack)
+    calls = sum(after["request_counts"].values()) - sum(before["request_counts"].values())
+    limited = sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+    assert calls >= 3 * len(entries) and limited <= 0.01 * calls, (calls, limited)
+    assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
+    assert [row["status"] for row in report_of(stack, ds)["tenants"]] == ["done"] * len(entries)
