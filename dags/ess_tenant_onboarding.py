@@ -84,13 +84,15 @@ def ess_tenant_onboarding():
     wait = ManifestSensor(task_id="wait_for_manifest", **DEFAULTS)
 
     @task
-    def plan(ds: str | None = None, params: dict | None = None, ti: Any = None) -> list[int]:
-        """Read and check the manifest; one XCom key per chunk; bad entries become report rows."""
+    def plan(ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None) -> list[int]:
+        """Refuse unknown conf keys; read and check the manifest; one XCom key per chunk; bad entries become rows."""
         from airflow.sdk.configuration import conf
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
+        from tencent_ess.params import check_conf
 
         with failure_policy():
+            check_conf(dag_run.conf if dag_run is not None else None, PARAMS)
             return tasks.plan(_where(), ds=str(ds), params=params, ti=ti,
                               max_chunks=conf.getint("core", "max_map_length"))
 

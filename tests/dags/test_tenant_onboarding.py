@@ -235,3 +235,11 @@ def test_rows_keep_what_was_done_before_a_failure(onboarding, make_emulator, mon
     assert rows[2]["seal_id"] == seals["图片章@org_review_fail"]["seal_id"]
     assert "refused in review" in rows[2]["error"] and "ReviewFailed" not in rows[2]["error"]
     assert document["summary"]["seals_created"] == len(seals) == 3
+
+
+def test_a_misspelt_conf_key_fails_the_run_naming_it(onboarding, ess_conn):
+    dag, manifests, _ = onboarding
+    sample(manifests)
+    result = run_day(dag, revoke_unlistd=True)
+    assert result.state == "failed" and result.states["plan"] == "failed" and result.tries["plan"] == 1
+    assert emulator_state(ess_conn)["request_counts"] == {}
