@@ -58,7 +58,7 @@ def test_the_default_connection_is_accepted_by_the_hook(compose):
     raw = compose["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]
     conn = Connection.from_json(raw[len("${ESS_CONNECTION:-"):-1], conn_id="tencentcloud_ess_default")
     settings = settings_from_connection(conn)
-    assert (settings.scheme, settings.host) == ("http", "ess-emulator:8964")
+    assert (settings.scheme, settings.netloc) == ("http", "ess-emulator:8964")
 
 
 # ------------------------------------------------------------------ one source of truth with the native stack

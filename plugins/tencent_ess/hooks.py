@@ -48,7 +48,7 @@ class EssSettings:
     secret_key: str = field(repr=False)
     app_id: str
     scheme: str
-    host: str  # host[:port], also the signed Host header
+    netloc: str  # host[:port]: where requests go, and the signed Host header
     region: str = ""
     timeout: float = DEFAULT_TIMEOUT
 
@@ -246,7 +246,7 @@ class EssHook(BaseHook):
             if sdk_log.getEffectiveLevel() < logging.WARNING:
                 sdk_log.setLevel(logging.WARNING)
             s = self.settings
-            http = HttpProfile(protocol=s.scheme, endpoint=s.host, reqTimeout=s.timeout)  # TLS verification stays on
+            http = HttpProfile(protocol=s.scheme, endpoint=s.netloc, reqTimeout=s.timeout)  # TLS verification stays on
             profile = ClientProfile(httpProfile=http, disable_region_breaker=True)  # the breaker would swap hosts
             client = _client_class(essbasic_client.EssbasicClient)(
                 credential.Credential(s.secret_id, s.secret_key), s.region, profile)
@@ -382,7 +382,8 @@ class EssHook(BaseHook):
         except EssApiError as err:
             if err.code.startswith("AuthFailure") or err.transient:
                 return False, str(err)
-            return True, f"Credentials accepted by {self.settings.host} (probe answered {err.code}, RequestId {err.request_id})"
+            where = self.settings.netloc
+            return True, f"Credentials accepted by {where} (probe answered {err.code}, RequestId {err.request_id})"
         except Exception as err:  # noqa: BLE001 - the UI button wants a message, not a traceback
             return False, f"{type(err).__name__}: {err}"
-        return True, f"Credentials accepted by {self.settings.host} (RequestId {response.get('RequestId')})"
+        return True, f"Credentials accepted by {self.settings.netloc} (RequestId {response.get('RequestId')})"

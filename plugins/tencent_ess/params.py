@@ -32,4 +32,5 @@ def check_conf(conf: Mapping[str, Any] | None, known: Iterable[str]) -> None:
         close = difflib.get_close_matches(str(key), known_sorted, n=1, cutoff=0.6)
         described.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
     plural = "s" if len(bad) > 1 else ""
-    raise EssValidationError("conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}")
+    raise EssValidationError(
+        "conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}")

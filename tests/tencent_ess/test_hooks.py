@@ -89,7 +89,7 @@ def _conn(monkeypatch, **fields):
 ])
 def test_endpoint_from_host_port_schema_or_the_legacy_extra(monkeypatch, fields, expected):
     settings = _conn(monkeypatch, **fields)
-    assert (settings.scheme, settings.host) == expected
+    assert (settings.scheme, settings.netloc) == expected
 
 
 def test_plain_http_to_a_named_host_only_by_explicit_opt_in():
