@@ -154,28 +154,37 @@ class CreateSealByImageOperator(EssBaseOperator):
         return outcome.seal_id
 
 
-class ChannelCreateSealPolicyOperator(EssBaseOperator):
-    """Grant a seal to employees; returns every requested user, who all hold the seal afterwards.
-
-    Users already authorized are skipped by the API; XCom keys ``newly_granted`` and
-    ``already_granted`` tell them apart, so a re-run returns the same value.
+class EssSealUsersOperator(EssBaseOperator):
+    """Base of the operators that act on a seal for a list of users (grant, revoke).
 
     :param seal_id: the seal (``create.output`` works and wires the dependency).
     :param user_ids: e-sign UserIds or OpenIds (a list, a JSON list or a comma-separated string).
     """
 
     template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "user_ids")
-    ui_color = "#d9e7f7"
 
     def __init__(self, *, seal_id: str, user_ids: list[str] | str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seal_id = seal_id
         self.user_ids = user_ids
 
+    def checked(self) -> tuple[str, list[str]]:
+        """(SealId, users), checked; `EssValidationError` names a bad field."""
+        return require_text("seal_id", self.seal_id, max_len=64), parse_user_ids(self.user_ids)
+
+
+class ChannelCreateSealPolicyOperator(EssSealUsersOperator):
+    """Grant a seal to employees; returns every requested user, who all hold the seal afterwards.
+
+    Users already authorized are skipped by the API; XCom keys ``newly_granted`` and
+    ``already_granted`` tell them apart, so a re-run returns the same value.
+    """
+
+    ui_color = "#d9e7f7"
+
     def execute(self, context: Context) -> list[str]:
         with failure_policy():
-            users = parse_user_ids(self.user_ids)
-            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            seal_id, users = self.checked()
             newly, already = self.seals.grant(self.agent(), seal_id, users)
         self.log.info("Seal %s: granted to %s; already held by %s", seal_id, newly or "nobody new", already or "nobody")
         context["ti"].xcom_push(key="newly_granted", value=newly)
@@ -183,26 +192,16 @@ class ChannelCreateSealPolicyOperator(EssBaseOperator):
         return users
 
 
-class ChannelDeleteSealPoliciesOperator(EssBaseOperator):
+class ChannelDeleteSealPoliciesOperator(EssSealUsersOperator):
     """Revoke employees' use of a seal (ChannelDeleteSealPolicies); returns the users asked for. Idempotent:
     revoking a user who does not hold the seal is a success.
-
-    :param seal_id: the seal.
-    :param user_ids: e-sign UserIds or OpenIds (a list, a JSON list or a comma-separated string).
     """
 
-    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "user_ids")
     ui_color = "#f3e3c3"
-
-    def __init__(self, *, seal_id: str, user_ids: list[str] | str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.seal_id = seal_id
-        self.user_ids = user_ids
 
     def execute(self, context: Context) -> list[str]:
         with failure_policy():
-            users = parse_user_ids(self.user_ids)
-            seal_id = require_text("seal_id", self.seal_id, max_len=64)
+            seal_id, users = self.checked()
             revoked = self.seals.revoke(self.agent(), seal_id, users)
         self.log.info("Seal %s: revoked from %s", seal_id, revoked)
         return revoked
