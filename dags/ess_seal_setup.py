@@ -8,13 +8,13 @@ The SealId travels from `create_seal` to the sensor and to `grant_seal` through 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param
+from tencent_ess import RETRY_DEFAULTS
 from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
+from tencent_ess.params import CheckConfOperator
 from tencent_ess.sensors import EssSealReviewSensor
 from tencent_ess.validation import (
     GENERATE_SYSTEM,
@@ -84,23 +84,12 @@ with DAG(
     catchup=False,
     params=PARAMS,
     tags=["tencent-ess", "seals"],
-    default_args={"owner": "platform", "retries": 3, "retry_delay": timedelta(seconds=20),
-                  "retry_exponential_backoff": 2.0, "max_retry_delay": timedelta(minutes=10)},
+    default_args={"owner": "platform", **RETRY_DEFAULTS},
     doc_md=__doc__,
 ) as dag:
 
-    @task
-    def check_conf(dag_run: Any = None) -> None:
-        """Refuse conf keys no Param declares (a misspelt `seal_nmae` would otherwise be ignored)."""
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from tencent_ess.errors import EssValidationError
-        from tencent_ess.params import check_conf as check
-
-        try:
-            check(dag_run.conf, PARAMS)
-        except EssValidationError as err:
-            raise AirflowFailException(str(err)) from None
+    # A misspelt key (`seal_nmae`) would otherwise be ignored and the default used.
+    check_conf = CheckConfOperator(task_id="check_conf", known=PARAMS)
 
     create = CreateSealByImageOperator(
         task_id="create_seal",
@@ -121,4 +110,4 @@ with DAG(
     grant = ChannelCreateSealPolicyOperator(
         task_id="grant_seal", seal_id=create.output, user_ids="{{ params.user_ids | tojson }}", **AGENT
     )
-    check_conf() >> create >> review >> grant
+    check_conf >> create >> review >> grant

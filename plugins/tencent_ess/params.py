@@ -11,7 +11,9 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import EssValidationError
+from airflow.sdk import BaseOperator
+
+from .errors import EssValidationError, failure_policy
 
 
 def unknown_keys(conf: Mapping[str, Any] | None, known: Iterable[str]) -> list[str]:
@@ -34,3 +36,21 @@ def check_conf(conf: Mapping[str, Any] | None, known: Iterable[str]) -> None:
     plural = "s" if len(bad) > 1 else ""
     raise EssValidationError(
         "conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}")
+
+
+class CheckConfOperator(BaseOperator):
+    """First task of a DAG: fails the run, before any API call and without retry, when the run's conf holds a
+    key no Param declares (`check_conf`). A plain operator, so that the DAG file needs no `@task` machinery.
+
+    :param known: the Param names the DAG declares.
+    """
+
+    ui_color = "#eeeeee"
+
+    def __init__(self, *, known: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.known = sorted(known)
+
+    def execute(self, context: Any) -> None:
+        with failure_policy():
+            check_conf(context["dag_run"].conf, self.known)

@@ -12,7 +12,6 @@ from . import DEFAULT_CONN_ID
 from .base import EssMixin
 from .errors import EssError, SealRefusedError, SealUnusableError, failure_policy
 from .seals import CHECKING, FAIL, SUCCESS
-from .triggers import EssSealReviewTrigger
 from .validation import require_text
 
 if TYPE_CHECKING:
@@ -80,6 +79,8 @@ class EssSealReviewSensor(EssMixin, BaseSensorOperator):
             return self.seal_id
         if self.poke(context):  # already decided: no need to hand over to the triggerer
             return self.seal_id
+        from .triggers import EssSealReviewTrigger  # here, not at the top: DAG files import this module
+
         self.defer(
             trigger=EssSealReviewTrigger(
                 seal_id=self.seal_id, proxy_organization_open_id=self.proxy_organization_open_id,
