@@ -82,6 +82,20 @@ def last_rows(records: Iterable[dict[str, Any]], task: str | None = None) -> dic
     return rows
 
 
+def carry_over(records: Iterable[dict[str, Any]], task: str, series: int, tenants: Iterable[dict]
+               ) -> dict[str, TenantResult]:
+    """What earlier attempts of `task`'s current series finished for these `tenants`, by fingerprint, each row
+    re-indexed to the tenant's position in today's manifest (an edited manifest may have moved it)."""
+    finished = finished_before(records, task, series)
+    carried: dict[str, TenantResult] = {}
+    for tenant in tenants:
+        row = finished.get(tenant["fingerprint"])
+        if row is not None:
+            row.index = tenant["index"]
+            carried[tenant["fingerprint"]] = row
+    return carried
+
+
 def finished_before(records: Iterable[dict[str, Any]], task: str | None = None, series: int | None = None
                     ) -> dict[str, TenantResult]:
     """Tenants that earlier attempts (of `task`, or any; of tries ≥ `series`, or any) finished, by fingerprint."""

@@ -27,7 +27,15 @@ from .engine import (
     finish_reviewed,
     onboard_chunk,
 )
-from .journal import attempt_record, finished_before, last_rows, latest_series, read_records, write_record
+from .journal import (
+    attempt_record,
+    carry_over,
+    finished_before,
+    last_rows,
+    latest_series,
+    read_records,
+    write_record,
+)
 from .locations import Locations, run_name
 from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
 from .report import write_report
@@ -107,8 +115,8 @@ def make_hook(params: dict[str, Any], ti: Any = None):
     return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
 
 
-def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any]) -> None:
-    name = f"{ti.task_id}-{ti.map_index}-try{ti.try_number}"
+def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any], suffix: str = "") -> None:
+    name = f"{ti.task_id}-{ti.map_index}-try{ti.try_number}{suffix}"
     write_record(where.journal(ds, ti.run_id), name, record)
 
 
@@ -120,8 +128,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     hook = make_hook(params, ti)
     label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
-    carried = finished_before(records, task, series)
-    carried = {t["fingerprint"]: carried[t["fingerprint"]] for t in tenants if t["fingerprint"] in carried}
+    carried = carry_over(records, task, series, tenants)
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
         log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
@@ -130,8 +137,6 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
                             series=series)
     by_fingerprint = {t["fingerprint"]: t for t in tenants}
-    for fingerprint, row in carried.items():  # the manifest position may have moved: report today's index
-        row.index = by_fingerprint[fingerprint]["index"]
     earlier = last_rows(records, task)
     for result in results:  # a seal an earlier attempt created and this one found is still this run's creation
         prior = earlier.get(result.fingerprint) or {}
@@ -200,9 +205,8 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
     finished is kept in the journal and not done again."""
     info = plan_info(ti)
     awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
-    journal = where.journal(ds, ti.run_id)
-    records, _ = read_records(journal, info["plan_id"])
-    carried = finished_before(records, "finish_reviews", first_try_of_series(ti))
+    records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
+    carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
     hook = make_hook(params, ti)
     batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
@@ -210,14 +214,9 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
                             finished=(DONE, FAILED))  # decided: approved and granted, or refused
-    by_fingerprint = {t["fingerprint"]: t for t in awaiting}
-    results = [r for r in batch if r not in waiting]
-    for fingerprint, row in carried.items():
-        if fingerprint in by_fingerprint:
-            row.index = by_fingerprint[fingerprint]["index"]
-            results.append(row)
+    results = [r for r in batch if r not in waiting] + list(carried.values())
     if waiting:
-        write_record(journal, f"finish_reviews--1-try{ti.try_number}-look{time.time_ns()}", record)
+        _journal(where, ds, ti, record, suffix=f"-look{time.time_ns()}")
         now = datetime.now(timezone.utc)
         if now - (first_seen or now) < timedelta(seconds=params["review_wait_seconds"]):
             raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
