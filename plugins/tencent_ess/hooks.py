@@ -8,6 +8,7 @@ host / port / schema = the endpoint (default `essbasic.tencentcloudapi.com`, 443
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import logging
@@ -158,6 +159,7 @@ def settings_from_connection(conn: Any) -> EssSettings:
     return EssSettings(secret_id, secret_key, app_id, scheme, host, str(extra.get("region") or ""), timeout)
 
 
+@functools.lru_cache(maxsize=None)  # one subclass, however many threads build clients
 def _client_class(base: type) -> type:
     """The SDK's client, telling HTTP statuses apart: the SDK reports every non-200 answer as one
     `ServerNetworkError`, which would make a gateway's 400/403/413 look transient. Here 5xx, 408 and 429 stay
