@@ -167,6 +167,15 @@ def _client_class(base: type) -> type:
     from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
     class EssClient(base):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # The SDK resolves its proxy itself (HTTPS_PROXY/HTTP_PROXY unless the host is in NO_PROXY) and passes
+            # it, and its CA bundle, with every request. Left to trust the environment, requests would also scan
+            # os.environ for proxies and stat ~/.netrc on every call (a quarter of the client's CPU per call in a
+            # worker's large environment), and a ~/.netrc entry for the host would replace the signed
+            # Authorization header with Basic auth.
+            self.request.conn._session.trust_env = False
+
         def _check_status(self, resp_inter: Any) -> None:
             status = resp_inter.status_code
             if status == 200:

@@ -110,6 +110,31 @@ def test_one_client_per_thread_reused(ess_conn):
     assert hook.stats["calls.CreateSealByImage"] == 2
 
 
+def test_a_netrc_entry_for_the_host_does_not_replace_the_signature(ess_conn, monkeypatch, tmp_path):
+    """requests would otherwise swap the signed Authorization header for Basic auth from ~/.netrc."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {urlsplit(ess_conn.url).hostname} login someone password something\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    seal_id = EssHook().call("CreateSealByImage", system_seal())["SealId"]
+    assert seal_id
+
+
+def test_the_sdk_proxy_rule_still_applies(ess_conn, monkeypatch):
+    """The environment's proxy is the SDK's to apply (HTTP_PROXY for an http endpoint, unless NO_PROXY holds the
+    endpoint's host:port)."""
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens on the discard port
+    with pytest.raises(EssApiError) as info:
+        EssHook(max_attempts=1).call("CreateSealByImage", system_seal())
+    assert info.value.transient
+    url = urlsplit(ess_conn.url)
+    monkeypatch.setenv("NO_PROXY", f"{url.hostname},{url.netloc}")  # requests matches the host, the SDK host:port
+    assert emulator_state(ess_conn)["request_counts"] == {}  # the proxy was tried, the emulator never reached
+    assert EssHook().call("CreateSealByImage", system_seal())["SealId"]
+
+
 def test_test_connection_through_host_and_port(ess_conn, monkeypatch):
     """The form's way: endpoint in host/port/schema, no endpoint extra."""
     url = urlsplit(ess_conn.url)
