@@ -25,11 +25,12 @@ def write_fixture(path: Path, tenants: int) -> None:
     path.write_text(json.dumps(fixture), encoding="utf-8")
 
 
-def write_manifest(path: Path, count: int, seal_name: str) -> list[dict]:
-    """`count` system-seal tenants, one per enterprise, each granting its two employees; returns the entries."""
+def write_manifest(path: Path, count: int, seal_name: str, first: int = 0) -> list[dict]:
+    """`count` system-seal tenants, one per enterprise from `first` on, each granting its two employees; returns
+    the entries."""
     entries = [{"proxy_organization_open_id": org(i), "operator_open_id": f"b{i:05d}admin", "seal_name": seal_name,
                 "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "seal_style": "circle",
-                "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(count)]
+                "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(first, first + count)]
     path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return entries
 

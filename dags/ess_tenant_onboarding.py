@@ -74,7 +74,9 @@ def _outputs(outputs: Any) -> list:
     schedule="@daily",
     start_date=pendulum.datetime(2026, 11, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=1,  # runs share the API quota; backfills queue behind each other
+    # Scheduled runs one at a time. A backfill runs up to its own max_active_runs (10) dates at once; their tasks
+    # share the one quota (tencent_ess.onboarding.tasks.QUOTA_SHARERS).
+    max_active_runs=1,
     params=PARAMS,
     tags=["tencent-ess", "seals", "onboarding"],
     default_args={"owner": "platform", **RETRY_DEFAULTS},

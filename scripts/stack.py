@@ -323,6 +323,56 @@ class Stack:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
+class Api:
+    """Airflow's REST API v2 with a token from `/auth/token` (SimpleAuthManager)."""
+
+    def __init__(self, stack: Stack) -> None:
+        import requests
+
+        self.url = stack.url
+        token = requests.post(f"{self.url}/auth/token", json={"username": USER, "password": stack.password},
+                              timeout=30)
+        token.raise_for_status()
+        self.session = requests.Session()
+        self.session.trust_env = False  # loopback: no proxy
+        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=60, **kwargs)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:1000]}")
+        return response.json() if response.content else None
+
+    def unpause(self, dag_id: str) -> None:
+        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def ready(self, *dag_ids: str, timeout: float = 180) -> None:
+        """Wait until the dag-processor has parsed each DAG, then unpause it (DAGs are paused at creation)."""
+        for dag_id in dag_ids:
+            wait_for(f"{dag_id} parsed", lambda d=dag_id: self.session.get(f"{self.url}/api/v2/dags/{d}",
+                                                                           timeout=10).status_code == 200, timeout, 1)
+            self.unpause(dag_id)
+
+    def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None) -> str:
+        run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf})
+        return run["dag_run_id"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})[
+            "task_instances"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
+        """Poll until the run ends; returns it (state `success` or `failed`)."""
+        return wait_for(f"{dag_id} {run_id} finished",
+                        lambda: (r := self.run(dag_id, run_id))["state"] in ("success", "failed") and r, timeout, 1)
+
+
 def _run(cmd: list[str], timeout: float) -> None:
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if run.returncode != 0:

@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -23,12 +22,12 @@ from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
-from stack import USER, Stack, wait_for  # noqa: E402
+from stack import USER, Api, Stack  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
-BENCH_TENANTS = 200  # synthetic enterprises benchorg00000..00199 beside the default fixture's
+BENCH_TENANTS = 400  # synthetic enterprises benchorg00000..00399 beside the default fixture's
 
 
 def pytest_collection_modifyitems(items):
@@ -58,46 +57,6 @@ def _fixture_file(path: Path) -> Path:
     return path
 
 
-class Api:
-    """Airflow's REST API v2 with a token from `/auth/token` (SimpleAuthManager)."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.url = stack.url
-        token = requests.post(f"{self.url}/auth/token", json={"username": USER, "password": stack.password},
-                              timeout=30)
-        token.raise_for_status()
-        self.session = requests.Session()
-        self.session.trust_env = False  # loopback: no proxy
-        self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.session.request(method, f"{self.url}/api/v2{path}", timeout=60, **kwargs)
-        assert response.status_code < 400, f"{method} {path}: {response.status_code} {response.text[:1000]}"
-        return response.json() if response.content else None
-
-    def unpause(self, dag_id: str) -> None:
-        self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-
-    def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None) -> str:
-        run = self.call("POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": logical_date, "conf": conf})
-        return run["dag_run_id"]
-
-    def run(self, dag_id: str, run_id: str) -> dict:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})[
-            "task_instances"]
-
-    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
-        """Poll until the run ends; returns it (state `success` or `failed`)."""
-        return wait_for(f"{dag_id} {run_id} finished",
-                        lambda: (r := self.run(dag_id, run_id))["state"] in ("success", "failed") and r, timeout, 1)
-
-
 @pytest.fixture(scope="package")
 def stack():
     missing = _missing_servers()
@@ -117,10 +76,7 @@ def stack():
     try:
         stack.start()
         api = Api(stack)
-        for dag_id in ("ess_seal_setup", "ess_tenant_onboarding"):
-            wait_for(f"{dag_id} parsed", lambda d=dag_id: api.session.get(f"{stack.url}/api/v2/dags/{d}",
-                                                                          timeout=10).status_code == 200, 180, 1)
-            api.unpause(dag_id)
+        api.ready("ess_seal_setup", "ess_tenant_onboarding")
         print(f"[stack] up in {time.monotonic() - started:.0f}s", flush=True)
         stack.manifests, stack.reports = manifests, reports
         yield stack

@@ -14,19 +14,11 @@ import pytest
 
 from stack import WORKERS, wait_for
 from tests.stack.conftest import emulator_state
+from workload import write_manifest
 
 pytestmark = pytest.mark.stack
 
 IDENTITY = {"proxy_organization_open_id": "org_dianziqian", "operator_open_id": "n9527"}
-
-
-def bench_entries(first: int, count: int, seal_name: str = "合同专用章") -> list[dict]:
-    """System-seal tenants in the synthetic enterprises benchorg{first}..{first+count-1} (see conftest)."""
-    from workload import org
-
-    return [{"proxy_organization_open_id": org(i), "operator_open_id": f"b{i:05d}admin", "seal_name": seal_name,
-             "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
-             "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(first, first + count)]
 
 
 def seals_of(stack, entries: list[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -70,13 +62,18 @@ def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succee
     assert sorted(seals["财务专用章"]["authorized_user_ids"]) == ["n9528", "n9529"]
 
 
-def test_backfill_of_seven_dates_gives_one_seal_per_tenant_and_every_report(stack, api):
+def calls_and_refusals(before: dict, after: dict) -> tuple[int, int]:
+    """API calls the emulator answered between two of its states, and how many of them were RequestLimitExceeded."""
+    calls = sum(after["request_counts"].values()) - sum(before["request_counts"].values())
+    return calls, sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+
+
+def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, api):
     # on or after the DAG's start_date (2026-11-01): a run dated before it would hold no tasks at all
     days = [pendulum.date(2026, 11, 2).add(days=n).isoformat() for n in range(7)]
-    entries = {}
-    for n, ds in enumerate(days):
-        entries[ds] = bench_entries(n * 10, 10)  # ten enterprises per date, none shared
-        (stack.manifests / f"{ds}.json").write_text(json.dumps(entries[ds], ensure_ascii=False), encoding="utf-8")
+    entries = {ds: write_manifest(stack.manifests / f"{ds}.json", 30, "合同专用章", first=n * 30)  # none shared
+               for n, ds in enumerate(days)}
+    before = emulator_state(stack)
 
     created = stack.airflow("backfill", "create", "--dag-id", "ess_tenant_onboarding",
                             "--from-date", days[0], "--to-date", days[-1], timeout=300)
@@ -90,18 +87,25 @@ def test_backfill_of_seven_dates_gives_one_seal_per_tenant_and_every_report(stac
     assert sorted(r["logical_date"][:10] for r in runs) == days
     assert [r["state"] for r in runs] == ["success"] * 7, runs
 
+    # the dates ran side by side (a backfill's own max_active_runs), and their chunks shared the one quota
+    chunks = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
+              for r in runs for t in api.task_instances("ess_tenant_onboarding", r["dag_run_id"])
+              if t["task_id"] == "onboard"]
+    assert len(chunks) == 7 and any(a[0] < b[1] and b[0] < a[1] for a in chunks for b in chunks if a != b), chunks
+    calls, refused = calls_and_refusals(before, emulator_state(stack))
+    assert calls >= 3 * 7 * 30 and refused <= 0.01 * calls, (calls, refused)
+
     found = seals_of(stack, [e for day in entries.values() for e in day])
-    assert len(found) == 70 and all(len(seals) == 1 for seals in found.values()), \
+    assert len(found) == 210 and all(len(seals) == 1 for seals in found.values()), \
         {k: len(v) for k, v in found.items() if len(v) != 1}
     for ds in days:
         report = report_of(stack, ds)
-        assert [row["status"] for row in report["tenants"]] == ["done"] * 10, (ds, report["tenants"])
+        assert [row["status"] for row in report["tenants"]] == ["done"] * 30, (ds, report["tenants"])
 
 
 def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stack, api):
     ds = "2026-11-20"
-    entries = bench_entries(100, 80)
-    (stack.manifests / f"{ds}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    entries = write_manifest(stack.manifests / f"{ds}.json", 80, "合同专用章", first=300)
     before = emulator_state(stack)
 
     run_id = api.trigger("ess_tenant_onboarding", {"chunk_size": 10}, logical_date=f"{ds}T00:00:00Z")
@@ -116,9 +120,7 @@ def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stac
     assert any(a[0] < b[1] and b[0] < a[1] for a in spans for b in spans if a[2] != b[2]), \
         f"no two chunks on different workers overlapped: {spans}"
 
-    after = emulator_state(stack)
-    calls = sum(after["request_counts"].values()) - sum(before["request_counts"].values())
-    limited = sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
-    assert calls >= 3 * len(entries) and limited <= 0.01 * calls, (calls, limited)
+    calls, refused = calls_and_refusals(before, emulator_state(stack))
+    assert calls >= 3 * len(entries) and refused <= 0.01 * calls, (calls, refused)
     assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
     assert [row["status"] for row in report_of(stack, ds)["tenants"]] == ["done"] * len(entries)
