@@ -98,7 +98,8 @@ def ess_tenant_onboarding():
             return tasks.plan(_where(), ds=str(ds), params=params, ti=ti,
                               max_chunks=conf.getint("core", "max_map_length"))
 
-    @task(max_active_tis_per_dagrun=4)
+    # A chunk's results (a row per tenant) go to XCom and the report, not into the task log as one huge line.
+    @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False)
     def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from tencent_ess.errors import failure_policy
@@ -109,7 +110,7 @@ def ess_tenant_onboarding():
 
     # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
-          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE)
+          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
     def finish_reviews(chunk_outputs: Any, ds: str | None = None, params: dict | None = None,
                        ti: Any = None) -> dict[str, Any]:
         """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,

@@ -243,3 +243,18 @@ def test_a_misspelt_conf_key_fails_the_run_naming_it(onboarding, ess_conn):
     result = run_day(dag, revoke_unlistd=True)
     assert result.state == "failed" and result.states["plan"] == "failed" and result.tries["plan"] == 1
     assert emulator_state(ess_conn)["request_counts"] == {}
+
+
+
+def test_tasks_returning_a_row_per_tenant_do_not_log_it(onboarding):
+    """A chunk's rows go to XCom and the report: `airflow dags test` of a 1,000-tenant chunk logged them as one
+    760 KB "Returned value was" line. The small summaries (plan's chunk numbers, guard's verdict, the report's
+    totals) stay in the log."""
+    dag, _, _ = onboarding
+    def logs_return_value(task):  # a mapped task (onboard) keeps its operator arguments in partial_kwargs
+        kwargs = getattr(task, "partial_kwargs", None)
+        return kwargs.get("show_return_value_in_logs", True) if kwargs is not None else task.show_return_value_in_logs
+
+    logs_return = {task.task_id: logs_return_value(task) for task in dag.tasks
+                   if task.task_id in ("plan", "guard", "onboard", "finish_reviews", "report")}
+    assert logs_return == {"plan": True, "guard": True, "onboard": False, "finish_reviews": False, "report": True}
