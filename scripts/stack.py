@@ -7,7 +7,8 @@ docker-compose.yaml reads too) plus this machine's addresses. Prints the UI addr
     python scripts/stack.py [--dir .stack] [--port 8080] [--postgres URL] [--redis URL] [--review-seconds 30]
 
 `--postgres postgresql+psycopg2://user:pw@host:5432/db` and `--redis redis://host:6379/0` use servers of your
-own instead of starting them. The tests drive the same class (`Stack`) from a session fixture.
+own instead of starting them. The stack tests (a session fixture) and `make bench` stage 6 drive the same class
+(`Stack`) and REST client (`Api`).
 """
 
 from __future__ import annotations
