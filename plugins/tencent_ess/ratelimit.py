@@ -39,7 +39,7 @@ class ActionRateLimiter:
         headroom: float = HEADROOM,
         min_rate: float = 0.5,
         sharers: Callable[[], int] | None = None,
-        refresh: float = 2.0,
+        refresh: float = 0.5,
     ) -> None:
         if limit <= 0:
             raise ValueError("rate limit must be positive")

@@ -68,6 +68,13 @@ def calls_and_refusals(before: dict, after: dict) -> tuple[int, int]:
     return calls, sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
 
 
+def within_quota(calls: int, refused: int) -> bool:
+    """At most 1% of calls refused for rate (the bench holds that over 21,000 calls); these runs make a few hundred,
+    and each chunk start, learnt by the others within half a second, may cost a refusal: 2 are allowed whatever the
+    count. Chunks that did not share the quota would be refused by the dozen."""
+    return refused <= max(0.01 * calls, 2)
+
+
 def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, api):
     # on or after the DAG's start_date (2026-11-01): a run dated before it would hold no tasks at all
     days = [pendulum.date(2026, 11, 2).add(days=n).isoformat() for n in range(7)]
@@ -93,7 +100,7 @@ def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, a
               if t["task_id"] == "onboard"]
     assert len(chunks) == 7 and any(a[0] < b[1] and b[0] < a[1] for a in chunks for b in chunks if a != b), chunks
     calls, refused = calls_and_refusals(before, emulator_state(stack))
-    assert calls >= 3 * 7 * 30 and refused <= 0.01 * calls, (calls, refused)
+    assert calls >= 3 * 7 * 30 and within_quota(calls, refused), (calls, refused)
 
     found = seals_of(stack, [e for day in entries.values() for e in day])
     assert len(found) == 210 and all(len(seals) == 1 for seals in found.values()), \
@@ -121,6 +128,6 @@ def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stac
         f"no two chunks on different workers overlapped: {spans}"
 
     calls, refused = calls_and_refusals(before, emulator_state(stack))
-    assert calls >= 3 * len(entries) and refused <= 0.01 * calls, (calls, refused)
+    assert calls >= 3 * len(entries) and within_quota(calls, refused), (calls, refused)
     assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
     assert [row["status"] for row in report_of(stack, ds)["tenants"]] == ["done"] * len(entries)

@@ -103,7 +103,7 @@ QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
 def make_hook(params: dict[str, Any], ti: Any = None):
     """A hook paced at this task's share of the API limit: the limit divided among the DAG's API-heavy tasks
     running now, in every run (a backfill runs several dates at once), counted through Airflow's own record of
-    running task instances (asked again every 2 s by the limiter)."""
+    running task instances (asked again every half second by the limiter)."""
     from ..hooks import EssHook
     from ..ratelimit import ActionRateLimiter
 
