@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from emulator_process import demo_connection, start_emulator  # noqa: E402
 
-from bench.workload import check_converged, write_fixture, write_manifest  # noqa: E402
+from bench.workload import calls_between, check_converged, write_fixture, write_manifest  # noqa: E402
 
 ONBOARDING = "ess_tenant_onboarding"
 CHUNK_SIZE = 1000  # the chunk size the memory stage plans with (the DAG's default)
@@ -144,8 +144,7 @@ class Bench:
         cpu = _children_cpu() - cpu_before
         log.close()
         after = self.emulator_state()
-        requests_made = {k: v - before["request_counts"].get(k, 0) for k, v in after["request_counts"].items()}
-        limited = sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+        requests_made, limited = calls_between(before, after)
         reports = sorted((self.reports / day).glob("*.json"), key=lambda p: p.stat().st_mtime)
         data = json.loads(reports[-1].read_text("utf-8")) if reports and tenants and report else None
         return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data, cpu_s=cpu)
@@ -220,8 +219,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
              lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"], timeout=300, interval=1)
     wall = max(datetime.fromisoformat(r["end_date"]).timestamp() for r in runs) - started
     after = state()
-    requests_made = {k: v - before["request_counts"].get(k, 0) for k, v in after["request_counts"].items()}
-    limited = sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+    requests_made, limited = calls_between(before, after)
     states = [r["state"] for r in sorted(runs, key=lambda r: r["logical_date"])]
     hosts = sorted({t["hostname"] for r in runs for t in api.task_instances(ONBOARDING, r["dag_run_id"])
                     if t["task_id"] == "onboard" and t["hostname"]})

@@ -54,3 +54,11 @@ def check_converged(seals: list[dict], entries: list[dict]) -> dict[str, int]:
             missing += 1
     return {"tenants": len(wanted), "seals": sum(len(v) for v in found.values()), "duplicates": duplicates,
             "missing": missing}
+
+
+def calls_between(before: dict, after: dict) -> tuple[dict[str, int], int]:
+    """From two of the emulator's states (`/_emulator/state`): the calls answered in between, by action, and how
+    many of them were refused for rate (RequestLimitExceeded)."""
+    calls = {action: n - before["request_counts"].get(action, 0) for action, n in after["request_counts"].items()}
+    refused = sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+    return calls, refused

@@ -66,15 +66,22 @@ class ActionRateLimiter:
         """How many requests this process may send in one window: its share of the limit."""
         return max(1, math.floor(self.limit / self._shared_by))
 
-    def _recount(self, now: float) -> None:
-        # Called with the lock held; a failing count keeps the last one (AIMD still protects the quota).
-        if self._sharers is None or now - self._checked < self._refresh:
+    def _recount(self) -> None:
+        """Ask `sharers` again when `refresh` has passed; the ask (an API round trip) runs outside the lock, so the
+        other threads keep sending meanwhile. A failing count keeps the last one (AIMD still protects the quota)."""
+        if self._sharers is None:
             return
-        self._checked = now
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked < self._refresh:
+                return
+            self._checked = now
         try:
-            self._shared_by = max(1, int(self._sharers()))
+            count = max(1, int(self._sharers()))
         except Exception:  # noqa: BLE001 - pacing must not fail a call
-            pass
+            return
+        with self._lock:
+            self._shared_by = count
 
     def rate(self, action: str) -> float:
         """The rate this action is paced at now (requests per second)."""
@@ -84,9 +91,9 @@ class ActionRateLimiter:
     def acquire(self, action: str) -> None:
         """Block until this action may send; the caller sends right after."""
         while True:
+            self._recount()
             with self._lock:
                 now = time.monotonic()
-                self._recount(now)
                 sent = self._sent.setdefault(action, deque())
                 while sent and now - sent[0] >= WINDOW + WINDOW_MARGIN:
                     sent.popleft()

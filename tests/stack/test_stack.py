@@ -14,7 +14,7 @@ import pytest
 
 from stack import WORKERS, wait_for
 from tests.stack.conftest import emulator_state
-from workload import write_manifest
+from workload import calls_between, write_manifest
 
 pytestmark = pytest.mark.stack
 
@@ -64,8 +64,8 @@ def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succee
 
 def calls_and_refusals(before: dict, after: dict) -> tuple[int, int]:
     """API calls the emulator answered between two of its states, and how many of them were RequestLimitExceeded."""
-    calls = sum(after["request_counts"].values()) - sum(before["request_counts"].values())
-    return calls, sum(after["rate_limited"].values()) - sum(before["rate_limited"].values())
+    calls, refused = calls_between(before, after)
+    return sum(calls.values()), refused
 
 
 def within_quota(calls: int, refused: int) -> bool:
