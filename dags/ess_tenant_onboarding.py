@@ -20,6 +20,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 from tencent_ess import RETRY_DEFAULTS
+from tencent_ess.onboarding import AWAITING
 from tencent_ess.onboarding.wait import ManifestSensor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -99,7 +100,8 @@ def ess_tenant_onboarding():
                               max_chunks=conf.getint("core", "max_map_length"))
 
     # A chunk's results (a row per tenant) go to XCom and the report, not into the task log as one huge line.
-    @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False)
+    # multiple_outputs=False: the dict is one XCom (Airflow would also push each key, doubling a chunk's rows).
+    @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False, multiple_outputs=False)
     def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from tencent_ess.errors import failure_policy
@@ -110,8 +112,9 @@ def ess_tenant_onboarding():
 
     # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
-          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False)
-    def finish_reviews(chunk_outputs: Any, ds: str | None = None, params: dict | None = None,
+          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False,
+          multiple_outputs=False)
+    def finish_reviews(awaiting: Any, ds: str | None = None, params: dict | None = None,
                        ti: Any = None) -> dict[str, Any]:
         """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,
         holding no worker slot, for up to `review_wait_seconds`, then left to a task retry."""
@@ -122,13 +125,13 @@ def ess_tenant_onboarding():
 
         with failure_policy():
             try:
-                return tasks.finish_reviews(_where(), _outputs(chunk_outputs), ds=str(ds), params=params, ti=ti,
+                return tasks.finish_reviews(_where(), _outputs(awaiting), ds=str(ds), params=params, ti=ti,
                                             first_seen=ti.get_first_reschedule_date(get_current_context()))
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 
     @task(trigger_rule=TriggerRule.ALL_DONE)
-    def report(planned: list | None, chunk_outputs: Any, reviewed: dict | None, ds: str | None = None,
+    def report(planned: list | None, chunk_outputs: Any, awaiting: Any, reviewed: dict | None, ds: str | None = None,
                run_id: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
         from airflow.sdk.exceptions import AirflowSkipException
@@ -136,7 +139,7 @@ def ess_tenant_onboarding():
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            summary = tasks.report(_where(), planned, _outputs(chunk_outputs), reviewed, ds=str(ds),
+            summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed, ds=str(ds),
                                    run_id=str(run_id), params=params, ti=ti)
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
@@ -156,8 +159,8 @@ def ess_tenant_onboarding():
     guarded = guard(planned)
     chunks = onboard.expand(chunk=planned)
     guarded >> chunks
-    reviewed = finish_reviews(chunks)
-    report(planned, chunks, reviewed)
+    reviewed = finish_reviews(chunks[AWAITING])
+    report(planned, chunks, chunks[AWAITING], reviewed)
 
 
 ess_tenant_onboarding()

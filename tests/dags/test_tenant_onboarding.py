@@ -258,3 +258,22 @@ def test_tasks_returning_a_row_per_tenant_do_not_log_it(onboarding):
     logs_return = {task.task_id: logs_return_value(task) for task in dag.tasks
                    if task.task_id in ("plan", "guard", "onboard", "finish_reviews", "report")}
     assert logs_return == {"plan": True, "guard": True, "onboard": False, "finish_reviews": False, "report": True}
+
+
+def test_a_chunk_puts_its_rows_in_xcom_once_and_compact(onboarding, ess_conn):
+    """A chunk's XComs travel through the API server twice (push, then the report's pull): Airflow's implied
+    multiple_outputs pushed each key of the dict again (a 1,000-tenant chunk put 1.7 MB in XCom), every row carried
+    its empty fields, and finish_reviews pulled all rows to find the few seals in review. Now: one compact return
+    value, the reviews' own small key, and the report still has every field of every row."""
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)
+    result = run_day(dag)
+    assert result.state == "success", result.states
+    keys = sorted(key for (task, key) in result.xcoms if task.startswith("onboard"))
+    assert keys == ["awaiting", "return_value"], keys
+    assert all(key == "return_value" for (task, key) in result.xcoms if task == "finish_reviews")
+    out = result.xcom("onboard[0]")
+    assert set(out) == {"results", "attempt"} and "rows" not in out["attempt"] and "finished" not in out["attempt"]
+    assert all("would_grant" not in row and "error" not in row for row in out["results"])  # empty: left out
+    rows = read_report(reports)["tenants"]
+    assert len(rows) == len(entries) and all(set(row) >= {"would_grant", "error", "revoked", "seal_id"} for row in rows)

@@ -9,3 +9,7 @@
 
 Nothing is imported here, so that the DAG file's parse-time imports stay small.
 """
+
+#: The XCom key under which each chunk leaves its image seals still in review: finish_reviews reads this, never the
+#: chunks' rows. (Here, not in `tasks`, because the DAG file wires it at parse time.)
+AWAITING = "awaiting"

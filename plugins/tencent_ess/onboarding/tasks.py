@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import EssError
 from ..storage import storage_path
+from . import AWAITING
 from .engine import (
     AWAITING_REVIEW,
     DONE,
@@ -149,9 +150,15 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
         raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
     awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
                 for r in results if r.status == AWAITING_REVIEW]
-    record.pop("finished")  # only a later attempt of a failed one needs it; the results carry it here
-    return {"results": [r.to_dict() for r in results if r.status != AWAITING_REVIEW],
-            "awaiting": awaiting, "attempt": record}
+    ti.xcom_push(key=AWAITING, value=awaiting)  # all finish_reviews needs: it never pulls the chunk's rows
+    return chunk_output([r for r in results if r.status != AWAITING_REVIEW], record)
+
+
+def chunk_output(results: list[TenantResult], record: dict[str, Any]) -> dict[str, Any]:
+    """A finished task's XCom: its rows (compact) and its attempt's counts. The record's copies of the rows are
+    dropped: only a later attempt of a failed task needs them, and it reads them from the journal."""
+    counts = {key: value for key, value in record.items() if key not in ("finished", "rows")}
+    return {"results": [r.to_wire() for r in results], "attempt": counts}
 
 
 # ---------------------------------------------------------------------------------------------------- guard
@@ -197,14 +204,14 @@ class CheckAgain(Exception):
         super().__init__(f"{waiting} seals still in review; checking again at {when.isoformat()}")
 
 
-def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, params: dict[str, Any], ti: Any,
-                   first_seen: datetime | None = None) -> dict[str, Any]:
+def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *, ds: str, params: dict[str, Any],
+                   ti: Any, first_seen: datetime | None = None) -> dict[str, Any]:
     """One look at the image seals under review: grant the approved, fail the refused with the API's FailReason.
     Those still in review: `CheckAgain` after `review_poll_seconds` while the wait (`review_wait_seconds` from
     `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
     finished is kept in the journal and not done again."""
     info = plan_info(ti)
-    awaiting = [t for out in chunk_outputs if out for t in out["awaiting"]]
+    awaiting = [t for chunk in awaiting_lists if chunk for t in chunk]
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
@@ -222,13 +229,12 @@ def finish_reviews(where: Locations, chunk_outputs: list[dict], *, ds: str, para
             raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
         raise RetryLater(f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; "
                          "checking again on retry")
-    record.pop("finished")
-    return {"results": [r.to_dict() for r in sorted(results, key=lambda r: r.index)], "attempt": record}
+    return chunk_output(sorted(results, key=lambda r: r.index), record)
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed: dict | None, *, ds: str,
-           run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting_lists: list, reviewed: dict | None,
+           *, ds: str, run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
     """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
     in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
     not done (in plan mode: not in sync) fails the run after the report is written."""
@@ -240,9 +246,9 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, reviewed
     outputs = [out for out in chunk_outputs if out] + ([reviewed] if reviewed else [])
     rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
     for out in outputs:
-        rows.update((row["index"], row) for row in out["results"])
-    for out in outputs:  # image seals still in review when finish_reviews failed or never ran
-        for tenant in out.get("awaiting") or []:
+        rows.update((row["index"], TenantResult.from_dict(row).to_dict()) for row in out["results"])
+    for chunk in awaiting_lists:  # image seals still in review when finish_reviews failed or never ran
+        for tenant in chunk or []:
             rows.setdefault(tenant["index"], TenantResult(
                 tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
                 tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),

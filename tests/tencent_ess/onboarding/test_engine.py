@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from tencent_ess.hooks import EssHook
-from tencent_ess.onboarding.engine import Progress, onboard_chunk
+from tencent_ess.onboarding.engine import Progress, TenantResult, onboard_chunk
 from tencent_ess.onboarding.manifest import plan_tenants
 from tencent_ess.ratelimit import ActionRateLimiter
 from tests.conftest import conn_json, emulator_state
@@ -96,3 +96,14 @@ def test_in_flight_work_never_exceeds_the_bound_as_it_changes():
                                Progress("t", 60, LOG, interval=0.05))
     assert [r.index for r in results] == list(range(60))
     assert 3 < state["peak"] <= 9
+
+
+def test_a_row_on_the_wire_leaves_out_its_defaults_and_comes_back_whole():
+    done = TenantResult(3, "org_a", "章", "done", seal_id="S1", created=True, granted=["u1"], fingerprint="f")
+    failed = TenantResult(4, "org_b", "章", "failed", error="InvalidParameter: x", fingerprint="g")
+    for row in (done, failed):
+        wire = row.to_wire()
+        assert TenantResult.from_dict(wire) == row
+        assert not {"would_grant", "would_revoke", "revoked", "would_create"} & set(wire)
+    assert done.to_wire()["created"] is True and "error" not in done.to_wire()
+    assert failed.to_wire()["error"] == "InvalidParameter: x" and "seal_id" not in failed.to_wire()
