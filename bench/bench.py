@@ -4,6 +4,9 @@ the naive baseline, memory and DAG parse time.
 Every figure comes from this one run, and each is compared with a reference taken in the same run
 (these machines are noisy): tenants/s against the 20/s ceiling, the DAG against a naive DAG, 10,000
 tenants' peak memory against 1,000's, a DAG file's parse time against a minimal DAG file's.
+A `dags test` run's time is the DAG run's own (its first task's start to its end, from the log: `run_span`), net
+of the same DAG's run on a date with no manifest; the rate by the CLI's wall clock, which adds the interpreter's
+and the in-process execution API's start-up, is printed beside it.
 
 Stages 1-5: Airflow on SQLite, against `python -m ess_emulator` in a child process:
 1. emulator `--rate-limit 20 --latency-ms 50-150`: `airflow dags test ess_tenant_onboarding` on a date with
@@ -48,11 +51,11 @@ from typing import Any
 
 import pendulum
 import psutil
-import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from emulator_process import demo_connection, start_emulator  # noqa: E402
+from ess_emulator import fetch_state  # noqa: E402
 
 from bench.workload import calls_between, check_converged, write_fixture, write_manifest  # noqa: E402
 
@@ -75,7 +78,9 @@ class Run:
     requests: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
     report: dict[str, Any] | None = None
-    net: float = 0.0  # wall minus the same DAG's empty-date run
+    span: float = 0.0  # the DAG run itself: its first task's start to the run's end (see run_span)
+    net: float = 0.0  # span minus the same DAG's empty-date run's span
+    net_wall: float = 0.0  # wall minus the empty-date run's wall: also counts the CLI process's own start-up
     rated: bool = False  # a throughput run (net of the fixed cost): its tenants/s is meaningful
     cpu_s: float = 0.0  # CPU seconds (user + system) of the run's process tree
     ceiling: float = 20.0  # the emulator's rate limit during the run: tenants/s can never beat it
@@ -86,6 +91,10 @@ class Run:
     @property
     def rate(self) -> float:
         return self.tenants / self.net if self.net > 0 else 0.0
+
+    @property
+    def wall_rate(self) -> float:
+        return self.tenants / self.net_wall if self.net_wall > 0 else 0.0
 
 
 class Bench:
@@ -112,7 +121,7 @@ class Bench:
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def emulator_state(self) -> dict[str, Any]:
-        return requests.get(f"{self.url}/_emulator/state", timeout=60).json()
+        return fetch_state(self.url)
 
     def start(self, name: str, fixture: Path, *options: str) -> subprocess.Popen:
         proc, self.url = start_emulator(self.work / f"{name}.db", "--fixtures", str(fixture), *options,
@@ -147,12 +156,30 @@ class Bench:
         requests_made, limited = calls_between(before, after)
         reports = sorted((self.reports / day).glob("*.json"), key=lambda p: p.stat().st_mtime)
         data = json.loads(reports[-1].read_text("utf-8")) if reports and tenants and report else None
-        return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data, cpu_s=cpu)
+        return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data, cpu_s=cpu,
+                   span=run_span(self.logs / f"{name}.log") or wall)
 
     def fixed_cost(self, name: str, dag_id: str, day: str, times: int) -> Run:
         """The DAG on a date with no manifest, `times` times; the quickest is kept, so that subtracting it
         errs towards a lower rate."""
-        return min((self.run(name, dag_id, day, 0) for _ in range(times)), key=lambda run: run.wall)
+        return min((self.run(name, dag_id, day, 0) for _ in range(times)), key=lambda run: run.span)
+
+
+def run_span(log: Path) -> float | None:
+    """The DAG run's own duration in an `airflow dags test` log: from its first task's start to "DagRun Finished",
+    less the 1 s `dags test` sleeps each time it finds no task ready ("No tasks to run", seen on an empty date
+    only). Left out, as a deployment has none of it: the interpreter's start-up and the in-process execution
+    API's (5-9 s, its spread alone is ±4% of a 1,000-tenant run at 20/s). None when the log has no finished run."""
+    import re
+
+    text = log.read_text("utf-8", errors="replace")
+    stamp = r"^(\S+Z) \[[a-z ]+\] "
+    started = re.search(stamp + r"Task started", text, re.M)
+    finished = re.findall(stamp + r"DagRun Finished", text, re.M)
+    if not started or not finished:
+        return None
+    seconds = (datetime.fromisoformat(finished[-1]) - datetime.fromisoformat(started.group(1))).total_seconds()
+    return seconds - 1.0 * len(re.findall(stamp + r"No tasks to run", text, re.M))
 
 
 def chunk_rates(log: Path) -> list[float]:
@@ -201,10 +228,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
     runs at once), waited for. Its wall time runs from the request to the last run's end."""
     from stack import wait_for
 
-    def state() -> dict[str, Any]:
-        return requests.get(f"{stack.emulator_url}/_emulator/state", timeout=120).json()
-
-    before = state()
+    before = fetch_state(stack.emulator_url, timeout=120)
     started = time.time()
     backfill = api.call("POST", "/backfills", json={"dag_id": ONBOARDING, "from_date": f"{days[0]}T00:00:00Z",
                                                     "to_date": f"{days[-1]}T00:00:00Z"})
@@ -218,7 +242,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
     wait_for(f"{name}: backfill {backfill['id']} completed",
              lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"], timeout=300, interval=1)
     wall = max(datetime.fromisoformat(r["end_date"]).timestamp() for r in runs) - started
-    after = state()
+    after = fetch_state(stack.emulator_url, timeout=120)
     requests_made, limited = calls_between(before, after)
     states = [r["state"] for r in sorted(runs, key=lambda r: r["logical_date"])]
     hosts = sorted({t["hostname"] for r in runs for t in api.task_instances(ONBOARDING, r["dag_run_id"])
@@ -229,7 +253,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
         by_day[day] = json.loads(found[-1].read_text("utf-8")) if found else None
     ok = all(state == "success" for state in states)
     return Run(name, tenants, wall, 0 if ok else 1, 0.0, requests_made, limited, None, reports=by_day if tenants else {},
-               states=states, hosts=hosts)
+               states=states, hosts=hosts, span=wall)
 
 
 # ---------------------------------------------------------------------------------------------- parse time
@@ -276,15 +300,17 @@ def limited_counts(run: Run) -> tuple[int, int, int]:
 
 
 def table(runs: list[Run]) -> str:
-    head = f"{'run':<22}{'tenants':>8}{'wall s':>9}{'net s':>8}{'tenants/s':>11}{'% ceiling':>11}" \
-           f"{'RLE seen/retried/failed':>25}{'peak RSS MB':>13}{'exit':>6}"
+    head = f"{'run':<22}{'tenants':>8}{'wall s':>9}{'run s':>8}{'net s':>8}{'tenants/s':>11}{'% ceiling':>11}" \
+           f"{'by wall':>9}{'RLE seen/retried/failed':>25}{'peak RSS MB':>13}{'exit':>6}"
     lines = [head, "-" * len(head)]
     for run in runs:
         seen, retried, failed = limited_counts(run)
         rate = f"{run.rate:.2f}" if run.rated else "-"
         share = f"{100 * run.rate / run.ceiling:.1f}%" if run.rated else "-"
-        lines.append(f"{run.name:<22}{run.tenants:>8}{run.wall:>9.1f}{run.net:>8.1f}{rate:>11}{share:>11}"
-                     f"{f'{seen}/{retried}/{failed}':>25}{run.peak_rss_mb:>13.0f}{run.returncode:>6}")
+        by_wall = f"{run.wall_rate:.2f}" if run.rated else "-"
+        lines.append(f"{run.name:<22}{run.tenants:>8}{run.wall:>9.1f}{run.span:>8.1f}{run.net:>8.1f}{rate:>11}"
+                     f"{share:>11}{by_wall:>9}{f'{seen}/{retried}/{failed}':>25}{run.peak_rss_mb:>13.0f}"
+                     f"{run.returncode:>6}")
     return "\n".join(lines)
 
 
@@ -299,7 +325,8 @@ class Stages:
         self.figures: list[str] = []
 
     def staged(self, run: Run, base: Run | None) -> Run:
-        run.net = run.wall - base.wall if base else run.wall
+        run.net = run.span - base.span if base else run.span
+        run.net_wall = run.wall - base.wall if base else run.wall
         run.rated = base is not None
         self.runs.append(run)
         print(f"  {run.name}: {run.wall:.1f}s wall, exit {run.returncode}", flush=True)
@@ -346,7 +373,7 @@ class Stages:
             self.check(run.returncode == 0 and by_status == {"done": opts.tenants},
                        f"{run.name}: exit {run.returncode}, statuses {by_status}")
             self.check(limited_counts(run)[2] == 0, f"{run.name}: tenants failed on RequestLimitExceeded")
-            self.check(run.rate >= 0.9 * CEILING, f"{run.name}: {run.rate:.2f} tenants/s < 90% of the ceiling")
+            self.check(run.rate >= 0.95 * CEILING, f"{run.name}: {run.rate:.2f} tenants/s < 95% of the ceiling")
         found = check_converged(seals, entries)
         self.check(found["missing"] == found["duplicates"] == 0, f"onboarding: {found}")
         self.check(again.requests.get("CreateSealByImage", 0) == 0, "the re-run created seals")
@@ -354,9 +381,11 @@ class Stages:
         print(f"calls in the first run: {first.requests}; in the re-run: {again.requests}")
         own = chunk_rates(bench.logs / f"{first.name}.log")
         self.figure(f"onboarding: {opts.tenants} tenants at 20/s, {first.rate:.1f} tenants/s "
-                    f"({100 * first.rate / CEILING:.0f}% of the ceiling; target 90%); the chunk itself "
-                    f"{', '.join(f'{rate:.1f}' for rate in own)} tenants/s (pacing aims at 97%)")
-        self.figure(f"same date again: {again.rate:.1f} tenants/s ({100 * again.rate / CEILING:.0f}% of the ceiling), "
+                    f"({100 * first.rate / CEILING:.1f}% of the ceiling; target 95%); the chunk itself "
+                    f"{', '.join(f'{rate:.1f}' for rate in own)} tenants/s; by the CLI's wall clock "
+                    f"{first.wall_rate:.1f} ({100 * first.wall_rate / CEILING:.1f}%)")
+        self.figure(f"same date again: {again.rate:.1f} tenants/s ({100 * again.rate / CEILING:.1f}% of the ceiling; "
+                    f"target 95%; by wall clock {100 * again.wall_rate / CEILING:.1f}%), "
                     f"{again.requests.get('CreateSealByImage', 0)} creates and "
                     f"{again.requests.get('ChannelCreateSealPolicy', 0)} grants")
         if naive:
@@ -458,8 +487,7 @@ class Stages:
                 entries += write_manifest(manifests / f"{day}.json", per, "回填专用章", first=n * per)
             run = self.staged(backfill_run(stack, api, f"backfill {days} dates", busy_days, days * per, reports),
                               empty)
-            found = check_converged(requests.get(f"{stack.emulator_url}/_emulator/state", timeout=120).json()["seals"],
-                                    entries)
+            found = check_converged(fetch_state(stack.emulator_url, timeout=120)["seals"], entries)
         calls = sum(run.requests.values())
         statuses = {day: (report or {}).get("summary", {}).get("by_status") for day, report in run.reports.items()}
         self.check(run.returncode == 0 and all(s == {"done": per} for s in statuses.values()) and len(statuses) == days,

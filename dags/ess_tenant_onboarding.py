@@ -130,7 +130,8 @@ def ess_tenant_onboarding():
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 
-    @task(trigger_rule=TriggerRule.ALL_DONE)
+    # One XCom for the summary: Airflow would push each of its keys again, a round trip each.
+    @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
     def report(planned: list | None, chunk_outputs: Any, awaiting: Any, reviewed: dict | None, ds: str | None = None,
                run_id: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""

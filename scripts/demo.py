@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import requests
+from ess_emulator import fetch_state
 
 from emulator_process import ROOT, demo_connection, start_emulator
 
@@ -38,7 +38,7 @@ def main() -> int:
             run = subprocess.run([*airflow, "dags", "test", "ess_seal_setup", "-c", json.dumps(CONF)], env=env,
                                  capture_output=True, text=True)
             (Path(env["AIRFLOW_HOME"]) / "demo-last-run.log").write_text(run.stdout + run.stderr, encoding="utf-8")
-            seals = requests.get(f"{url}/_emulator/state", timeout=5).json()["seals"]
+            seals = fetch_state(url, timeout=5)["seals"]
             seal = next((s for s in seals if s["seal_name"] == CONF["seal_name"]), None)
             if run.returncode != 0 or seal is None or sorted(seal["authorized_user_ids"]) != sorted(CONF["user_ids"]):
                 print((run.stdout + run.stderr)[-4000:])

@@ -34,7 +34,7 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps([
     {"name": "test-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
 ])
 
-from ess_emulator import EmbeddedEmulator  # noqa: E402
+from ess_emulator import EmbeddedEmulator, fetch_state  # noqa: E402
 
 APP_ID = "yDwhxUUckp3gl8j5UuFX33LSNozpRsbi"
 ORG = "org_dianziqian"
@@ -131,6 +131,4 @@ def airflow_db() -> Path:
 
 
 def emulator_state(emulator: EmbeddedEmulator) -> dict[str, Any]:
-    import requests
-
-    return requests.get(emulator.url + "/_emulator/state", timeout=5).json()
+    return fetch_state(emulator.url, timeout=5)

@@ -1,5 +1,6 @@
 """A local emulator of Tencent Cloud e-signature (essbasic 2021-05-26) for the seal actions: `build_server`,
-`EmbeddedEmulator` (a server in a background thread, for tests) and `DEFAULT_FIXTURE`.
+`EmbeddedEmulator` (a server in a background thread, for tests), `DEFAULT_FIXTURE`, and `fetch_state` (what a
+running emulator holds and has counted, as `GET /_emulator/state` answers).
 
 Use it from the command line (`python -m ess_emulator --help`) or embedded in tests::
 
@@ -24,7 +25,18 @@ from .fixtures import DEFAULT_FIXTURE, Fixture
 from .models import EssBackend
 from .server import EmulatorConfig, EmulatorServer, EmulatorState
 
-__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE"]
+__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE", "fetch_state"]
+
+
+def fetch_state(url: str, timeout: float = 60.0) -> dict[str, Any]:
+    """`GET {url}/_emulator/state` of a running emulator: its seals with their grants, the calls it answered by
+    action, and those it refused for rate. Never through a proxy: the emulator is local."""
+    import json
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{url.rstrip('/')}/_emulator/state", timeout=timeout) as answer:
+        return json.loads(answer.read().decode("utf-8"))
 
 
 def build_server(

@@ -8,11 +8,17 @@ import time
 from collections import deque
 from typing import Callable
 
-#: Pace at this share of the limit, so that a few milliseconds of jitter do not make a 21st request.
-HEADROOM = 0.97
-#: The server's rate window, plus a margin for the time between our send and the gateway's count.
+#: Pace at this share of the limit; the window guard's margin absorbs the jitter between our sends and the
+#: gateway's count.
+HEADROOM = 0.99
+#: The server's rate window, plus a margin for the time between our send and the gateway's count. The margin
+#: starts small and widens by a step after each refusal taken for jitter (up to the most), so a process learns
+#: how much its own path needs instead of every process giving up 3% of the quota for the worst case.
 WINDOW = 1.0
-WINDOW_MARGIN = 0.03
+WINDOW_MARGIN = 0.01
+MARGIN_STEP, MARGIN_MAX = 0.01, 0.05
+#: A refusal this soon after the previous one of the same action is contention, not jitter.
+CONTENTION_SPAN = 5.0
 #: A send this late (thread wake-up, GIL) keeps the schedule; a later one (a stall) restarts it from now.
 CATCH_UP = 0.02
 
@@ -26,9 +32,11 @@ class ActionRateLimiter:
     schedule restarts from that send, so overdue requests are never fired in a burst.
 
     The share is ``limit / sharers()``, where ``sharers`` says how many processes use the quota at
-    once (for onboarding: the chunk tasks of the run that are running now), asked again at most every
-    ``refresh`` seconds. When the server still answers RequestLimitExceeded (someone else uses the
-    quota), `throttled()` halves that action's rate and each later request wins back a little
+    once (for onboarding: the API-heavy tasks of every run that are running now), asked again at most
+    every ``refresh`` seconds. When the server still answers RequestLimitExceeded, `throttled()` tells
+    jitter from contention: a process alone on the quota whose last refusal is long past widens its
+    window margin and keeps its pace; otherwise (others share the quota, or refusals repeat: someone
+    uncounted uses it) it halves that action's rate and each later request wins back a little
     (additive increase, multiplicative decrease), so users never tune anything to avoid throttling.
     """
 
@@ -54,6 +62,8 @@ class ActionRateLimiter:
         self._next: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
         self._cut: dict[str, float] = {}
+        self._refused: dict[str, float] = {}
+        self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
 
     @property
@@ -95,12 +105,12 @@ class ActionRateLimiter:
             with self._lock:
                 now = time.monotonic()
                 sent = self._sent.setdefault(action, deque())
-                while sent and now - sent[0] >= WINDOW + WINDOW_MARGIN:
+                while sent and now - sent[0] >= WINDOW + self.margin:
                     sent.popleft()
                 slot = self._next.get(action, now)
                 wait = slot - now
                 if len(sent) >= self.per_window:
-                    wait = max(wait, sent[0] + WINDOW + WINDOW_MARGIN - now)
+                    wait = max(wait, sent[0] + WINDOW + self.margin - now)
                 if wait <= 0:
                     ceiling = self.max_rate
                     rate = min(self._rate.get(action, ceiling), ceiling)
@@ -111,14 +121,20 @@ class ActionRateLimiter:
             time.sleep(wait)
 
     def throttled(self, action: str) -> None:
-        """The server refused a request of this action for its rate: back off.
+        """The server refused a request of this action for its rate: widen the margin, or back off.
 
         Refusals within one window are one event: threads in flight all see it, and halving once
-        per refusal would cut the rate by 2ⁿ for a single burst.
+        per refusal would cut the rate by 2ⁿ for a single burst. Alone on the quota, a refusal long after
+        the last one is taken for jitter (our send times and the gateway's count disagreed by more than
+        the margin): the margin widens a step and the pace holds.
         """
         with self._lock:
             now = time.monotonic()
             if now - self._cut.get(action, float("-inf")) < WINDOW:
                 return
             self._cut[action] = now
+            previous, self._refused[action] = self._refused.get(action, float("-inf")), now
+            if self._shared_by == 1 and now - previous >= CONTENTION_SPAN:
+                self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)
+                return
             self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)

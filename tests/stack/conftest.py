@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import ROOT
 
@@ -94,7 +93,9 @@ def api(stack) -> Api:
 
 
 def emulator_state(stack: Stack) -> dict:
-    return requests.get(f"{stack.emulator_url}/_emulator/state", timeout=10).json()
+    from ess_emulator import fetch_state
+
+    return fetch_state(stack.emulator_url, timeout=10)
 
 
 @pytest.fixture(scope="package")

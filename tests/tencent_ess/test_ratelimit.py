@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tencent_ess import ratelimit
-from tencent_ess.ratelimit import HEADROOM, WINDOW, WINDOW_MARGIN, ActionRateLimiter
+from tencent_ess.ratelimit import CONTENTION_SPAN, HEADROOM, MARGIN_MAX, MARGIN_STEP, WINDOW, WINDOW_MARGIN, ActionRateLimiter
 
 
 class FakeClock:
@@ -88,7 +88,8 @@ def test_a_failing_count_keeps_the_last_share(clock):
 
 
 def test_throttled_halves_then_recovers_additively(clock):
-    limiter = ActionRateLimiter(20)
+    limiter = ActionRateLimiter(20, sharers=lambda: 2)  # others use the quota: a refusal is contention
+    limiter.acquire("B")  # the share is counted
     full = limiter.rate("A")
     limiter.throttled("A")
     assert limiter.rate("A") == pytest.approx(full / 2)
@@ -99,7 +100,8 @@ def test_throttled_halves_then_recovers_additively(clock):
 
 
 def test_refusals_within_one_window_are_one_event(clock):
-    limiter = ActionRateLimiter(20)
+    limiter = ActionRateLimiter(20, sharers=lambda: 3)
+    limiter.acquire("B")
     full = limiter.rate("A")
     for _ in range(5):  # five threads in flight all refused by the same burst
         limiter.throttled("A")
@@ -107,6 +109,29 @@ def test_refusals_within_one_window_are_one_event(clock):
     clock.now += 1.0
     limiter.throttled("A")
     assert limiter.rate("A") == pytest.approx(full / 4)
+
+
+def test_alone_a_rare_refusal_is_jitter_the_margin_widens_and_the_pace_holds(clock):
+    limiter = ActionRateLimiter(20)
+    full = limiter.rate("A")
+    limiter.throttled("A")
+    assert limiter.rate("A") == full and limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)
+    times = send_times(limiter, clock, 21)  # the guard now keeps 21 sends a wider window apart
+    assert times[20] - times[0] >= WINDOW + WINDOW_MARGIN + MARGIN_STEP - 1e-9
+    for _ in range(10):  # each rare refusal widens it, never past the most
+        clock.now += CONTENTION_SPAN + 0.1
+        limiter.throttled("A")
+    assert limiter.margin == pytest.approx(MARGIN_MAX) and limiter.rate("A") == full
+
+
+def test_alone_refusals_that_repeat_are_contention_and_halve_the_rate(clock):
+    limiter = ActionRateLimiter(20)  # someone the count does not see (another DAG, another system) uses the quota
+    full = limiter.rate("A")
+    limiter.throttled("A")
+    clock.now += 2.0
+    limiter.throttled("A")
+    assert limiter.rate("A") == pytest.approx(full / 2)
+    assert limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)  # contention does not widen it
 
 
 def test_rate_never_falls_below_the_floor(clock):

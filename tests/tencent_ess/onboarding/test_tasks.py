@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from tencent_ess.onboarding.tasks import QUOTA_SHARERS, first_try_of_series, make_hook
+from tencent_ess.ratelimit import HEADROOM
 
 
 class FakeTI:
@@ -25,7 +28,7 @@ def test_the_quota_is_shared_among_running_api_tasks_of_every_run(ess_conn):
     [query] = ti.asked
     assert query == {"dag_id": "ess_tenant_onboarding", "task_ids": QUOTA_SHARERS, "states": ["running"]}
     assert "run_ids" not in query, "every run of the DAG shares the account's quota, not only this one"
-    assert hook.limiter.max_rate == 20 * 0.97 / 4
+    assert hook.limiter.max_rate == pytest.approx(20 * HEADROOM / 4)
 
 
 def test_the_series_of_tries_restarts_when_a_task_is_cleared():
