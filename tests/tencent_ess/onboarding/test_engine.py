@@ -33,9 +33,10 @@ def test_a_chunk_converges_and_a_rerun_changes_nothing(make_emulator, monkeypatc
     assert sorted(s["seal_name"] for s in state["seals"]) == [e["seal_name"] for e in entries]
     assert all(s["authorized_user_ids"] == ["n9528", "n9529"] for s in state["seals"])
     assert state["request_counts"]["ChannelDescribeOrganizationSeals"] == 1  # one enterprise, described once
-    # Paced at 97% of the emulator's own limit: on a loaded machine a send delayed in flight can still land a 21st
-    # request in one second (seen once in CI); such a stray refusal is retried in the call, and every tenant is done.
-    assert sum(state.get("rate_limited", {}).values()) <= 1
+    # Paced at 99% of the emulator's own limit, the window guard's margin starting at 10 ms: on a loaded machine a
+    # send delayed in flight can land a 21st request in one second, and each such stray refusal widens the margin a
+    # step (retried in the call; every tenant is done). A few strays, then none; unpaced, dozens would be refused.
+    assert sum(state.get("rate_limited", {}).values()) <= 3
 
     again = onboard_chunk(EssHook(limiter=ActionRateLimiter(20)), planned, concurrency=8, log=LOG)
     after = emulator_state(emulator)["request_counts"]
