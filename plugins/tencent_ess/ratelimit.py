@@ -76,14 +76,14 @@ class ActionRateLimiter:
         """How many requests this process may send in one window: its share of the limit."""
         return max(1, math.floor(self.limit / self._shared_by))
 
-    def _recount(self) -> None:
+    def _recount(self, force: bool = False) -> None:
         """Ask `sharers` again when `refresh` has passed; the ask (an API round trip) runs outside the lock, so the
         other threads keep sending meanwhile. A failing count keeps the last one (AIMD still protects the quota)."""
         if self._sharers is None:
             return
         with self._lock:
             now = time.monotonic()
-            if now - self._checked < self._refresh:
+            if not force and now - self._checked < self._refresh:
                 return
             self._checked = now
         try:
@@ -126,8 +126,10 @@ class ActionRateLimiter:
         Refusals within one window are one event: threads in flight all see it, and halving once
         per refusal would cut the rate by 2ⁿ for a single burst. Alone on the quota, a refusal long after
         the last one is taken for jitter (our send times and the gateway's count disagreed by more than
-        the margin): the margin widens a step and the pace holds.
+        the margin): the margin widens a step and the pace holds. The sharers are counted afresh first: a
+        refusal is often the first sign that another task has just started.
         """
+        self._recount(force=True)
         with self._lock:
             now = time.monotonic()
             if now - self._cut.get(action, float("-inf")) < WINDOW:

@@ -124,6 +124,18 @@ def test_alone_a_rare_refusal_is_jitter_the_margin_widens_and_the_pace_holds(clo
     assert limiter.margin == pytest.approx(MARGIN_MAX) and limiter.rate("A") == full
 
 
+def test_a_refusal_recounts_the_sharers_before_it_is_taken_for_jitter(clock):
+    running = [1]
+    limiter = ActionRateLimiter(20, sharers=lambda: running[0], refresh=60.0)
+    limiter.acquire("A")  # counted alone
+    full = limiter.rate("A")
+    running[0] = 3  # another task started since: the next scheduled count is a minute away
+    limiter.throttled("A")
+    assert limiter.max_rate == pytest.approx(20 * HEADROOM / 3)
+    assert limiter.rate("A") == pytest.approx(limiter.max_rate / 2) and limiter.rate("A") < full
+    assert limiter.margin == WINDOW_MARGIN
+
+
 def test_alone_refusals_that_repeat_are_contention_and_halve_the_rate(clock):
     limiter = ActionRateLimiter(20)  # someone the count does not see (another DAG, another system) uses the quota
     full = limiter.rate("A")
