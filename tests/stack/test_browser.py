@@ -132,3 +132,31 @@ def test_connection_made_in_the_form_passes_test_with_the_key_and_names_auth_fai
     page.screenshot(path=page.shots / "test-wrong-key.png")
     assert result["status"] is False and "AuthFailure" in result["message"], result
     assert "not-the-right-key" not in result["message"] and conn["password"] not in result["message"]
+
+
+def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_has_every_field(page, stack, api):
+    """Where a user meets what a chunk returns: the task's XCom tab, and the report a spreadsheet opens. Airflow used
+    to push each key of the chunk's dict again (multiple_outputs inferred from the annotation)."""
+    from workload import write_manifest
+
+    ds = "2026-11-22"
+    entries = write_manifest(stack.manifests / f"{ds}.json", 10, "合同专用章", first=380)
+    run_id = api.trigger("ess_tenant_onboarding", {"chunk_size": 5}, logical_date=f"{ds}T00:00:00Z")
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=600)
+    assert run["state"] == "success", api.task_instances("ess_tenant_onboarding", run_id)
+
+    xcoms = api.call("GET", f"/dags/ess_tenant_onboarding/dagRuns/{run_id}/taskInstances/onboard/xcomEntries",
+                     params={"map_index": 0})["xcom_entries"]
+    assert sorted(x["key"] for x in xcoms) == ["awaiting", "return_value"], xcoms
+    page.goto(f"{stack.url}/dags/ess_tenant_onboarding/runs/{run_id}/tasks/onboard/mapped/0/xcom")
+    expect(page.get_by_role("cell", name="awaiting", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="return_value", exact=True)).to_be_visible()
+    expect(page.get_by_role("cell", name="results", exact=True)).to_have_count(0)
+    expect(page.get_by_role("row").filter(has_text="return_value")).to_contain_text("attempt")  # the value shows
+    page.screenshot(path=page.shots / "onboard-xcom.png", full_page=True)
+
+    [csv_file] = (stack.reports / ds).glob("*.csv")
+    lines = csv_file.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0].split(",")[-3:] == ["would_create", "would_grant", "would_revoke"] and len(lines) == 11
+    assert all(line.split(",")[3] == "done" and line.split(",")[11] == "False" for line in lines[1:]), lines
+    assert {line.split(",")[1] for line in lines[1:]} == {e["proxy_organization_open_id"] for e in entries}
