@@ -57,7 +57,7 @@ class ActionRateLimiter:
         self._sharers = sharers
         self._refresh = refresh
         self._shared_by = 1
-        self._checked = float("-inf")
+        self._checked = self._counted_at = float("-inf")
         self._rate: dict[str, float] = {}
         self._next: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
@@ -82,16 +82,17 @@ class ActionRateLimiter:
         if self._sharers is None:
             return
         with self._lock:
-            now = time.monotonic()
-            if not force and now - self._checked < self._refresh:
+            asked = time.monotonic()
+            if not force and asked - self._checked < self._refresh:
                 return
-            self._checked = now
+            self._checked = asked
         try:
             count = max(1, int(self._sharers()))
         except Exception:  # noqa: BLE001 - pacing must not fail a call
             return
         with self._lock:
-            self._shared_by = count
+            if asked >= self._counted_at:  # a slow earlier ask must not overwrite a fresher count
+                self._counted_at, self._shared_by = asked, count
 
     def rate(self, action: str) -> float:
         """The rate this action is paced at now (requests per second)."""
@@ -129,12 +130,13 @@ class ActionRateLimiter:
         the margin): the margin widens a step and the pace holds. The sharers are counted afresh first: a
         refusal is often the first sign that another task has just started.
         """
-        self._recount(force=True)
         with self._lock:
             now = time.monotonic()
             if now - self._cut.get(action, float("-inf")) < WINDOW:
                 return
             self._cut[action] = now
+        self._recount(force=True)  # once per event, not once per refused thread
+        with self._lock:
             previous, self._refused[action] = self._refused.get(action, float("-inf")), now
             if self._shared_by == 1 and now - previous >= CONTENTION_SPAN:
                 self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)

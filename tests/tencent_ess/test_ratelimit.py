@@ -166,3 +166,12 @@ def test_small_wake_up_delays_do_not_slow_the_pace(clock, monkeypatch):
     times = send_times(limiter, clock, 20)  # every wake-up 5 ms late
     # the schedule holds: 19 gaps plus one late wake-up, not 19 gaps of (gap + 5 ms)
     assert times[-1] - times[0] == pytest.approx(19 * gap + 0.005, abs=1e-6)
+
+
+def test_a_burst_of_refusals_recounts_the_sharers_once(clock):
+    asked = []
+    limiter = ActionRateLimiter(20, sharers=lambda: asked.append(1) or 1, refresh=60.0)
+    limiter.acquire("A")
+    for _ in range(5):  # five threads in flight refused by the same burst: one event, one round trip
+        limiter.throttled("A")
+    assert len(asked) == 2
