@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -154,8 +155,7 @@ class Bench:
         log.close()
         after = self.emulator_state()
         requests_made, limited = calls_between(before, after)
-        reports = sorted((self.reports / day).glob("*.json"), key=lambda p: p.stat().st_mtime)
-        data = json.loads(reports[-1].read_text("utf-8")) if reports and tenants and report else None
+        data = latest_report(self.reports / day) if tenants and report else None
         return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data, cpu_s=cpu,
                    span=run_span(self.logs / f"{name}.log") or wall)
 
@@ -170,8 +170,6 @@ def run_span(log: Path) -> float | None:
     less the 1 s `dags test` sleeps each time it finds no task ready ("No tasks to run", seen on an empty date
     only). Left out, as a deployment has none of it: the interpreter's start-up and the in-process execution
     API's (5-9 s, its spread alone is ±4% of a 1,000-tenant run at 20/s). None when the log has no finished run."""
-    import re
-
     text = log.read_text("utf-8", errors="replace")
     stamp = r"^(\S+Z) \[[a-z ]+\] "
     started = re.search(stamp + r"Task started", text, re.M)
@@ -182,11 +180,15 @@ def run_span(log: Path) -> float | None:
     return seconds - 1.0 * len(re.findall(stamp + r"No tasks to run", text, re.M))
 
 
+def latest_report(folder: Path) -> dict[str, Any] | None:
+    """The newest run report (JSON) in a date's report folder, or None."""
+    found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    return json.loads(found[-1].read_text("utf-8")) if found else None
+
+
 def chunk_rates(log: Path) -> list[float]:
     """Each chunk's own tenants/s, from its last progress line ("chunk 0: 1000/1000 tenants, 18.9 tenants/s"):
     the quota's use while the chunk works, without Airflow's cost per run."""
-    import re
-
     finals = re.findall(r"chunk \d+: (\d+)/\1 tenants, ([\d.]+) tenants/s", log.read_text("utf-8", errors="replace"))
     return [float(rate) for _, rate in finals]
 
@@ -237,7 +239,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
         runs = [r for r in api.runs(ONBOARDING) if r["run_type"] == "backfill" and r["logical_date"][:10] in days]
         return runs if len(runs) == len(days) and all(r["state"] in ("success", "failed") for r in runs) else None
 
-    runs = wait_for(f"{name}: {len(days)} runs finished", finished, timeout=3600, interval=2)
+    runs = wait_for(f"{name}: {len(days)} runs finished", finished, timeout=3600, interval=2, alive=stack.dead)
     # the scheduler closes the backfill shortly after its last run; one backfill per DAG may be open at a time
     wait_for(f"{name}: backfill {backfill['id']} completed",
              lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"], timeout=300, interval=1)
@@ -249,8 +251,7 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
                     if t["task_id"] == "onboard" and t["hostname"]})
     by_day = {}
     for day in days:
-        found = sorted((reports / day).glob("*.json"), key=lambda p: p.stat().st_mtime)
-        by_day[day] = json.loads(found[-1].read_text("utf-8")) if found else None
+        by_day[day] = latest_report(reports / day)
     ok = all(state == "success" for state in states)
     return Run(name, tenants, wall, 0 if ok else 1, 0.0, requests_made, limited, None, reports=by_day if tenants else {},
                states=states, hosts=hosts, span=wall)
@@ -455,7 +456,7 @@ class Stages:
         self.check(run.rate >= target, f"{run.name}: {run.rate:.1f} tenants/s < 90% of min(ceiling, machine limit)")
         return run
 
-    def backfill(self) -> Run | None:
+    def backfill(self) -> Run:
         """6: a backfill of `--backfill-days` dates, `--backfill` tenants a date, at --rate-limit 20, under the real
         deployment (`scripts/stack.py`: PostgreSQL, Redis, scheduler, two Celery workers), the dates' runs in
         parallel sharing the quota; against the same backfill over dates with no manifest (its fixed cost)."""

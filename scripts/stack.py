@@ -331,11 +331,11 @@ class Api:
         import requests
 
         self.url = stack.url
-        token = requests.post(f"{self.url}/auth/token", json={"username": USER, "password": stack.password},
-                              timeout=30)
-        token.raise_for_status()
         self.session = requests.Session()
-        self.session.trust_env = False  # loopback: no proxy
+        self.session.trust_env = False  # loopback: no proxy, the token's request included
+        token = self.session.post(f"{self.url}/auth/token", json={"username": USER, "password": stack.password},
+                                  timeout=30)
+        token.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -9,7 +9,7 @@ import json
 import threading
 import time
 
-import requests
+from ess_emulator import fetch_state
 
 from bench.workload import check_converged, write_fixture, write_manifest
 from tests.conftest import conn_json, emulator_state
@@ -65,7 +65,7 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
     def kill_then_restart() -> None:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            seals = requests.get(f"{url}/_emulator/state", timeout=5).json()["seals"]
+            seals = fetch_state(url, timeout=5)["seals"]
             if len(seals) >= 15:
                 break
             time.sleep(0.05)
@@ -83,7 +83,7 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
         killer.join()
         assert events[-1] == "restarted" and int(events[0].split()[2]) < 60, events
         assert result.state == "success", result.states
-        seals = requests.get(f"{url}/_emulator/state", timeout=5).json()["seals"]
+        seals = fetch_state(url, timeout=5)["seals"]
         assert check_converged(seals, entries) == {"tenants": 60, "seals": 60, "duplicates": 0, "missing": 0}
         report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
         assert report["summary"]["by_status"] == {"done": 60}
