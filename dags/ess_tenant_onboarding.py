@@ -65,8 +65,9 @@ def _where():
 
 
 def _outputs(outputs: Any) -> list:
-    """A mapped task's return values, read by position (iterating the lazy sequence probes past its end)."""
-    return [outputs[i] for i in range(len(outputs))] if outputs is not None else []
+    """A mapped task's XComs, all in one round trip (a slice; iterating the lazy sequence probes past its end, and
+    reading by position asks once per item)."""
+    return list(outputs[:]) if outputs is not None else []
 
 
 @dag(
