@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from tencent_ess import ratelimit
-from tencent_ess.ratelimit import CONTENTION_SPAN, HEADROOM, MARGIN_MAX, MARGIN_STEP, WINDOW, WINDOW_MARGIN, ActionRateLimiter
+from tencent_ess.ratelimit import (
+    CONTENTION_SPAN,
+    HEADROOM,
+    JITTER_SPAN,
+    MARGIN_MAX,
+    MARGIN_STEP,
+    WINDOW,
+    WINDOW_MARGIN,
+    ActionRateLimiter,
+)
 
 
 class FakeClock:
@@ -111,14 +120,29 @@ def test_refusals_within_one_window_are_one_event(clock):
     assert limiter.rate("A") == pytest.approx(full / 4)
 
 
-def test_alone_a_rare_refusal_is_jitter_the_margin_widens_and_the_pace_holds(clock):
+def test_alone_a_lone_refusal_is_jitter_and_passes_the_pace_and_margin_hold(clock):
     limiter = ActionRateLimiter(20)
     full = limiter.rate("A")
     limiter.throttled("A")
-    assert limiter.rate("A") == full and limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)
+    assert limiter.rate("A") == full and limiter.margin == WINDOW_MARGIN
+    clock.now += 0.2
+    limiter.throttled("B")  # another action refused by the same stall: one event
+    clock.now += JITTER_SPAN + 0.1  # the next one long after is lone again
+    limiter.throttled("C")
+    assert limiter.rate("B") == limiter.rate("C") == full and limiter.margin == WINDOW_MARGIN
+
+
+def test_alone_jitter_refusals_that_recur_widen_the_margin_and_the_pace_holds(clock):
+    limiter = ActionRateLimiter(20)
+    full = limiter.rate("A")
+    limiter.throttled("A")
+    clock.now += CONTENTION_SPAN + 0.1
+    limiter.throttled("B")  # the margin is one for all actions: any action's jitter counts
+    assert limiter.rate("A") == limiter.rate("B") == full
+    assert limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)
     times = send_times(limiter, clock, 21)  # the guard now keeps 21 sends a wider window apart
     assert times[20] - times[0] >= WINDOW + WINDOW_MARGIN + MARGIN_STEP - 1e-9
-    for _ in range(10):  # each rare refusal widens it, never past the most
+    for _ in range(10):  # each recurring refusal widens it, never past the most
         clock.now += CONTENTION_SPAN + 0.1
         limiter.throttled("A")
     assert limiter.margin == pytest.approx(MARGIN_MAX) and limiter.rate("A") == full
@@ -143,7 +167,7 @@ def test_alone_refusals_that_repeat_are_contention_and_halve_the_rate(clock):
     clock.now += 2.0
     limiter.throttled("A")
     assert limiter.rate("A") == pytest.approx(full / 2)
-    assert limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)  # contention does not widen it
+    assert limiter.margin == WINDOW_MARGIN  # the first passed as jitter; contention does not widen it
 
 
 def test_rate_never_falls_below_the_floor(clock):
