@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 import os
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -105,6 +106,14 @@ def _no_proxy(monkeypatch) -> None:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture(autouse=True)
+def _heap_handed_back() -> Iterator[None]:
+    # The engine freezes the heap for the rest of a task's process (`freeze_heap`); this process runs many tests,
+    # so each starts with the collector whole.
+    yield
+    gc.unfreeze()
 
 
 def conn_json(emulator: EmbeddedEmulator | None = None, **extra: Any) -> str:

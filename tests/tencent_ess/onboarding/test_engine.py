@@ -99,6 +99,29 @@ def test_in_flight_work_never_exceeds_the_bound_as_it_changes():
     assert 3 < state["peak"] <= 9
 
 
+def test_the_heap_alive_before_the_work_is_left_out_of_collections_while_it_runs_and_after():
+    """A full collection of a task process's heap stalls every sending thread for most of a second: the objects
+    alive before the work are frozen before the first tenant starts, and stay frozen to the end of the task (the
+    autouse fixture in tests/conftest.py hands them back after each test)."""
+    import gc
+
+    from tencent_ess.onboarding.engine import TenantResult, run_concurrently
+
+    seen: list[int] = []
+
+    def work(item: dict) -> TenantResult:
+        seen.append(gc.get_freeze_count())
+        if item["index"] == 1:
+            raise RuntimeError("boom")
+        return TenantResult(item["index"], "o", "s", "done")
+
+    assert gc.get_freeze_count() == 0
+    results = run_concurrently([{"index": 0}, {"index": 1}], work, 2, Progress("t", 2, LOG, interval=0.05))
+    assert [r.status for r in results] == ["done", "failed"]
+    assert len(seen) == 2 and all(count > 1000 for count in seen)  # this test process's heap, frozen
+    assert gc.get_freeze_count() > 1000  # not handed back at the end of the loop
+
+
 def test_a_row_on_the_wire_leaves_out_its_defaults_and_comes_back_whole():
     done = TenantResult(3, "org_a", "章", "done", seal_id="S1", created=True, granted=["u1"], fingerprint="f")
     failed = TenantResult(4, "org_b", "章", "failed", error="InvalidParameter: x", fingerprint="g")
