@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import MISSING, asdict, dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any, Callable
 
 from ..errors import EssError, SealMismatchError
@@ -71,14 +71,16 @@ class TenantResult:
     fingerprint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The row as plain data, its lists copied (what `dataclasses.asdict` gives for these fields, at a tenth
+        of its cost: a chunk turns thousands of rows into dicts)."""
+        return {name: list(value) if isinstance(value, list) else value
+                for name in _FIELDS for value in (getattr(self, name),)}
 
     def to_wire(self) -> dict[str, Any]:
         """The row without the fields left at their defaults, for XCom: a chunk's rows travel through the API
         server twice (pushed, then pulled by the report), so a 1,000-row chunk should not carry 14,000 empty
         values. `from_dict` fills them back in."""
-        row = asdict(self)
-        return {key: value for key, value in row.items() if key not in _DEFAULTS or value != _DEFAULTS[key]}
+        return {key: value for key, value in self.to_dict().items() if key not in _DEFAULTS or value != _DEFAULTS[key]}
 
     @classmethod
     def from_dict(cls, row: dict[str, Any]) -> "TenantResult":
@@ -92,6 +94,7 @@ class TenantResult:
         return self
 
 
+_FIELDS = tuple(TenantResult.__dataclass_fields__)
 #: Each TenantResult field that has a default, with it; `to_wire` leaves out a field at its default.
 _DEFAULTS = {name: f.default_factory() if f.default_factory is not MISSING else f.default
              for name, f in TenantResult.__dataclass_fields__.items()

@@ -21,18 +21,27 @@ from .engine import AWAITING_REVIEW, DONE, DRIFT, IN_SYNC, RETRY, TenantResult
 log = logging.getLogger(__name__)
 
 
-def attempt_record(
-    hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
-    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW, IN_SYNC, DRIFT),
+def attempt_counts(
+    hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1
 ) -> dict[str, Any]:
-    """What one task attempt did: its API call counts, every call it retried or left to a task retry, and the
-    tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same
-    series need not redo."""
+    """What one task attempt did, for the run report: its API call counts and every call it retried or left to a
+    task retry."""
     retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
     retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
                 for r in results if r.status == RETRY]
     return {"task": task, "try": try_number, "series": series, "plan_id": plan_id, "stats": dict(hook.stats),
-            "retried": retried, "finished": [r.to_dict() for r in results if r.status in finished],
+            "retried": retried}
+
+
+def attempt_record(
+    hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
+    finished: tuple[str, ...] = (DONE, AWAITING_REVIEW, IN_SYNC, DRIFT),
+) -> dict[str, Any]:
+    """What an attempt that leaves work to a later one did, for the journal: its counts, every tenant's row, and
+    the tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same
+    series need not redo."""
+    counts = attempt_counts(hook, results, task=task, try_number=try_number, plan_id=plan_id, series=series)
+    return {**counts, "finished": [r.to_dict() for r in results if r.status in finished],
             "rows": [r.to_dict() for r in results]}
 
 

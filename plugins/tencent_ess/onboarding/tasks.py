@@ -29,6 +29,7 @@ from .engine import (
     onboard_chunk,
 )
 from .journal import (
+    attempt_counts,
     attempt_record,
     carry_over,
     finished_before,
@@ -133,31 +134,31 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
         log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
-    results = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
+    attempt = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
                             log=log, label=label, policy=Policy.from_params(params))
-    record = attempt_record(hook, results, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
-                            series=series)
-    by_fingerprint = {t["fingerprint"]: t for t in tenants}
     earlier = last_rows(records, task)
-    for result in results:  # a seal an earlier attempt created and this one found is still this run's creation
+    for result in attempt:  # a seal an earlier attempt created and this one found is still this run's creation
         prior = earlier.get(result.fingerprint) or {}
         if prior.get("created") and prior.get("seal_id") == result.seal_id:
             result.created = True
-    results = sorted([*results, *carried.values()], key=lambda r: r.index)
+    results = sorted([*attempt, *carried.values()], key=lambda r: r.index)
     retry = [r for r in results if r.status == RETRY]
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
-        _journal(where, ds, ti, record)
+        _journal(where, ds, ti, attempt_record(hook, attempt, task=task, try_number=ti.try_number,
+                                               plan_id=info["plan_id"], series=series))
         raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
+    by_fingerprint = {t["fingerprint"]: t for t in tenants}
     awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
                 for r in results if r.status == AWAITING_REVIEW]
     ti.xcom_push(key=AWAITING, value=awaiting)  # all finish_reviews needs: it never pulls the chunk's rows
-    return chunk_output([r for r in results if r.status != AWAITING_REVIEW], record)
+    counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
+                            series=series)
+    return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
 
 
-def chunk_output(results: list[TenantResult], record: dict[str, Any]) -> dict[str, Any]:
-    """A finished task's XCom: its rows (compact) and its attempt's counts. The record's copies of the rows are
-    dropped: only a later attempt of a failed task needs them, and it reads them from the journal."""
-    counts = {key: value for key, value in record.items() if key not in ("finished", "rows")}
+def chunk_output(results: list[TenantResult], counts: dict[str, Any]) -> dict[str, Any]:
+    """A finished task's XCom: its rows (compact) and its attempt's counts. Only an attempt that leaves work to a
+    later one journals its rows (`attempt_record`): the later attempt reads them there."""
     return {"results": [r.to_wire() for r in results], "attempt": counts}
 
 
@@ -219,17 +220,18 @@ def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *,
     batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
                             policy=Policy.from_params(params))
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
-    record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
-                            finished=(DONE, FAILED))  # decided: approved and granted, or refused
     results = [r for r in batch if r not in waiting] + list(carried.values())
     if waiting:
+        record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
+                                finished=(DONE, FAILED))  # decided: approved and granted, or refused
         _journal(where, ds, ti, record, suffix=f"-look{time.time_ns()}")
         now = datetime.now(timezone.utc)
         if now - (first_seen or now) < timedelta(seconds=params["review_wait_seconds"]):
             raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
         raise RetryLater(f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; "
                          "checking again on retry")
-    return chunk_output(sorted(results, key=lambda r: r.index), record)
+    counts = attempt_counts(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"])
+    return chunk_output(sorted(results, key=lambda r: r.index), counts)
 
 
 # ---------------------------------------------------------------------------------------------------- report
@@ -247,16 +249,20 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
     for out in outputs:
         rows.update((row["index"], TenantResult.from_dict(row).to_dict()) for row in out["results"])
-    for chunk in awaiting_lists:  # image seals still in review when finish_reviews failed or never ran
-        for tenant in chunk or []:
-            rows.setdefault(tenant["index"], TenantResult(
-                tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
-                tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
-                error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
     all_records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
     records = latest_series(all_records)
-    planned_tenants = [t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
-    by_fingerprint = {t["fingerprint"]: t for t in planned_tenants}
+    # Every chunk returned: each of its tenants has a row (its own, or its review's). Otherwise the plan's tenants
+    # are read back, so that those of a failed chunk are reported, never dropped.
+    complete = sum(1 for out in chunk_outputs if out) >= len(planned or [])
+    planned_tenants = [] if complete else [
+        t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    in_review = [tenant for chunk in awaiting_lists for tenant in chunk or []]
+    by_fingerprint = {t["fingerprint"]: t for t in [*planned_tenants, *in_review]}
+    for tenant in in_review:  # image seals still in review when finish_reviews failed or never ran
+        rows.setdefault(tenant["index"], TenantResult(
+            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
+            tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
+            error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
     for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
         tenant = by_fingerprint.get(fingerprint)
         if tenant is not None and result.status == DONE:

@@ -122,6 +122,21 @@ def test_the_heap_alive_before_the_work_is_left_out_of_collections_while_it_runs
     assert gc.get_freeze_count() > 1000  # not handed back at the end of the loop
 
 
+def test_a_row_as_a_dict_is_what_asdict_gives_and_shares_no_list_with_the_row():
+    import dataclasses
+
+    row = TenantResult(1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True, ["u4"],
+                       ["u5"], "f")
+    assert {f.name for f in dataclasses.fields(row)} == set(row.to_dict())  # every field set above
+    plain = row.to_dict()
+    assert plain == dataclasses.asdict(row)
+    for value in plain.values():
+        if isinstance(value, list):
+            value.append("changed")
+    assert row == TenantResult(1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True,
+                               ["u4"], ["u5"], "f")
+
+
 def test_a_row_on_the_wire_leaves_out_its_defaults_and_comes_back_whole():
     done = TenantResult(3, "org_a", "章", "done", seal_id="S1", created=True, granted=["u1"], fingerprint="f")
     failed = TenantResult(4, "org_b", "章", "failed", error="InvalidParameter: x", fingerprint="g")
