@@ -195,3 +195,35 @@ def test_a_failed_chunk_does_not_stop_the_other_chunks_reviews(onboarding, make_
     assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
     rows = {r["index"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
     assert rows[1]["status"] == "done" and rows[0]["status"] == "failed"
+
+
+def test_a_seal_granted_before_finish_reviews_failed_is_reported_done(onboarding, make_emulator, monkeypatch):
+    """Review finding: when finish_reviews failed for good after one look had granted an approved seal, the report
+    called that tenant still in review (the in-review rows were laid before the journal's finished ones)."""
+    from tencent_ess.errors import EssError
+    from tencent_ess.onboarding import tasks
+    from tencent_ess.onboarding.engine import AWAITING_REVIEW, new_result
+
+    dag, manifests, reports = onboarding
+    emulator = make_emulator(review_seconds=1)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    image = sample(manifests)[2]  # an image seal: in review after its create
+    other = {**image, "seal_name": image["seal_name"] + "二"}
+    (manifests / f"{DAY}.json").write_text(json.dumps([image, other], ensure_ascii=False), encoding="utf-8")
+    real = tasks.finish_reviewed
+
+    def one_seal_is_looked_at_then_the_task_fails(hook, todo, **kwargs):
+        first = [t for t in todo if t["seal_name"] == image["seal_name"]]
+        if not first:  # an earlier look finished it: this look fails for good
+            raise EssError("finish_reviews failed for good")
+        held = [new_result(t) for t in todo if t not in first]
+        for row in held:
+            row.status = AWAITING_REVIEW
+        return real(hook, first, **kwargs) + held
+
+    monkeypatch.setattr(tasks, "finish_reviewed", one_seal_is_looked_at_then_the_task_fails)
+    result = run_day(dag)
+    assert result.states["finish_reviews"] == "failed" and result.state == "failed", result.states
+    rows = {r["seal_name"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    assert rows[image["seal_name"]]["status"] == "done" and rows[image["seal_name"]]["granted"] == image["user_ids"]
+    assert rows[other["seal_name"]]["status"] == "awaiting_review"

@@ -258,16 +258,16 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
     in_review = [tenant for chunk in awaiting_lists for tenant in chunk or []]
     by_fingerprint = {t["fingerprint"]: t for t in [*planned_tenants, *in_review]}
-    for tenant in in_review:  # image seals still in review when finish_reviews failed or never ran
-        rows.setdefault(tenant["index"], TenantResult(
-            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
-            tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
-            error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
     for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
         tenant = by_fingerprint.get(fingerprint)
         if tenant is not None and result.status == DONE:
             result.index = tenant["index"]
             rows.setdefault(tenant["index"], result.to_dict())
+    for tenant in in_review:  # image seals still in review when finish_reviews failed or never ran
+        rows.setdefault(tenant["index"], TenantResult(
+            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
+            tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
+            error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
     last = last_rows(records)
     for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped, with what was done
         prior = last.get(tenant["fingerprint"])
