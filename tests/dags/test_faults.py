@@ -227,3 +227,34 @@ def test_a_seal_granted_before_finish_reviews_failed_is_reported_done(onboarding
     rows = {r["seal_name"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
     assert rows[image["seal_name"]]["status"] == "done" and rows[image["seal_name"]]["granted"] == image["user_ids"]
     assert rows[other["seal_name"]]["status"] == "awaiting_review"
+
+
+def test_a_chunk_failing_on_its_last_try_still_hands_its_seals_in_review_on(onboarding, make_emulator, monkeypatch):
+    """Review finding: a chunk that failed on its last try never pushed its image seals in review, so
+    finish_reviews never granted them, approved or not."""
+    import tencent_ess
+    from tencent_ess.onboarding import engine, tasks
+
+    dag, manifests, reports = onboarding
+    emulator = make_emulator(review_seconds=1)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    system, _, image = sample(manifests)
+    (manifests / f"{DAY}.json").write_text(json.dumps([system, image], ensure_ascii=False), encoding="utf-8")
+    monkeypatch.setitem(tencent_ess.RETRY_DEFAULTS, "retries", 0)  # the first try is the last
+    real = tasks.onboard_chunk
+
+    def the_system_tenant_never_finishes(hook, tenants, **kwargs):
+        return [engine.TenantResult(r.index, r.proxy_organization_open_id, r.seal_name, engine.RETRY,
+                                    error="InternalError.System (transient)", fingerprint=r.fingerprint)
+                if r.proxy_organization_open_id == system["proxy_organization_open_id"] else r
+                for r in real(hook, tenants, **kwargs)]
+
+    monkeypatch.setattr(tasks, "onboard_chunk", the_system_tenant_never_finishes)
+    result = run_day(dag)
+    assert result.states["onboard[0]"] == "failed" and result.states["finish_reviews"] == "success", result.states
+    assert result.state == "failed"
+    [seal] = [s for s in emulator_state(emulator)["seals"]
+              if s["organization_open_id"] == image["proxy_organization_open_id"]]
+    assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
+    rows = {r["index"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    assert rows[1]["status"] == "done" and rows[0]["status"] == "failed", rows

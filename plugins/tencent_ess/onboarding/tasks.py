@@ -142,15 +142,17 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
         if prior.get("created") and prior.get("seal_id") == result.seal_id:
             result.created = True
     results = sorted([*attempt, *carried.values()], key=lambda r: r.index)
+    by_fingerprint = {t["fingerprint"]: t for t in tenants}
+    awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
+                for r in results if r.status == AWAITING_REVIEW]
+    # All finish_reviews needs (it never pulls the chunk's rows); pushed before a retry is asked for, so that a
+    # chunk failing on its last try still hands its seals in review on (a retry starts with its XComs cleared).
+    ti.xcom_push(key=AWAITING, value=awaiting)
     retry = [r for r in results if r.status == RETRY]
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
         _journal(where, ds, ti, attempt_record(hook, attempt, task=task, try_number=ti.try_number,
                                                plan_id=info["plan_id"], series=series))
         raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
-    by_fingerprint = {t["fingerprint"]: t for t in tenants}
-    awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
-                for r in results if r.status == AWAITING_REVIEW]
-    ti.xcom_push(key=AWAITING, value=awaiting)  # all finish_reviews needs: it never pulls the chunk's rows
     counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
                             series=series)
     return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
