@@ -425,57 +425,54 @@ class Stages:
         self.check(ratio <= 1.5, f"memory ratio {ratio:.2f} > 1.5")
         return ratio
 
+    def quota_run(self, name: str, tag: str, server_limit: int, param_limit: int, day: str, empty_day: str,
+                  seal_name: str, seed: str) -> tuple[Run, float]:
+        """Stage 5's one run: `opts.raised` tenants against an emulator at `server_limit` (0: unlimited), Param
+        `rate_limit` alone set; checked converged. Returns the run (net of its empty date's) and the client's CPU
+        ms per tenant."""
+        bench, count = self.bench, self.opts.raised
+        emulator = bench.start(f"emulator-{server_limit or 'lifted'}", bench.work / "fixture.json", "--rate-limit",
+                               str(server_limit),
+                               "--latency-ms", "50-150", "--seed", seed)
+        try:
+            empty = self.staged(bench.fixed_cost(f"empty date, {tag}", ONBOARDING, empty_day, 2), None)
+            entries = write_manifest(bench.manifests / f"{day}.json", count, seal_name)
+            run = bench.run(name, ONBOARDING, day, count, {"rate_limit": param_limit})
+            run.ceiling = float(server_limit) if server_limit else float("inf")  # no quota: no share of one
+            self.staged(run, empty)
+            found = check_converged(bench.emulator_state()["seals"], entries)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=30)
+        by_status = (run.report or {}).get("summary", {}).get("by_status")
+        self.check(run.returncode == 0 and by_status == {"done": count},
+                   f"{run.name}: exit {run.returncode}, {by_status}")
+        self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}")
+        return run, 1000 * (run.cpu_s - empty.cpu_s) / count
+
     def quota_lifted(self, day: str, empty_day: str) -> float:
         """5, first: this machine's own limit, measured: the same tenants with the quota lifted (the emulator
         unlimited, Param `rate_limit` 10,000: the pacer never binds and the engine derives its most threads). The
         raised runs are held to it; one core's limit read off the client's CPU per tenant is printed beside it,
         but a GIL-bound process with a hundred threads never keeps its core wholly busy (about 90% here), so that
         figure is an upper bound, not something a run can reach."""
-        bench, count = self.bench, self.opts.raised
-        emulator = bench.start("emulator-lifted", bench.work / "fixture.json", "--rate-limit", "0",
-                               "--latency-ms", "50-150", "--seed", "9")
-        try:
-            print(f"stage 5: {count} tenants with the quota lifted (the machine's own limit)", flush=True)
-            empty = self.staged(bench.fixed_cost("empty date, lifted", ONBOARDING, empty_day, 2), None)
-            entries = write_manifest(bench.manifests / f"{day}.json", count, "无限专用章")
-            run = self.staged(bench.run("quota lifted", ONBOARDING, day, count, {"rate_limit": 10000}), empty)
-            run.ceiling = float("inf")  # no quota: the table shows no share of one
-            found = check_converged(bench.emulator_state()["seals"], entries)
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
-        self.check(run.returncode == 0 and found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}")
-        cpu_ms = 1000 * (run.cpu_s - empty.cpu_s) / count
+        print(f"stage 5: {self.opts.raised} tenants with the quota lifted (the machine's own limit)", flush=True)
+        run, cpu_ms = self.quota_run("quota lifted", "lifted", 0, 10000, day, empty_day, "无限专用章", "9")
         self.figure(f"quota lifted: {run.rate:.1f} tenants/s, this machine's own limit; chunks one after the other, "
-                    f"each {', '.join(f'{rate:.0f}' for rate in chunk_rates(bench.logs / f'{run.name}.log'))} "
+                    f"each {', '.join(f'{rate:.0f}' for rate in chunk_rates(self.bench.logs / f'{run.name}.log'))} "
                     f"tenants/s; client CPU {cpu_ms:.1f} ms per tenant")
         return run.rate
 
     def raised_quota(self, limit: int, day: str, empty_day: str, machine: float) -> Run:
         """5: the same DAG at a raised quota, only Param `rate_limit` set (the engine derives its concurrency);
         against 90% of min(the ceiling, the machine's own limit measured by `quota_lifted`)."""
-        bench, count = self.bench, self.opts.raised
-        emulator = bench.start(f"emulator-{limit}", bench.work / "fixture.json", "--rate-limit", str(limit),
-                               "--latency-ms", "50-150", "--seed", "7")
-        try:
-            print(f"stage 5: {count} tenants at --rate-limit {limit}, Params rate_limit={limit} only", flush=True)
-            empty = self.staged(bench.fixed_cost(f"empty date, {limit} per s", ONBOARDING, empty_day, 2), None)
-            entries = write_manifest(bench.manifests / f"{day}.json", count, f"提额专用章{limit}")
-            run = bench.run(f"raised quota {limit} per s", ONBOARDING, day, count, {"rate_limit": limit})
-            run.ceiling = float(limit)
-            self.staged(run, empty)
-            found = check_converged(bench.emulator_state()["seals"], entries)
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
-        cpu_ms = 1000 * (run.cpu_s - empty.cpu_s) / count
-        by_status = (run.report or {}).get("summary", {}).get("by_status")
-        self.check(run.returncode == 0 and by_status == {"done": count},
-                   f"{run.name}: exit {run.returncode}, {by_status}")
-        self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}")
+        print(f"stage 5: {self.opts.raised} tenants at --rate-limit {limit}, Params rate_limit={limit} only",
+              flush=True)
+        run, cpu_ms = self.quota_run(f"raised quota {limit} per s", f"{limit} per s", limit, limit, day, empty_day,
+                                     f"提额专用章{limit}", "7")
         core = 1000.0 / cpu_ms if cpu_ms > 0 else float("inf")  # one core's tenants/s, were it always busy
         target = 0.9 * min(limit, machine)
-        own = chunk_rates(bench.logs / f"{run.name}.log")
+        own = chunk_rates(self.bench.logs / f"{run.name}.log")
         self.figure(f"raised quota {limit}/s: {run.rate:.1f} tenants/s ({100 * run.rate / limit:.0f}% of the "
                     f"ceiling, {100 * run.rate / machine:.0f}% of the machine's {machine:.1f}; target {target:.0f}, "
                     f"90% of min(ceiling, machine)); chunks one after the other, each "
