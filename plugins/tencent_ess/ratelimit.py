@@ -67,7 +67,6 @@ class ActionRateLimiter:
         self._next: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
         self._cut: dict[str, float] = {}
-        self._refused: dict[str, float] = {}
         self._jitter_at = float("-inf")
         self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
@@ -139,12 +138,12 @@ class ActionRateLimiter:
         """
         with self._lock:
             now = time.monotonic()
-            if now - self._cut.get(action, float("-inf")) < WINDOW:
+            previous = self._cut.get(action, float("-inf"))
+            if now - previous < WINDOW:
                 return
             self._cut[action] = now
         self._recount(force=True)  # once per event, not once per refused thread
         with self._lock:
-            previous, self._refused[action] = self._refused.get(action, float("-inf")), now
             if self._shared_by == 1 and now - previous >= CONTENTION_SPAN:
                 if now - self._jitter_at < WINDOW:
                     return  # the same event, seen by another action

@@ -73,8 +73,7 @@ class TenantResult:
     def to_dict(self) -> dict[str, Any]:
         """The row as plain data, its lists copied (what `dataclasses.asdict` gives for these fields, at a tenth
         of its cost: a chunk turns thousands of rows into dicts)."""
-        return {name: list(value) if isinstance(value, list) else value
-                for name in _FIELDS for value in (getattr(self, name),)}
+        return {name: list(value) if isinstance(value := getattr(self, name), list) else value for name in _FIELDS}
 
     def to_wire(self) -> dict[str, Any]:
         """The row without the fields left at their defaults, for XCom: a chunk's rows travel through the API

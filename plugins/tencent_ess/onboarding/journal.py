@@ -41,8 +41,8 @@ def attempt_record(
     the tenants it finished (by default done, or handed on to the review wait), which a later attempt of the same
     series need not redo."""
     counts = attempt_counts(hook, results, task=task, try_number=try_number, plan_id=plan_id, series=series)
-    return {**counts, "finished": [r.to_dict() for r in results if r.status in finished],
-            "rows": [r.to_dict() for r in results]}
+    rows = [r.to_dict() for r in results]
+    return {**counts, "finished": [row for row in rows if row["status"] in finished], "rows": rows}
 
 
 def write_record(folder: StoragePath, name: str, record: dict[str, Any]) -> None:

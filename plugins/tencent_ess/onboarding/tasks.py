@@ -247,7 +247,8 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     if info.get("missing"):
         summary = write_report([], out_dir, name, note=info["missing"])
         return {**summary, "skipped": info["missing"]}
-    outputs = [out for out in chunk_outputs if out] + ([reviewed] if reviewed else [])
+    returned = [out for out in chunk_outputs if out]
+    outputs = returned + ([reviewed] if reviewed else [])
     rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
     for out in outputs:
         rows.update((row["index"], TenantResult.from_dict(row).to_dict()) for row in out["results"])
@@ -255,7 +256,7 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     records = latest_series(all_records)
     # Every chunk returned: each of its tenants has a row (its own, or its review's). Otherwise the plan's tenants
     # are read back, so that those of a failed chunk are reported, never dropped.
-    complete = sum(1 for out in chunk_outputs if out) >= len(planned or [])
+    complete = len(returned) >= len(planned or [])
     planned_tenants = [] if complete else [
         t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
     in_review = [tenant for chunk in awaiting_lists for tenant in chunk or []]
