@@ -24,8 +24,11 @@ CONTENTION_SPAN = 5.0
 #: descheduled between a slot and its count) costs one retried call, at 20/s one in 1,800 calls; a wider margin
 #: costs 1% of the quota for the rest of the run.
 JITTER_SPAN = 30.0
-#: A send this late (thread wake-up, GIL) keeps the schedule; a later one (a stall) restarts it from now.
+#: A schedule idle (or behind) for longer than this restarts from now instead of handing out overdue slots.
 CATCH_UP = 0.02
+#: A caller woken this much after its slot (GIL, a busy CPU) still sends; a later one (a stall: GC, swapping)
+#: reserves again, so the callers of a stall never fire together.
+STALL = 0.1
 
 
 class ActionRateLimiter:
@@ -67,6 +70,7 @@ class ActionRateLimiter:
         self._next: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
         self._cut: dict[str, float] = {}
+        self._epoch: dict[str, int] = {}
         self._jitter_at = float("-inf")
         self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
@@ -97,6 +101,10 @@ class ActionRateLimiter:
             return
         with self._lock:
             if asked >= self._counted_at:  # a slow earlier ask must not overwrite a fresher count
+                if count > self._shared_by:  # a smaller share: the slots reserved at the larger one are void
+                    now = time.monotonic()
+                    for action in self._next:
+                        self._cut_schedule(action, now)
                 self._counted_at, self._shared_by = asked, count
 
     def rate(self, action: str) -> float:
@@ -104,27 +112,51 @@ class ActionRateLimiter:
         with self._lock:
             return min(self._rate.get(action, self.max_rate), self.max_rate)
 
+    def _reserve(self, action: str, now: float) -> tuple[float, int]:
+        """The next free slot of this action (under the lock), and the schedule's epoch it belongs to. A schedule
+        left idle, or stalled, for more than CATCH_UP restarts from now: overdue slots are never handed out."""
+        ceiling = self.max_rate
+        rate = min(self._rate.get(action, ceiling), ceiling)
+        slot = self._next.get(action, now)
+        if now - slot > CATCH_UP:
+            slot = now
+        self._next[action] = slot + 1.0 / rate
+        self._rate[action] = min(ceiling, rate + ceiling / 50.0)
+        return slot, self._epoch.get(action, 0)
+
     def acquire(self, action: str) -> None:
-        """Block until this action may send; the caller sends right after."""
+        """Block until this action may send; the caller sends right after.
+
+        Each caller reserves its own slot and sleeps until it, so one thread wakes per slot: a hundred threads
+        polling one shared slot would all wake at each send and spend a core on it (measured: 3.7 ms of CPU a
+        request with 90 threads waiting at 100/s, against 0.3 ms with reservations). At its slot, a caller
+        still honours the window guard; it takes a new slot when it woke more than STALL late (a stall: the
+        overdue callers queue again instead of firing together) or the schedule was cut since it reserved."""
+        self._recount()
+        with self._lock:
+            slot, epoch = self._reserve(action, time.monotonic())
         while True:
-            self._recount()
+            wait = slot - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
             with self._lock:
                 now = time.monotonic()
+                if now - slot > STALL or self._epoch.get(action, 0) != epoch:
+                    slot, epoch = self._reserve(action, now)
+                    continue
                 sent = self._sent.setdefault(action, deque())
                 while sent and now - sent[0] >= WINDOW + self.margin:
                     sent.popleft()
-                slot = self._next.get(action, now)
-                wait = slot - now
-                if len(sent) >= self.per_window:
-                    wait = max(wait, sent[0] + WINDOW + self.margin - now)
-                if wait <= 0:
-                    ceiling = self.max_rate
-                    rate = min(self._rate.get(action, ceiling), ceiling)
-                    sent.append(now)
-                    self._next[action] = (slot if now - slot <= CATCH_UP else now) + 1.0 / rate
-                    self._rate[action] = min(ceiling, rate + ceiling / 50.0)
-                    return
-            time.sleep(wait)
+                if len(sent) >= self.per_window and sent[0] + WINDOW + self.margin > now:
+                    slot = sent[0] + WINDOW + self.margin
+                    continue
+                sent.append(now)
+                return
+
+    def _cut_schedule(self, action: str, now: float) -> None:
+        """Slots reserved at the old pace are void: their callers reserve again at the new one."""
+        self._epoch[action] = self._epoch.get(action, 0) + 1
+        self._next[action] = now
 
     def throttled(self, action: str) -> None:
         """The server refused a request of this action for its rate: let it pass, widen the margin, or back off.
@@ -152,3 +184,4 @@ class ActionRateLimiter:
                 self._jitter_at = now
                 return
             self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)
+            self._cut_schedule(action, now)

@@ -199,3 +199,47 @@ def test_a_burst_of_refusals_recounts_the_sharers_once(clock):
     for _ in range(5):  # five threads in flight refused by the same burst: one event, one round trip
         limiter.throttled("A")
     assert len(asked) == 2
+
+
+def test_a_refusal_voids_the_slots_reserved_at_the_old_pace(clock, monkeypatch):
+    limiter = ActionRateLimiter(20, sharers=lambda: 2)  # others use the quota: a refusal halves the pace
+    limiter.acquire("A")
+    first = clock.now
+    real_sleep = clock.sleep
+
+    def refused_meanwhile(seconds: float) -> None:  # another thread's call is refused while this one waits
+        monkeypatch.setattr(clock, "sleep", real_sleep)
+        limiter.throttled("A")
+        real_sleep(seconds)
+
+    monkeypatch.setattr(clock, "sleep", refused_meanwhile)
+    limiter.acquire("A")  # its slot was reserved at the full pace: the cut makes it reserve again
+    second = clock.now
+    limiter.acquire("A")
+    assert second - first == pytest.approx(1 / (10 * HEADROOM))
+    assert clock.now - second == pytest.approx(1 / (10 * HEADROOM / 2))  # at the halved pace, not the old one
+
+
+def test_each_waiting_thread_wakes_once_for_its_own_slot(monkeypatch):
+    """Many threads waiting on one action: one wake-up per send, not one per waiting thread per send (a herd of
+    a hundred threads polling one slot spent a core at 100 requests/s)."""
+    import threading
+    import time as real_time
+
+    class CountingTime:
+        sleeps = 0
+
+        monotonic = staticmethod(real_time.monotonic)
+
+        def sleep(self, seconds: float) -> None:
+            CountingTime.sleeps += 1
+            real_time.sleep(seconds)
+
+    monkeypatch.setattr(ratelimit, "time", CountingTime())
+    limiter = ActionRateLimiter(400)
+    threads = [threading.Thread(target=lambda: [limiter.acquire("A") for _ in range(4)]) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert CountingTime.sleeps < 2 * 160  # polling one shared slot: about 40 wake-ups per send
