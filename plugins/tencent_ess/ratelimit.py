@@ -71,6 +71,7 @@ class ActionRateLimiter:
         self._sent: dict[str, deque[float]] = {}
         self._cut: dict[str, float] = {}
         self._epoch: dict[str, int] = {}
+        self._guarded: dict[str, int] = {}
         self._jitter_at = float("-inf")
         self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
@@ -130,26 +131,37 @@ class ActionRateLimiter:
         Each caller reserves its own slot and sleeps until it, so one thread wakes per slot: a hundred threads
         polling one shared slot would all wake at each send and spend a core on it (measured: 3.7 ms of CPU a
         request with 90 threads waiting at 100/s, against 0.3 ms with reservations). At its slot, a caller
-        still honours the window guard; it takes a new slot when it woke more than STALL late (a stall: the
-        overdue callers queue again instead of firing together) or the schedule was cut since it reserved."""
+        takes a new one when it woke more than STALL late (a stall: the overdue callers queue again instead of
+        firing together) or the schedule was cut since it reserved; then it honours the window guard, in turn:
+        with the window full, the callers held wait each for its own turn, not all for the oldest send."""
         self._recount()
         with self._lock:
             slot, epoch = self._reserve(action, time.monotonic())
+        queued = False  # waiting on the window guard
         while True:
             wait = slot - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
             with self._lock:
                 now = time.monotonic()
-                if now - slot > STALL or self._epoch.get(action, 0) != epoch:
+                if queued:
+                    self._guarded[action] -= 1
+                elif now - slot > STALL or self._epoch.get(action, 0) != epoch:
                     slot, epoch = self._reserve(action, now)
                     continue
                 sent = self._sent.setdefault(action, deque())
                 while sent and now - sent[0] >= WINDOW + self.margin:
                     sent.popleft()
-                if len(sent) >= self.per_window and sent[0] + WINDOW + self.margin > now:
-                    slot = sent[0] + WINDOW + self.margin
-                    continue
+                full = len(sent) - self.per_window  # >= 0: this many sends must leave the window first, plus one
+                if full >= 0:
+                    # Callers already waiting on the guard go first: each waits for its own send to leave the
+                    # window, not all of them for the oldest one (a herd, woken together at every send).
+                    ahead = 0 if queued else self._guarded.get(action, 0)
+                    until = sent[min(full + ahead, len(sent) - 1)] + WINDOW + self.margin
+                    if until > now:
+                        self._guarded[action] = self._guarded.get(action, 0) + 1
+                        slot, queued = until, True
+                        continue
                 sent.append(now)
                 return
 

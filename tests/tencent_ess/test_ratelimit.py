@@ -220,26 +220,51 @@ def test_a_refusal_voids_the_slots_reserved_at_the_old_pace(clock, monkeypatch):
     assert clock.now - second == pytest.approx(1 / (10 * HEADROOM / 2))  # at the halved pace, not the old one
 
 
+class CountingTime:
+    """The real clock, counting the limiter's sleeps (each one a wake-up of a waiting thread)."""
+
+    def __init__(self) -> None:
+        import time as real_time
+
+        self.real, self.sleeps = real_time, 0
+        self.monotonic = real_time.monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.real.sleep(seconds)
+
+
+def send_from_threads(limiter: ActionRateLimiter, threads: int, each: int) -> list[float]:
+    import threading
+
+    times: list[float] = []
+
+    def work() -> None:
+        for _ in range(each):
+            limiter.acquire("A")
+            times.append(ratelimit.time.monotonic())
+
+    running = [threading.Thread(target=work) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return sorted(times)
+
+
 def test_each_waiting_thread_wakes_once_for_its_own_slot(monkeypatch):
     """Many threads waiting on one action: one wake-up per send, not one per waiting thread per send (a herd of
     a hundred threads polling one slot spent a core at 100 requests/s)."""
-    import threading
-    import time as real_time
+    clock = CountingTime()
+    monkeypatch.setattr(ratelimit, "time", clock)
+    send_from_threads(ActionRateLimiter(400), threads=40, each=4)
+    assert clock.sleeps < 2 * 160  # polling one shared slot: about 40 wake-ups per send
 
-    class CountingTime:
-        sleeps = 0
 
-        monotonic = staticmethod(real_time.monotonic)
-
-        def sleep(self, seconds: float) -> None:
-            CountingTime.sleeps += 1
-            real_time.sleep(seconds)
-
-    monkeypatch.setattr(ratelimit, "time", CountingTime())
-    limiter = ActionRateLimiter(400)
-    threads = [threading.Thread(target=lambda: [limiter.acquire("A") for _ in range(4)]) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert CountingTime.sleeps < 2 * 160  # polling one shared slot: about 40 wake-ups per send
+def test_callers_held_by_the_window_guard_queue_instead_of_waking_together(monkeypatch):
+    clock = CountingTime()
+    monkeypatch.setattr(ratelimit, "time", clock)
+    limiter = ActionRateLimiter(100, headroom=10.0)  # the schedule outruns the window: the guard paces them all
+    times = send_from_threads(limiter, threads=40, each=5)
+    assert max(sum(1 for t in times if start <= t < start + WINDOW) for start in times) <= 100
+    assert clock.sleeps < 3 * 200  # all waiting for the oldest send to leave: about 2,300 wake-ups
