@@ -152,6 +152,8 @@ def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_h
     expect(page.get_by_role("cell", name="awaiting", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="return_value", exact=True)).to_be_visible()
     expect(page.get_by_role("cell", name="results", exact=True)).to_have_count(0)
+    # The value cells start folded (a JSON viewer showing `{}`); the user unfolds them with the page's toggle.
+    page.get_by_role("button", name="Expand all extra JSON").click()
     expect(page.get_by_role("row").filter(has_text="return_value")).to_contain_text("attempt")  # the value shows
     page.screenshot(path=page.shots / "onboard-xcom.png", full_page=True)
 
