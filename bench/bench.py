@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -308,7 +309,7 @@ def table(runs: list[Run]) -> str:
     for run in runs:
         seen, retried, failed = limited_counts(run)
         rate = f"{run.rate:.2f}" if run.rated else "-"
-        share = f"{100 * run.rate / run.ceiling:.1f}%" if run.rated and run.ceiling != float("inf") else "-"
+        share = f"{100 * run.rate / run.ceiling:.1f}%" if run.rated and math.isfinite(run.ceiling) else "-"
         by_wall = f"{run.wall_rate:.2f}" if run.rated else "-"
         lines.append(f"{run.name:<22}{run.tenants:>8}{run.wall:>9.1f}{run.span:>8.1f}{run.net:>8.1f}{rate:>11}"
                      f"{share:>11}{by_wall:>9}{f'{seen}/{retried}/{failed}':>25}{run.peak_rss_mb:>13.0f}"
@@ -431,9 +432,8 @@ class Stages:
         `rate_limit` alone set; checked converged. Returns the run (net of its empty date's) and the client's CPU
         ms per tenant."""
         bench, count = self.bench, self.opts.raised
-        emulator = bench.start(f"emulator-{server_limit or 'lifted'}", bench.work / "fixture.json", "--rate-limit",
-                               str(server_limit),
-                               "--latency-ms", "50-150", "--seed", seed)
+        emulator = bench.start(f"emulator-{server_limit or 'lifted'}", bench.work / "fixture.json",
+                               "--rate-limit", str(server_limit), "--latency-ms", "50-150", "--seed", seed)
         try:
             empty = self.staged(bench.fixed_cost(f"empty date, {tag}", ONBOARDING, empty_day, 2), None)
             entries = write_manifest(bench.manifests / f"{day}.json", count, seal_name)

@@ -69,7 +69,7 @@ class ActionRateLimiter:
         self._rate: dict[str, float] = {}
         self._next: dict[str, float] = {}
         self._sent: dict[str, deque[float]] = {}
-        self._cut: dict[str, float] = {}
+        self._refused_at: dict[str, float] = {}  # each action's last refusal event
         self._epoch: dict[str, int] = {}
         self._guarded: dict[str, int] = {}
         self._jitter_at = float("-inf")
@@ -182,10 +182,10 @@ class ActionRateLimiter:
         """
         with self._lock:
             now = time.monotonic()
-            previous = self._cut.get(action, float("-inf"))
+            previous = self._refused_at.get(action, float("-inf"))
             if now - previous < WINDOW:
                 return
-            self._cut[action] = now
+            self._refused_at[action] = now
         self._recount(force=True)  # once per event, not once per refused thread
         with self._lock:
             if self._shared_by == 1 and now - previous >= CONTENTION_SPAN:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from tencent_ess import ratelimit
@@ -224,19 +227,15 @@ class CountingTime:
     """The real clock, counting the limiter's sleeps (each one a wake-up of a waiting thread)."""
 
     def __init__(self) -> None:
-        import time as real_time
-
-        self.real, self.sleeps = real_time, 0
-        self.monotonic = real_time.monotonic
+        self.sleeps = 0
+        self.monotonic = time.monotonic
 
     def sleep(self, seconds: float) -> None:
         self.sleeps += 1
-        self.real.sleep(seconds)
+        time.sleep(seconds)
 
 
 def send_from_threads(limiter: ActionRateLimiter, threads: int, each: int) -> list[float]:
-    import threading
-
     times: list[float] = []
 
     def work() -> None:
