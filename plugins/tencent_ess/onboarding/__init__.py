@@ -4,6 +4,7 @@
 - `engine`: onboard a chunk (threads, paced), finish image seals after review; Airflow-free;
 - `journal`: what failed task attempts finished, so a retry redoes only the rest;
 - `report`: the run report (JSON + spreadsheet-safe CSV);
+- `handoff`: lists of rows passed between tasks through XCom, each as one JSON text;
 - `locations`, `wait`: where files live, and the deferrable wait for a late manifest;
 - `tasks`: the bodies of the DAG's tasks (the DAG file only declares them).
 

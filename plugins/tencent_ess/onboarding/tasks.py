@@ -41,6 +41,7 @@ from .journal import (
 from .locations import Locations, run_name
 from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
 from .report import write_report
+from .handoff import pack, unpack
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
@@ -54,6 +55,11 @@ class RetryLater(EssError):
 
 def chunk_key(number: int) -> str:
     return f"chunk_{number}"
+
+
+def pull_chunk(ti: Any, number: int) -> list[dict]:
+    """Chunk `number`'s planned tenants, as `plan` pushed them."""
+    return unpack(ti.xcom_pull(task_ids="plan", key=chunk_key(number)))
 
 
 def first_try_of_series(ti: Any) -> int:
@@ -86,7 +92,7 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     info["rejected"] = rejected
     ti.xcom_push(key=PLAN_INFO, value=info)
     for number, chunk in enumerate(chunks):
-        ti.xcom_push(key=chunk_key(number), value=chunk)
+        ti.xcom_push(key=chunk_key(number), value=pack(chunk))
     return list(range(len(chunks)))
 
 
@@ -126,7 +132,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     """One chunk: describe each enterprise once, create missing seals, grant missing users. A retry redoes only
     what earlier attempts of this series left (a big chunk under steady faults still converges)."""
     info = plan_info(ti)
-    tenants = ti.xcom_pull(task_ids="plan", key=chunk_key(chunk))
+    tenants = pull_chunk(ti, chunk)
     hook = make_hook(params, ti)
     label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
@@ -147,7 +153,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
                 for r in results if r.status == AWAITING_REVIEW]
     # All finish_reviews needs (it never pulls the chunk's rows); pushed before a retry is asked for, so that a
     # chunk failing on its last try still hands its seals in review on (a retry starts with its XComs cleared).
-    ti.xcom_push(key=AWAITING, value=awaiting)
+    ti.xcom_push(key=AWAITING, value=pack(awaiting))
     retry = [r for r in results if r.status == RETRY]
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
         _journal(where, ds, ti, attempt_record(hook, attempt, task=task, try_number=ti.try_number,
@@ -161,7 +167,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
 def chunk_output(results: list[TenantResult], counts: dict[str, Any]) -> dict[str, Any]:
     """A finished task's XCom: its rows (compact) and its attempt's counts. Only an attempt that leaves work to a
     later one journals its rows (`attempt_record`): the later attempt reads them there."""
-    return {"results": [r.to_wire() for r in results], "attempt": counts}
+    return {"results": pack([r.to_wire() for r in results]), "attempt": counts}
 
 
 # ---------------------------------------------------------------------------------------------------- guard
@@ -175,7 +181,7 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
     policy = Policy.from_params(params)
     if not policy.revoke_unlisted or policy.mode == PLAN:
         return {"checked": False}
-    tenants = [t for number in planned for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
+    tenants = [t for number in planned for t in pull_chunk(ti, number)]
     info = plan_info(ti)
     results = onboard_chunk(make_hook(params, ti), tenants, concurrency=params.get("concurrency"),
                             base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
@@ -214,7 +220,7 @@ def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *,
     `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
     finished is kept in the journal and not done again."""
     info = plan_info(ti)
-    awaiting = [t for chunk in awaiting_lists if chunk for t in chunk]
+    awaiting = [t for chunk in awaiting_lists for t in unpack(chunk)]
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
@@ -251,15 +257,15 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     outputs = returned + ([reviewed] if reviewed else [])
     rows: dict[int, dict] = {row["index"]: row for row in info["rejected"]}
     for out in outputs:
-        rows.update((row["index"], TenantResult.from_dict(row).to_dict()) for row in out["results"])
+        rows.update((row["index"], TenantResult.from_dict(row).to_dict()) for row in unpack(out["results"]))
     all_records, problems = read_records(where.journal(ds, run_id), info["plan_id"])
     records = latest_series(all_records)
     # Every chunk returned: each of its tenants has a row (its own, or its review's). Otherwise the plan's tenants
     # are read back, so that those of a failed chunk are reported, never dropped.
     complete = len(returned) >= len(planned or [])
     planned_tenants = [] if complete else [
-        t for number in planned or [] for t in ti.xcom_pull(task_ids="plan", key=chunk_key(number))]
-    in_review = [tenant for chunk in awaiting_lists for tenant in chunk or []]
+        t for number in planned or [] for t in pull_chunk(ti, number)]
+    in_review = [tenant for chunk in awaiting_lists for tenant in unpack(chunk)]
     by_fingerprint = {t["fingerprint"]: t for t in [*planned_tenants, *in_review]}
     for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
         tenant = by_fingerprint.get(fingerprint)
