@@ -39,7 +39,10 @@ PARAMS = {
     "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id", section="Connection"),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
                         description="The account's limit; 20 unless Tencent Cloud raised it.", section="Throughput"),
-    "chunk_size": Param(1000, type="integer", minimum=1, maximum=5000, title="Tenants per chunk task",
+    "chunk_size": Param(None, type=["null", "integer"], minimum=1, maximum=5000, title="Tenants per chunk task",
+                        description="Empty: about 40 s of work at rate_limit (1,000 up to 25/s, 4,000 at 100/s, "
+                                    "at most 5,000), as each chunk task idles the quota for about a second as it "
+                                    "starts and ends. Set it lower to spread a manifest over more workers.",
                         section="Throughput"),
     "concurrency": Param(None, type=["null", "integer"], minimum=1, maximum=256, section="Throughput",
                          title="Concurrent tenants within a chunk",

@@ -39,7 +39,7 @@ from .journal import (
     write_record,
 )
 from .locations import Locations, run_name
-from .manifest import ManifestError, make_chunks, plan_tenants, read_manifest
+from .manifest import ManifestError, chunk_size_for, make_chunks, plan_tenants, read_manifest
 from .report import write_report
 from .handoff import pack, unpack
 
@@ -84,9 +84,10 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
         ti.xcom_push(key=PLAN_INFO, value=info)
         return []
     tenants, rejected = plan_tenants(entries, base_dir=where.images)
-    chunks = make_chunks(tenants, params["chunk_size"], max_chunks)
-    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks", path, len(entries), len(tenants),
-             len(rejected), len(chunks))
+    size = params.get("chunk_size") or chunk_size_for(params["rate_limit"])
+    chunks = make_chunks(tenants, size, max_chunks)
+    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks of up to %d", path, len(entries), len(tenants),
+             len(rejected), len(chunks), size)
     for row in rejected:
         log.warning("rejected: %s", row["error"])
     info["rejected"] = rejected

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tencent_ess.errors import EssValidationError
-from tencent_ess.onboarding.manifest import make_chunks, plan_tenants
+from tencent_ess.onboarding.manifest import chunk_size_for, make_chunks, plan_tenants
 from tests.tencent_ess.onboarding.test_engine import tenant
 
 
@@ -92,3 +92,11 @@ def test_look_alike_seal_names_are_duplicates():
     planned, rejected = plan_tenants(entries)
     assert [t["index"] for t in planned] == [0]
     assert all("duplicate of entry 0" in row["error"] for row in rejected) and len(rejected) == 3
+
+
+@pytest.mark.parametrize("rate, size", [(1, 1000), (20, 1000), (25, 1000), (26, 1040), (100, 4000), (125, 5000),
+                                        (10000, 5000)])
+def test_an_empty_chunk_size_is_forty_seconds_of_work_at_the_rate(rate, size):
+    """A chunk task idles the quota for about a second as it starts and ends: at 100/s, 1,000-tenant chunks lost
+    8% of it (issue 14)."""
+    assert chunk_size_for(rate) == size
