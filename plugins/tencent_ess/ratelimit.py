@@ -12,18 +12,25 @@ from typing import Callable
 #: gateway's count.
 HEADROOM = 0.99
 #: The server's rate window, plus a margin for the time between our send and the gateway's count. The margin
-#: starts small and widens by a step after a refusal taken for jitter (up to the most), so a process learns
-#: how much its own path needs instead of every process giving up 3% of the quota for the worst case.
+#: starts small and widens by a step when refusals taken for jitter cost more than the step would (up to the
+#: most), so a process learns how much its own path needs instead of every process giving up 3% of the quota for
+#: the worst case.
 WINDOW = 1.0
 WINDOW_MARGIN = 0.01
 MARGIN_STEP, MARGIN_MAX = 0.01, 0.05
-#: A refusal this soon after the previous one of the same action is contention, not jitter.
-CONTENTION_SPAN = 5.0
-#: A jitter refusal widens the margin only when another came less than this before it (and more than a window:
-#: refusals of several actions in one window are one event). A lone one (a thread of ours or of the gateway
-#: descheduled between a slot and its count) costs one retried call, at 20/s one in 1,800 calls; a wider margin
-#: costs 1% of the quota for the rest of the run.
-JITTER_SPAN = 30.0
+#: Alone on the quota, an action is contended when more than CONTENTION_SHARE of its share was refused over the
+#: last CONTENTION_SPAN seconds: someone the count does not see takes that much of the quota. Fewer refusals are
+#: jitter: on a busy 2-core machine at 100/s, stalls of ours or of the gateway refuse a call every second or two
+#: (0.5% of the calls), in two windows running for one stall (its burst, then the window a second later that
+#: holds it), so neither timing nor repetition tells them apart; their number does.
+CONTENTION_SHARE = 0.05
+CONTENTION_SPAN = 3.0
+#: Jitter refusals (a thread of ours or of the gateway descheduled between a slot and its count) are counted over
+#: this span: each costs one retried call, while a margin step costs MARGIN_STEP of every action's sends for the
+#: rest of the run, so the margin widens only when the refusals of the span outnumber what a step would cost.
+#: (Widened at every jitter event that followed another within 30 s, as before, it reached its most within 20 s
+#: at 100/s, where a 2-core machine's stalls refuse a call every second or two, and held the run to 95/s.)
+MARGIN_SPAN = 10.0
 #: A schedule idle (or behind) for longer than this restarts from now instead of handing out overdue slots.
 CATCH_UP = 0.02
 #: A caller woken this much after its slot (GIL, a busy CPU) still sends; a later one (a stall: GC, swapping)
@@ -42,10 +49,11 @@ class ActionRateLimiter:
     The share is ``limit / sharers()``, where ``sharers`` says how many processes use the quota at
     once (for onboarding: the API-heavy tasks of every run that are running now), asked again at most
     every ``refresh`` seconds. When the server still answers RequestLimitExceeded, `throttled()` tells
-    jitter from contention: a process alone on the quota whose last refusal is long past widens its
-    window margin and keeps its pace; otherwise (others share the quota, or refusals repeat: someone
-    uncounted uses it) it halves that action's rate and each later request wins back a little
-    (additive increase, multiplicative decrease), so users never tune anything to avoid throttling.
+    jitter from contention: a process alone on the quota keeps its pace, and widens its window margin
+    only when such refusals cost more than the wider margin would; otherwise (others share the quota, or
+    refusals recur window after window: someone uncounted uses it) it halves that action's rate and each
+    later request wins back a little (additive increase, multiplicative decrease), so users never tune
+    anything to avoid throttling.
     """
 
     def __init__(
@@ -72,7 +80,9 @@ class ActionRateLimiter:
         self._refused_at: dict[str, float] = {}  # each action's last refusal event
         self._epoch: dict[str, int] = {}
         self._guarded: dict[str, int] = {}
-        self._jitter_at = float("-inf")
+        self._refusals: dict[str, deque[float]] = {}  # each action's refusals over the last CONTENTION_SPAN
+        self._halved_at: dict[str, float] = {}
+        self._jitter: deque[float] = deque()  # refusals taken for jitter, over the last MARGIN_SPAN
         self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
 
@@ -173,27 +183,45 @@ class ActionRateLimiter:
     def throttled(self, action: str) -> None:
         """The server refused a request of this action for its rate: let it pass, widen the margin, or back off.
 
-        Refusals within one window are one event: threads in flight all see it, and halving once
-        per refusal would cut the rate by 2ⁿ for a single burst. Alone on the quota, a refusal long after
-        the last one is taken for jitter (our send times and the gateway's count disagreed by more than
-        the margin): the pace holds, and the margin widens a step when another jitter refusal came within
-        `JITTER_SPAN`. The sharers are counted afresh first: a refusal is often the first sign that another
-        task has just started.
+        The sharers are counted afresh at the first refusal of a window (threads in flight all see the same
+        burst): a refusal is often the first sign that another task has just started. Then the refusal is
+        contention when others share the quota, or when more than `CONTENTION_SHARE` of the action's share was
+        refused over the last `CONTENTION_SPAN` seconds (someone uncounted uses the quota): the action's pace
+        halves, at most once a window (halving once per refusal would cut it by 2ⁿ for a single burst).
+        Otherwise it is jitter (our send times and the gateway's count disagreed by more than the margin): the
+        pace holds, and the margin widens a step only when the jitter refusals cost more than a step would
+        (`_count_jitter`).
         """
         with self._lock:
             now = time.monotonic()
-            previous = self._refused_at.get(action, float("-inf"))
-            if now - previous < WINDOW:
-                return
-            self._refused_at[action] = now
-        self._recount(force=True)  # once per event, not once per refused thread
+            first = now - self._refused_at.get(action, float("-inf")) >= WINDOW
+            if first:
+                self._refused_at[action] = now
+        if first:
+            self._recount(force=True)  # once per window, not once per refused thread
         with self._lock:
-            if self._shared_by == 1 and now - previous >= CONTENTION_SPAN:
-                if now - self._jitter_at < WINDOW:
-                    return  # the same event, seen by another action
-                if now - self._jitter_at < JITTER_SPAN:
-                    self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)
-                self._jitter_at = now
+            recent = self._refusals.setdefault(action, deque())
+            recent.append(now)
+            while now - recent[0] > CONTENTION_SPAN:
+                recent.popleft()
+            if self._shared_by == 1 and len(recent) <= CONTENTION_SHARE * self.per_window * CONTENTION_SPAN:
+                self._count_jitter(now)
                 return
+            if now - self._halved_at.get(action, float("-inf")) < WINDOW:
+                return  # the same burst
+            self._halved_at[action] = now
+            recent.clear()  # the next halving needs fresh evidence, at the new pace
             self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)
             self._cut_schedule(action, now)
+
+    def _count_jitter(self, now: float) -> None:
+        """One more refusal taken for jitter (under the lock). A margin step leaves MARGIN_STEP of every paced
+        action's sends unused, `MARGIN_STEP × share × actions` calls a second: the margin widens when the jitter
+        refusals of the last MARGIN_SPAN seconds outnumber that, and the count starts again at the new margin."""
+        jitter = self._jitter
+        jitter.append(now)
+        while now - jitter[0] > MARGIN_SPAN:
+            jitter.popleft()
+        if len(jitter) > MARGIN_STEP * self.per_window * max(1, len(self._next)) * MARGIN_SPAN:
+            self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)
+            jitter.clear()

@@ -9,10 +9,11 @@ import pytest
 
 from tencent_ess import ratelimit
 from tencent_ess.ratelimit import (
+    CONTENTION_SHARE,
     CONTENTION_SPAN,
     HEADROOM,
-    JITTER_SPAN,
     MARGIN_MAX,
+    MARGIN_SPAN,
     MARGIN_STEP,
     WINDOW,
     WINDOW_MARGIN,
@@ -129,26 +130,45 @@ def test_alone_a_lone_refusal_is_jitter_and_passes_the_pace_and_margin_hold(cloc
     limiter.throttled("A")
     assert limiter.rate("A") == full and limiter.margin == WINDOW_MARGIN
     clock.now += 0.2
-    limiter.throttled("B")  # another action refused by the same stall: one event
-    clock.now += JITTER_SPAN + 0.1  # the next one long after is lone again
+    limiter.throttled("B")  # another action refused by the same stall
+    clock.now += MARGIN_SPAN + 0.1  # the next one long after: the earlier ones no longer count
     limiter.throttled("C")
     assert limiter.rate("B") == limiter.rate("C") == full and limiter.margin == WINDOW_MARGIN
 
 
-def test_alone_jitter_refusals_that_recur_widen_the_margin_and_the_pace_holds(clock):
+def test_alone_jitter_refusals_widen_the_margin_only_when_they_cost_more_than_a_step(clock):
+    """A step leaves 1% of each action's sends unused: at 20/s for two actions, 0.4 calls a second, 4 over
+    MARGIN_SPAN. Four jitter refusals in that span pass; the fifth widens the margin; the pace always holds."""
     limiter = ActionRateLimiter(20)
+    limiter.acquire("A"), limiter.acquire("B")
     full = limiter.rate("A")
+    for action in "ABAB":  # each action's events more than CONTENTION_SPAN apart: jitter, not contention
+        limiter.throttled(action)
+        clock.now += CONTENTION_SPAN / 2 + 0.05
+    assert limiter.margin == WINDOW_MARGIN
     limiter.throttled("A")
-    clock.now += CONTENTION_SPAN + 0.1
-    limiter.throttled("B")  # the margin is one for all actions: any action's jitter counts
-    assert limiter.rate("A") == limiter.rate("B") == full
     assert limiter.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP)
+    assert limiter.rate("A") == limiter.rate("B") == full
+    clock.now += 1.0
     times = send_times(limiter, clock, 21)  # the guard now keeps 21 sends a wider window apart
     assert times[20] - times[0] >= WINDOW + WINDOW_MARGIN + MARGIN_STEP - 1e-9
-    for _ in range(10):  # each recurring refusal widens it, never past the most
-        clock.now += CONTENTION_SPAN + 0.1
+    for _ in range(60):  # a step needs fresh evidence each time, and never goes past the most
+        clock.now += 1.1  # three in CONTENTION_SPAN: jitter still
         limiter.throttled("A")
     assert limiter.margin == pytest.approx(MARGIN_MAX) and limiter.rate("A") == full
+
+
+def test_the_refusals_of_one_jitter_event_count_and_those_of_a_contention_event_do_not(clock):
+    alone = ActionRateLimiter(20)
+    alone.acquire("A")
+    for _ in range(3):  # a stall refused three calls in flight at once: 3 > 2 (1% of 20/s over the span)
+        alone.throttled("A")
+    assert alone.margin == pytest.approx(WINDOW_MARGIN + MARGIN_STEP) and alone.rate("A") == alone.max_rate
+    shared = ActionRateLimiter(20, sharers=lambda: 2)
+    shared.acquire("A")
+    for _ in range(5):  # the same burst while sharing: contention, the pace halves once, the margin holds
+        shared.throttled("A")
+    assert shared.margin == WINDOW_MARGIN and shared.rate("A") == pytest.approx(shared.max_rate / 2)
 
 
 def test_a_refusal_recounts_the_sharers_before_it_is_taken_for_jitter(clock):
@@ -163,14 +183,19 @@ def test_a_refusal_recounts_the_sharers_before_it_is_taken_for_jitter(clock):
     assert limiter.margin == WINDOW_MARGIN
 
 
-def test_alone_refusals_that_repeat_are_contention_and_halve_the_rate(clock):
+def test_alone_refusals_of_more_than_a_twentieth_of_the_share_are_contention_and_halve_the_rate(clock):
     limiter = ActionRateLimiter(20)  # someone the count does not see (another DAG, another system) uses the quota
     full = limiter.rate("A")
-    limiter.throttled("A")
-    clock.now += 2.0
-    limiter.throttled("A")
+    assert CONTENTION_SHARE * 20 * CONTENTION_SPAN == pytest.approx(3)
+    for _ in range(3):  # 3 in CONTENTION_SPAN, what a stall or two can do: jitter
+        limiter.throttled("A")
+        clock.now += 0.9
+    assert limiter.rate("A") == full
+    limiter.throttled("A")  # a fourth: refusals persist beyond what jitter does
     assert limiter.rate("A") == pytest.approx(full / 2)
-    assert limiter.margin == WINDOW_MARGIN  # the first passed as jitter; contention does not widen it
+    clock.now += 0.5
+    limiter.throttled("A")  # the same window's burst: halved once
+    assert limiter.rate("A") == pytest.approx(full / 2)
 
 
 def test_rate_never_falls_below_the_floor(clock):
