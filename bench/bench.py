@@ -17,10 +17,11 @@ Stages 1-5: Airflow on SQLite, against `python -m ess_emulator` in a child proce
    (`airflow tasks test ... onboard --map-index 0`, as a worker runs it) for a 1,000- and a 10,000-tenant
    manifest;
 4. import time of each DAG file against bench/minimal_dag.py, in fresh interpreters, interleaved;
-5. the machine's own limit: 3,000 tenants with the quota lifted (emulator `--rate-limit 0`, Param `rate_limit`
-   10,000); then raised quotas: emulator `--rate-limit 100`, then 200, 3,000 tenants each with default Params but
-   `rate_limit` (concurrency derived by the engine), against 90% of min(the ceiling, the machine's limit); the
-   client's CPU per tenant (one core's limit, were a GIL-bound process ever wholly busy) is printed beside it.
+5. 3,000 tenants with the quota lifted (emulator `--rate-limit 0`, Param `rate_limit` 10,000); then raised
+   quotas: emulator `--rate-limit 100`, then 200, 3,000 tenants each with default Params but `rate_limit` (chunk
+   size and concurrency derived by the engine), each against 90% of min(the ceiling, the machine's limit: the most
+   any of these runs drove); the client's CPU per tenant (one core's limit, were a GIL-bound process ever wholly
+   busy) is printed beside it.
 Stage 6, the real deployment (`scripts/stack.py`: PostgreSQL, Redis, scheduler, dag-processor, two Celery
 workers; the emulator at `--rate-limit 20 --latency-ms 50-150`): a backfill over 7 dates with no manifest
 (the fixed cost), then one over 7 dates of 1,000 tenants each (REST `POST /backfills`, Airflow's default of
@@ -451,35 +452,44 @@ class Stages:
         return run, 1000 * (run.cpu_s - empty.cpu_s) / count
 
     def quota_lifted(self, day: str, empty_day: str) -> float:
-        """5, first: this machine's own limit, measured: the same tenants with the quota lifted (the emulator
-        unlimited, Param `rate_limit` 10,000: the pacer never binds and the engine derives its most threads). The
-        raised runs are held to it; one core's limit read off the client's CPU per tenant is printed beside it,
-        but a GIL-bound process with a hundred threads never keeps its core wholly busy (about 90% here), so that
-        figure is an upper bound, not something a run can reach."""
-        print(f"stage 5: {self.opts.raised} tenants with the quota lifted (the machine's own limit)", flush=True)
+        """5, first: the same tenants with the quota lifted (the emulator unlimited, Param `rate_limit` 10,000: the
+        pacer never binds and the engine derives its most threads). One core's limit read off the client's CPU per
+        tenant is printed beside the raised runs, but a GIL-bound process with a hundred threads never keeps its
+        core wholly busy, so that figure is an upper bound, not something a run can reach."""
+        print(f"stage 5: {self.opts.raised} tenants with the quota lifted", flush=True)
         run, cpu_ms = self.quota_run("quota lifted", "lifted", 0, 10000, day, empty_day, "无限专用章", "9")
-        self.figure(f"quota lifted: {run.rate:.1f} tenants/s, this machine's own limit; chunks one after the other, "
-                    f"each {', '.join(f'{rate:.0f}' for rate in chunk_rates(self.bench.logs / f'{run.name}.log'))} "
+        self.figure(f"quota lifted: {run.rate:.1f} tenants/s; chunks one after the other, each "
+                    f"{', '.join(f'{rate:.0f}' for rate in chunk_rates(self.bench.logs / f'{run.name}.log'))} "
                     f"tenants/s; client CPU {cpu_ms:.1f} ms per tenant")
         return run.rate
 
-    def raised_quota(self, limit: int, day: str, empty_day: str, machine: float) -> Run:
-        """5: the same DAG at a raised quota, only Param `rate_limit` set (the engine derives its concurrency);
-        against 90% of min(the ceiling, the machine's own limit measured by `quota_lifted`)."""
+    def raised_quota(self, limit: int, day: str, empty_day: str) -> Run:
+        """5: the same DAG at a raised quota, only Param `rate_limit` set (the engine derives its chunk size and
+        concurrency); held to its target by `hold_raised` once every raised run is in."""
         print(f"stage 5: {self.opts.raised} tenants at --rate-limit {limit}, Params rate_limit={limit} only",
               flush=True)
         run, cpu_ms = self.quota_run(f"raised quota {limit} per s", f"{limit} per s", limit, limit, day, empty_day,
                                      f"提额专用章{limit}", "7")
         core = 1000.0 / cpu_ms if cpu_ms > 0 else float("inf")  # one core's tenants/s, were it always busy
-        target = 0.9 * min(limit, machine)
         own = chunk_rates(self.bench.logs / f"{run.name}.log")
         self.figure(f"raised quota {limit}/s: {run.rate:.1f} tenants/s ({100 * run.rate / limit:.0f}% of the "
-                    f"ceiling, {100 * run.rate / machine:.0f}% of the machine's {machine:.1f}; target {target:.0f}, "
-                    f"90% of min(ceiling, machine)); chunks one after the other, each "
-                    f"{', '.join(f'{rate:.0f}' for rate in own)} tenants/s; client CPU {cpu_ms:.1f} ms per tenant: "
-                    f"one worker core drives at most {core:.0f} tenants/s ({100 * run.rate / core:.0f}% of that)")
-        self.check(run.rate >= target, f"{run.name}: {run.rate:.1f} tenants/s < 90% of min(ceiling, machine limit)")
+                    f"ceiling); chunks one after the other, each {', '.join(f'{rate:.0f}' for rate in own)} "
+                    f"tenants/s; client CPU {cpu_ms:.1f} ms per tenant: one worker core drives at most {core:.0f} "
+                    f"tenants/s ({100 * run.rate / core:.0f}% of that)")
         return run
+
+    def hold_raised(self, lifted: float, runs: list[Run]) -> None:
+        """5, last: each raised run against 90% of min(its ceiling, the machine's own limit). The machine's limit
+        is the most any run of this stage drove: the lifted run alone is not it, as its 256 unpaced threads contend
+        for the GIL and fall below a paced 200/s run (measured: 96 against 157 tenants/s)."""
+        machine = max([lifted, *(run.rate for run in runs)])
+        for run in runs:
+            target = 0.9 * min(run.ceiling, machine)
+            self.figure(f"{run.name}: {run.rate:.1f} tenants/s against a target of {target:.1f} (90% of min(ceiling "
+                        f"{run.ceiling:.0f}, machine {machine:.1f}, the most a stage-5 run drove)): "
+                        f"{'met' if run.rate >= target else 'NOT MET'}")
+            self.check(run.rate >= target, f"{run.name}: {run.rate:.1f} tenants/s < {target:.1f}, 90% of "
+                                           "min(ceiling, machine limit)")
 
     def backfill(self) -> Run:
         """6: a backfill of `--backfill-days` dates, `--backfill` tenants a date, at --rate-limit 20, under the real
@@ -572,9 +582,10 @@ def main(argv: list[str] | None = None) -> int:
     if "4" in opts.stages:
         stages.parse()
     if "5" in opts.stages:
-        machine = stages.quota_lifted("2026-12-27", "2026-12-28")
-        for n, limit in enumerate(opts.raised_limits):
-            stages.raised_quota(limit, f"2026-12-{7 + 2 * n:02d}", f"2026-12-{8 + 2 * n:02d}", machine)
+        lifted = stages.quota_lifted("2026-12-27", "2026-12-28")
+        raised = [stages.raised_quota(limit, f"2026-12-{7 + 2 * n:02d}", f"2026-12-{8 + 2 * n:02d}")
+                  for n, limit in enumerate(opts.raised_limits)]
+        stages.hold_raised(lifted, raised)
     if "6" in opts.stages:
         stages.backfill()
 
