@@ -200,6 +200,8 @@ class ActionRateLimiter:
         if first:
             self._recount(force=True)  # once per window, not once per refused thread
         with self._lock:
+            if now - self._halved_at.get(action, float("-inf")) < WINDOW:
+                return  # the burst that just halved the pace: neither contention again nor jitter
             recent = self._refusals.setdefault(action, deque())
             recent.append(now)
             while now - recent[0] > CONTENTION_SPAN:
@@ -207,8 +209,6 @@ class ActionRateLimiter:
             if self._shared_by == 1 and len(recent) <= CONTENTION_SHARE * self.per_window * CONTENTION_SPAN:
                 self._count_jitter(now)
                 return
-            if now - self._halved_at.get(action, float("-inf")) < WINDOW:
-                return  # the same burst
             self._halved_at[action] = now
             recent.clear()  # the next halving needs fresh evidence, at the new pace
             self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)
