@@ -58,8 +58,12 @@ def chunk_key(number: int) -> str:
 
 
 def pull_chunk(ti: Any, number: int) -> list[dict]:
-    """Chunk `number`'s planned tenants, as `plan` pushed them."""
-    return unpack(ti.xcom_pull(task_ids="plan", key=chunk_key(number)))
+    """Chunk `number`'s planned tenants, as `plan` pushed them. A chunk `plan` pushed is never missing but by
+    accident (its XComs cleaned away, a task cleared without `plan`): that fails, rather than onboard no one."""
+    value = ti.xcom_pull(task_ids="plan", key=chunk_key(number))
+    if value is None:
+        raise ManifestError(f"chunk {number} of the plan is missing from XCom: clear the run from its plan task")
+    return unpack(value)
 
 
 def first_try_of_series(ti: Any) -> int:
@@ -84,9 +88,9 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
         ti.xcom_push(key=PLAN_INFO, value=info)
         return []
     tenants, rejected = plan_tenants(entries, base_dir=where.images)
-    size = params.get("chunk_size") or chunk_size_for(params["rate_limit"])
+    size = params["chunk_size"] if params.get("chunk_size") is not None else chunk_size_for(params["rate_limit"])
     chunks = make_chunks(tenants, size, max_chunks)
-    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks of up to %d", path, len(entries), len(tenants),
+    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks of about %d", path, len(entries), len(tenants),
              len(rejected), len(chunks), size)
     for row in rejected:
         log.warning("rejected: %s", row["error"])

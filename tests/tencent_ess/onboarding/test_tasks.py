@@ -62,3 +62,14 @@ def test_plan_cuts_chunks_of_the_derived_size_unless_one_is_given(tmp_path, para
     chunks = [pull_chunk(ti, number) for number in numbers]
     assert [len(chunk) for chunk in chunks] == sizes
     assert sorted(t["index"] for chunk in chunks for t in chunk) == list(range(2500))
+
+
+def test_a_chunk_missing_from_xcom_fails_rather_than_onboarding_no_one():
+    """Its XComs cleaned away, a cleared chunk onboarded nobody and the run was green (an empty list read as a
+    chunk of no tenants)."""
+    from tencent_ess.onboarding.manifest import ManifestError
+    from tencent_ess.onboarding.tasks import pull_chunk
+
+    ti = SimpleNamespace(xcom_pull=lambda task_ids, key: None)
+    with pytest.raises(ManifestError, match="chunk 2 of the plan is missing from XCom"):
+        pull_chunk(ti, 2)
