@@ -22,7 +22,8 @@ MARGIN_STEP, MARGIN_MAX = 0.01, 0.05
 #: last CONTENTION_SPAN seconds: someone the count does not see takes that much of the quota. Fewer refusals are
 #: jitter: on a busy 2-core machine at 100/s, stalls of ours or of the gateway refuse a call every second or two
 #: (0.5% of the calls), in two windows running for one stall (its burst, then the window a second later that
-#: holds it), so neither timing nor repetition tells them apart; their number does.
+#: holds it), so neither timing nor repetition tells them apart; their number does. (A lone refusal is always
+#: jitter: at a quota of a few requests a second, 5% of the share is less than one.)
 CONTENTION_SHARE = 0.05
 CONTENTION_SPAN = 3.0
 #: Jitter refusals (a thread of ours or of the gateway descheduled between a slot and its count) are counted over
@@ -82,6 +83,7 @@ class ActionRateLimiter:
         self._guarded: dict[str, int] = {}
         self._refusals: dict[str, deque[float]] = {}  # each action's refusals over the last CONTENTION_SPAN
         self._halved_at: dict[str, float] = {}
+        self._counting: set[str] = set()  # actions whose refusal is having the sharers counted afresh
         self._jitter: deque[float] = deque()  # refusals taken for jitter, over the last MARGIN_SPAN
         self.margin = WINDOW_MARGIN
         self._lock = threading.Lock()
@@ -184,7 +186,8 @@ class ActionRateLimiter:
         """The server refused a request of this action for its rate: let it pass, widen the margin, or back off.
 
         The sharers are counted afresh at the first refusal of a window (threads in flight all see the same
-        burst): a refusal is often the first sign that another task has just started. Then the refusal is
+        burst): a refusal is often the first sign that another task has just started, and the refusals that come
+        while the count is asked are that task's burst, answered with the fresh count. Then a refusal is
         contention when others share the quota, or when more than `CONTENTION_SHARE` of the action's share was
         refused over the last `CONTENTION_SPAN` seconds (someone uncounted uses the quota): the action's pace
         halves, at most once a window (halving once per refusal would cut it by 2ⁿ for a single burst).
@@ -194,11 +197,18 @@ class ActionRateLimiter:
         """
         with self._lock:
             now = time.monotonic()
+            if action in self._counting:
+                return  # judged by the refusal that asked for the count, against the fresh one
             first = now - self._refused_at.get(action, float("-inf")) >= WINDOW
             if first:
                 self._refused_at[action] = now
+                self._counting.add(action)
         if first:
-            self._recount(force=True)  # once per window, not once per refused thread
+            try:
+                self._recount(force=True)  # once per window, not once per refused thread
+            finally:
+                with self._lock:
+                    self._counting.discard(action)
         with self._lock:
             if now - self._halved_at.get(action, float("-inf")) < WINDOW:
                 return  # the burst that just halved the pace: neither contention again nor jitter
@@ -206,7 +216,7 @@ class ActionRateLimiter:
             recent.append(now)
             while now - recent[0] > CONTENTION_SPAN:
                 recent.popleft()
-            if self._shared_by == 1 and len(recent) <= CONTENTION_SHARE * self.per_window * CONTENTION_SPAN:
+            if self._shared_by == 1 and len(recent) <= max(1.0, CONTENTION_SHARE * self.per_window * CONTENTION_SPAN):
                 self._count_jitter(now)
                 return
             self._halved_at[action] = now

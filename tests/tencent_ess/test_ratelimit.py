@@ -294,3 +294,34 @@ def test_callers_held_by_the_window_guard_queue_instead_of_waking_together(monke
     times = send_from_threads(limiter, threads=40, each=5)
     assert max(sum(1 for t in times if start <= t < start + WINDOW) for start in times) <= 100
     assert clock.sleeps < 3 * 200  # all waiting for the oldest send to leave: about 2,300 wake-ups
+
+
+def test_refusals_that_come_while_the_sharers_are_counted_are_judged_with_the_fresh_count(clock):
+    """A task that has just started makes refusals cluster. Those that came while the refusal before them had the
+    sharers counted (an API round trip) were judged against the old count: taken for jitter, they widened the
+    margin for the rest of the task."""
+    running = [1]
+
+    def sharers() -> int:
+        if running[0] > 1:  # inside the count the first refusal asked for: three other threads refused meanwhile
+            for _ in range(3):
+                limiter.throttled("A")
+        return running[0]
+
+    limiter = ActionRateLimiter(20, sharers=sharers, refresh=60.0)
+    limiter.acquire("A")  # counted alone
+    running[0] = 3
+    limiter.throttled("A")
+    assert limiter.margin == WINDOW_MARGIN
+    assert limiter.rate("A") == pytest.approx(limiter.max_rate / 2)
+
+
+def test_at_a_small_quota_a_lone_refusal_still_passes(clock):
+    limiter = ActionRateLimiter(4)  # 5% of 4/s over 3 s is less than one refusal
+    limiter.acquire("A")
+    full = limiter.rate("A")
+    limiter.throttled("A")
+    assert limiter.rate("A") == full
+    clock.now += 1.0
+    limiter.throttled("A")  # a second within 3 s: contention
+    assert limiter.rate("A") == pytest.approx(full / 2)
