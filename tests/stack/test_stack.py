@@ -70,9 +70,10 @@ def calls_and_refusals(before: dict, after: dict) -> tuple[int, int]:
 
 def within_quota(calls: int, refused: int) -> bool:
     """At most 1% of calls refused for rate (the bench holds that over 21,000 calls); these runs make a few hundred,
-    and each chunk start, learnt by the others within half a second, may cost a refusal: 2 are allowed whatever the
-    count. Chunks that did not share the quota would be refused by the dozen."""
-    return refused <= max(0.01 * calls, 2)
+    and each chunk start, learnt by the others within half a second, may cost a refusal: 4 are allowed whatever the
+    count (8 chunks start in the one-run test; measured there over 9 runs: 0 to 3 refused of 240 calls). Chunks
+    that did not share the quota would be refused by the dozen."""
+    return refused <= max(0.01 * calls, 4)
 
 
 def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, api):
