@@ -129,3 +129,11 @@ def page(browser, stack, tmp_path):
         yield page
     finally:
         context.close()
+
+
+def report_of(stack, ds: str, run_id: str | None = None) -> dict:
+    """The date's one report, or the report of run `run_id` among several."""
+    from tencent_ess.onboarding.locations import run_name
+
+    [path] = (stack.reports / ds).glob(f"{run_name(run_id)}.json" if run_id else "*.json")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -12,19 +12,30 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.stack.conftest import emulator_state
+from tests.stack.conftest import emulator_state, report_of
 
 pytestmark = pytest.mark.stack
 
 SEAL_NAME = "合同专用章"  # the form's default
 
 
-def open_trigger_form(page, stack):
-    page.goto(f"{stack.url}/dags/ess_seal_setup")
+def open_trigger_form(page, stack, dag_id: str = "ess_seal_setup"):
+    page.goto(f"{stack.url}/dags/{dag_id}")
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("Trigger Dag - ess_seal_setup")).to_be_visible()
+    expect(dialog.get_by_text(f"Trigger Dag - {dag_id}")).to_be_visible()
     return dialog, dialog.get_by_test_id("trigger-dag-submit")
+
+
+def wait_new_run(api, dag_id: str, before: set[str]) -> str:
+    """The run a submitted trigger form created (one not among `before`)."""
+    from stack import wait_for
+
+    def new_run():
+        fresh = [run["dag_run_id"] for run in api.runs(dag_id) if run["dag_run_id"] not in before]
+        return fresh[0] if fresh else None
+
+    return wait_for("the run the form triggered", new_run, 60, 1)
 
 
 def fill_identity(dialog, org: str, operator: str, users: list[str]) -> None:
@@ -48,17 +59,7 @@ def test_trigger_form_with_only_the_identity_typed_runs_to_success(page, stack, 
     before = {run["dag_run_id"] for run in api.runs("ess_seal_setup")}
     submit.click()
 
-    run_id = None
-
-    def new_run():
-        nonlocal run_id
-        fresh = [run["dag_run_id"] for run in api.runs("ess_seal_setup") if run["dag_run_id"] not in before]
-        run_id = fresh[0] if fresh else None
-        return run_id
-
-    from stack import wait_for
-
-    wait_for("the run the form triggered", new_run, 60, 1)
+    run_id = wait_new_run(api, "ess_seal_setup", before)
     run = api.wait_run("ess_seal_setup", run_id, timeout=300)
     page.goto(f"{stack.url}/dags/ess_seal_setup/runs/{run_id}")
     page.wait_for_load_state("networkidle")
@@ -68,6 +69,33 @@ def test_trigger_form_with_only_the_identity_typed_runs_to_success(page, stack, 
     seals = [s for s in emulator_state(stack)["seals"]
              if s["organization_open_id"] == "org_tenant_alpha" and s["seal_name"] == SEAL_NAME]
     assert len(seals) == 1 and sorted(seals[0]["authorized_user_ids"]) == ["alphastaff1", "alphastaff2"]
+
+
+def test_onboarding_trigger_form_left_at_its_defaults_derives_the_chunk_size_and_runs_to_success(page, stack, api):
+    """Where a user meets the derived chunk size: the onboarding form's Throughput section, `chunk_size` empty."""
+    from datetime import datetime, timezone
+
+    from workload import write_manifest
+
+    ds = datetime.now(timezone.utc).date().isoformat()  # the form's logical date: now
+    entries = write_manifest(stack.manifests / f"{ds}.json", 12, "表单专用章", first=386)
+    dialog, submit = open_trigger_form(page, stack, "ess_tenant_onboarding")
+    dialog.get_by_role("button", name="Throughput", exact=True).click()
+    # number fields carry no element_ id: found by their label, as the user reads them
+    expect(dialog.get_by_role("spinbutton", name="Tenants per chunk task")).to_have_value("")
+    expect(dialog.get_by_role("spinbutton", name="API rate limit (requests/s per action)")).to_have_value("20")
+    page.screenshot(path=page.shots / "onboarding-form.png", full_page=True)
+    before = {run["dag_run_id"] for run in api.runs("ess_tenant_onboarding")}
+    submit.click()
+
+    run_id = wait_new_run(api, "ess_tenant_onboarding", before)
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
+    tis = api.task_instances("ess_tenant_onboarding", run_id)
+    assert run["state"] == "success", [(t["task_id"], t["map_index"], t["state"]) for t in tis]
+    assert run["conf"]["chunk_size"] is None
+    assert len([t for t in tis if t["task_id"] == "onboard"]) == 1  # 12 tenants: one chunk of up to 1,000
+    # today's scheduled run may have written its own (empty) report beside this one
+    assert [row["status"] for row in report_of(stack, ds, run_id)["tenants"]] == ["done"] * len(entries)
 
 
 def test_trigger_form_refuses_what_the_params_forbid(page, stack):

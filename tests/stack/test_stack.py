@@ -6,14 +6,13 @@ the Celery workers; nothing runs inside the test process.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 import pendulum
 import pytest
 
 from stack import WORKERS, wait_for
-from tests.stack.conftest import emulator_state
+from tests.stack.conftest import emulator_state, report_of
 from workload import calls_between, write_manifest
 
 pytestmark = pytest.mark.stack
@@ -29,11 +28,6 @@ def seals_of(stack, entries: list[dict]) -> dict[tuple[str, str], list[dict]]:
         if key in wanted:
             found[key].append(seal)
     return found
-
-
-def report_of(stack, ds: str) -> dict:
-    [path] = (stack.reports / ds).glob("*.json")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succeeds(stack, api):
