@@ -279,3 +279,18 @@ def test_a_chunk_puts_its_rows_in_xcom_once_and_compact(onboarding, ess_conn):
     assert all("would_grant" not in row and "error" not in row for row in unpack(out["results"]))  # empty: left out
     rows = read_report(reports)["tenants"]
     assert len(rows) == len(entries) and all(set(row) >= {"would_grant", "error", "revoked", "seal_id"} for row in rows)
+
+
+def test_the_chunk_size_param_says_what_the_engine_derives(onboarding):
+    """The DAG file cannot import `manifest` at parse time (its import cost counts against the parse target), so
+    the trigger form's bound and description repeat the engine's chunk rule: they must agree with it."""
+    from tencent_ess.onboarding.manifest import CHUNK_SECONDS, MAX_CHUNK, MIN_CHUNK, chunk_size_for
+
+    dag, _, _ = onboarding
+    param = dag.params.get_param("chunk_size")
+    assert param.schema["maximum"] == MAX_CHUNK
+    text = param.description
+    assert f"{MIN_CHUNK:,} up to {MIN_CHUNK // CHUNK_SECONDS}/s" in text
+    assert chunk_size_for(MIN_CHUNK / CHUNK_SECONDS) == MIN_CHUNK < chunk_size_for(MIN_CHUNK / CHUNK_SECONDS + 1)
+    assert f"{chunk_size_for(100):,} at 100/s" in text
+    assert f"at most {MAX_CHUNK:,}" in text and chunk_size_for(10**6) == MAX_CHUNK
