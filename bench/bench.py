@@ -512,8 +512,8 @@ class Stages:
         The target is the issue's: 90% of min(the ceiling, the machine's own limit), that limit measured as the
         client's CPU time per tenant. The client is one process, bound to one core by the GIL, so one core drives
         1000 / (its CPU ms a tenant) tenants/s; both figures are the same run's (`client_ms`), so the VM's swings
-        (the lifted run back to back, same settings: 170, 148 and 102 tenants/s) move the rate and the limit
-        together. The verdict is the median over the rounds; a failed run counts as nothing. Printed beside it:
+        (the lifted run three times within ten minutes, same settings: 170, 148 and 102 tenants/s) move the rate
+        and the limit together. The verdict is the median over the rounds; a failed run counts as nothing. Printed beside it:
         each round's lifted run (the same DAG unpaced: what pacing costs, if anything), the emulator's CPU per
         tenant and how busy the machine's cores were."""
         opts, configs = self.opts, [("quota lifted", 0, 10000, "无限专用章", "9")]
