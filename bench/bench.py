@@ -4,7 +4,7 @@ the naive baseline, memory and DAG parse time.
 Every figure comes from this one run, and each is compared with a reference taken in the same run
 (these machines are noisy): tenants/s against the 20/s ceiling, the DAG against a naive DAG, 10,000
 tenants' peak memory against 1,000's, a DAG file's parse time against a minimal DAG file's.
-A `dags test` run's time is the DAG run's own (its first task's start to its end, from the log: `run_span`), net
+A `dags test` run's time is the DAG run's own (its first task's start to its end, from the log: `run_times`), net
 of the same DAG's run on a date with no manifest; the rate by the CLI's wall clock, which adds the interpreter's
 and the in-process execution API's start-up, is printed beside it.
 
@@ -82,11 +82,10 @@ class Run:
     requests: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
     report: dict[str, Any] | None = None
-    span: float = 0.0  # the DAG run itself: its first task's start to the run's end (see run_span)
+    span: float = 0.0  # the DAG run itself: its first task's start to the run's end (see run_times)
     net: float = 0.0  # span minus the same DAG's empty-date run's span
     net_wall: float = 0.0  # wall minus the empty-date run's wall: also counts the CLI process's own start-up
     rated: bool = False  # a throughput run (net of the fixed cost): its tenants/s is meaningful
-    cpu_s: float = 0.0  # CPU seconds (user + system) of the run's process tree
     busy: float = 0.0  # the share of all the machine's CPU time that was busy during the DAG run's own span
     server_cpu_s: float = 0.0  # CPU seconds of the emulator during the run (stage 5, where it runs on this machine)
     span_cpu_s: float = 0.0  # CPU seconds of the run's process within its own span (its start-up left out)
@@ -151,21 +150,20 @@ class Bench:
     def airflow_run(self, name: str, argv: list[str], day: str, tenants: int, report: bool = True) -> Run:
         before = self.emulator_state()
         log = (self.logs / f"{name}.log").open("w", encoding="utf-8")
-        cpu_before = _children_cpu()
         started = time.perf_counter()
         proc = psutil.Popen([sys.executable, "-m", "airflow", *argv], env=self.env, stdout=log,
                             stderr=subprocess.STDOUT)
         cpu_samples: list[tuple[float, Any, float]] = []
-        peak = _watch_rss(proc, cpu_samples)
+        peak = _watch(proc, cpu_samples)
         wall = time.perf_counter() - started
-        cpu = _children_cpu() - cpu_before
         log.close()
         after = self.emulator_state()
         requests_made, limited = calls_between(before, after)
         data = latest_report(self.reports / day) if tenants and report else None
-        busy, span_cpu = within(cpu_samples, run_window(self.logs / f"{name}.log"))
-        return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data, cpu_s=cpu,
-                   span=run_span(self.logs / f"{name}.log") or wall, busy=busy, span_cpu_s=span_cpu)
+        times = run_times(self.logs / f"{name}.log")
+        busy, span_cpu = within(cpu_samples, times[:2] if times else None)
+        return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data,
+                   span=times[2] if times else wall, busy=busy, span_cpu_s=span_cpu)
 
     def fixed_cost(self, name: str, dag_id: str, day: str, times: int) -> Run:
         """The DAG on a date with no manifest, `times` times; the quickest is kept, so that subtracting it
@@ -173,28 +171,20 @@ class Bench:
         return min((self.run(name, dag_id, day, 0) for _ in range(times)), key=lambda run: run.span)
 
 
-def run_window(log: Path) -> tuple[float, float] | None:
-    """The DAG run's own start and end in an `airflow dags test` log (epoch seconds): its first task's start and
-    "DagRun Finished". None when the log has no finished run."""
+def run_times(log: Path) -> tuple[float, float, float] | None:
+    """From an `airflow dags test` log: the DAG run's own start and end (its first task's start, "DagRun Finished";
+    epoch seconds) and its span, the time between less the 1 s `dags test` sleeps each time it finds no task ready
+    ("No tasks to run", seen on an empty date only). Left out, as a deployment has none of it: the interpreter's
+    start-up and the in-process execution API's (5-9 s, its spread alone is ±4% of a 1,000-tenant run at 20/s).
+    None when the log has no finished run."""
     text = log.read_text("utf-8", errors="replace")
     stamp = r"^(\S+Z) \[[a-z ]+\] "
     started = re.search(stamp + r"Task started", text, re.M)
     finished = re.findall(stamp + r"DagRun Finished", text, re.M)
     if not started or not finished:
         return None
-    return datetime.fromisoformat(started.group(1)).timestamp(), datetime.fromisoformat(finished[-1]).timestamp()
-
-
-def run_span(log: Path) -> float | None:
-    """The DAG run's own duration (`run_window`), less the 1 s `dags test` sleeps each time it finds no task ready
-    ("No tasks to run", seen on an empty date only). Left out, as a deployment has none of it: the interpreter's
-    start-up and the in-process execution API's (5-9 s, its spread alone is ±4% of a 1,000-tenant run at 20/s).
-    None when the log has no finished run."""
-    window = run_window(log)
-    if window is None:
-        return None
-    idle = re.findall(r"^\S+Z \[[a-z ]+\] No tasks to run", log.read_text("utf-8", errors="replace"), re.M)
-    return window[1] - window[0] - 1.0 * len(idle)
+    start, end = datetime.fromisoformat(started.group(1)).timestamp(), datetime.fromisoformat(finished[-1]).timestamp()
+    return start, end, end - start - 1.0 * len(re.findall(stamp + r"No tasks to run", text, re.M))
 
 
 def within(samples: list[tuple[float, Any, float]], window: tuple[float, float] | None) -> tuple[float, float]:
@@ -223,18 +213,9 @@ def chunk_rates(log: Path) -> list[float]:
     return [float(rate) for _, rate in finals]
 
 
-def _children_cpu() -> float:
-    """CPU seconds used so far by this process's finished children (the airflow runs; the emulator, still
-    running, is not among them)."""
-    import resource
-
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _watch_rss(proc: psutil.Popen, cpu: list[tuple[float, Any, float]] | None = None) -> int:
+def _watch(proc: psutil.Popen, cpu: list[tuple[float, Any, float]]) -> int:
     """Wait for `proc`, sampling the summed RSS of it and its children every 50 ms; returns the peak in bytes.
-    With `cpu`, every quarter second (epoch time, the machine's CPU times, `proc`'s own CPU seconds) is appended."""
+    Every quarter second, (epoch time, the machine's CPU times, `proc`'s own CPU seconds) is appended to `cpu`."""
     peak = 0
     stop = threading.Event()
 
@@ -243,7 +224,7 @@ def _watch_rss(proc: psutil.Popen, cpu: list[tuple[float, Any, float]] | None = 
         ticks = 0
         while not stop.wait(0.05):
             try:
-                if cpu is not None and ticks % 5 == 0:
+                if ticks % 5 == 0:
                     cpu.append((time.time(), psutil.cpu_times(), sum(proc.cpu_times()[:2])))
                 ticks += 1
                 tree = [proc, *proc.children(recursive=True)]
@@ -534,28 +515,30 @@ class Stages:
         lifted = taken[0]
         for (name, limit, *_), runs in zip(configs, taken):
             ceiling = float(limit) if limit else float("inf")
-            shares, rounds = [], []
-            for run, unpaced in zip(runs, lifted):
-                ms = self.client_ms(run, empty)
-                bound = min(ceiling, 1000 / ms)
-                shares.append(run.rate / bound if run.rated else 0.0)
-                rounds.append(f"{run.rate:.1f} tenants/s, {100 * shares[-1]:.0f}% of min(ceiling, one core's "
-                              f"{1000 / ms:.0f} at {ms:.1f} ms a tenant)"
-                              + (f", {100 * run.rate / unpaced.rate:.0f}% of the round's lifted run"
-                                 if limit and unpaced.rate > 0 else "")
-                              + f"; emulator {1000 * run.server_cpu_s / max(run.tenants, 1):.1f} ms a tenant, "
-                                f"machine {100 * run.busy:.0f}% busy")
-            share, rate = statistics.median(shares), statistics.median(run.rate for run in runs)
-            client = statistics.median(self.client_ms(run, empty) for run in runs)
+            client = [self.client_ms(run, empty) for run in runs]
+            shares = [run.rate / min(ceiling, 1000 / ms) if run.rated else 0.0 for run, ms in zip(runs, client)]
+            rounds = [self.round_line(run, ms, share, unpaced if limit else None)
+                      for run, ms, share, unpaced in zip(runs, client, shares, lifted)]
+            share, rate, ms = statistics.median(shares), statistics.median(run.rate for run in runs), \
+                statistics.median(client)
             verdict = f"(target 90%): {'met' if share >= 0.9 else 'NOT MET'}" if limit else "(no target)"
             self.figure(f"{name}: median {rate:.1f} tenants/s" + (f" ({100 * rate / limit:.0f}% of the ceiling)"
                                                                    if limit else "")
                         + f", median {100 * share:.0f}% of min(ceiling, the machine's limit) {verdict}; client CPU "
-                          f"{client:.1f} ms a tenant (median): one worker core drives about {1000 / client:.0f} "
+                          f"{ms:.1f} ms a tenant (median): one worker core drives about {1000 / ms:.0f} "
                           f"tenants/s. By round: {' | '.join(rounds)}")
             if limit:
                 self.check(share >= 0.9, f"{name}: median {100 * share:.0f}% of min(ceiling, the machine's limit) "
                                          "< 90%")
+
+    @staticmethod
+    def round_line(run: Run, ms: float, share: float, lifted: Run | None) -> str:
+        """One stage-5 run as its figure's line lists it: rate, share of its limit, against the round's lifted
+        run (for a raised quota), the emulator's CPU per tenant and the machine's load."""
+        against = f", {100 * run.rate / lifted.rate:.0f}% of the round's lifted run" if lifted and lifted.rate > 0 else ""
+        return (f"{run.rate:.1f} tenants/s, {100 * share:.0f}% of min(ceiling, one core's {1000 / ms:.0f} at {ms:.1f} "
+                f"ms a tenant){against}; emulator {1000 * run.server_cpu_s / max(run.tenants, 1):.1f} ms a tenant, "
+                f"machine {100 * run.busy:.0f}% busy")
 
     def backfill(self) -> Run:
         """6: a backfill of `--backfill-days` dates, `--backfill` tenants a date, at --rate-limit 20, under the real

@@ -6,7 +6,7 @@ from collections import namedtuple
 
 import pytest
 
-from bench.bench import main, run_span, run_window, within
+from bench.bench import main, run_times, within
 
 Times = namedtuple("Times", "user system idle iowait")
 
@@ -20,11 +20,11 @@ LOG = """\
 def test_a_run_window_is_its_first_task_start_to_its_end(tmp_path):
     log = tmp_path / "run.log"
     log.write_text(LOG, encoding="utf-8")
-    start, end = run_window(log)
+    start, end, span = run_times(log)
     assert end - start == pytest.approx(20.0)
-    assert run_span(log) == pytest.approx(19.0)  # less the second `dags test` slept finding no task ready
+    assert span == pytest.approx(19.0)  # less the second `dags test` slept finding no task ready
     log.write_text(LOG.splitlines()[0] + "\n", encoding="utf-8")
-    assert run_window(log) is None and run_span(log) is None
+    assert run_times(log) is None
 
 
 def test_cpu_within_a_window_is_taken_between_the_samples_nearest_its_ends():
