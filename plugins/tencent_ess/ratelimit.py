@@ -212,10 +212,7 @@ class ActionRateLimiter:
         with self._lock:
             if now - self._halved_at.get(action, float("-inf")) < WINDOW:
                 return  # the burst that just halved the pace: neither contention again nor jitter
-            recent = self._refusals.setdefault(action, deque())
-            recent.append(now)
-            while now - recent[0] > CONTENTION_SPAN:
-                recent.popleft()
+            recent = _recent(self._refusals.setdefault(action, deque()), now, CONTENTION_SPAN)
             if self._shared_by == 1 and len(recent) <= max(1.0, CONTENTION_SHARE * self.per_window * CONTENTION_SPAN):
                 self._count_jitter(now)
                 return
@@ -228,10 +225,15 @@ class ActionRateLimiter:
         """One more refusal taken for jitter (under the lock). A margin step leaves MARGIN_STEP of every paced
         action's sends unused, `MARGIN_STEP × share × actions` calls a second: the margin widens when the jitter
         refusals of the last MARGIN_SPAN seconds outnumber that, and the count starts again at the new margin."""
-        jitter = self._jitter
-        jitter.append(now)
-        while now - jitter[0] > MARGIN_SPAN:
-            jitter.popleft()
+        jitter = _recent(self._jitter, now, MARGIN_SPAN)
         if len(jitter) > MARGIN_STEP * self.per_window * max(1, len(self._next)) * MARGIN_SPAN:
             self.margin = min(MARGIN_MAX, self.margin + MARGIN_STEP)
             jitter.clear()
+
+
+def _recent(times: deque[float], now: float, span: float) -> deque[float]:
+    """`times` with `now` added and those more than `span` before it dropped: the events of the last `span`."""
+    times.append(now)
+    while now - times[0] > span:
+        times.popleft()
+    return times
