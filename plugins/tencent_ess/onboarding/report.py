@@ -58,14 +58,25 @@ def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = 
     return summary, retried
 
 
+def report_json(summary: dict[str, Any], rows: list[dict], retried: list[dict[str, Any]]) -> str:
+    """The JSON report: `{"summary", "tenants", "retried_calls"}`, the summary indented, each tenant and each
+    retried call on a line of its own (easy to read and to grep). Written by the C encoder a line at a time: with
+    `indent` json falls back to its pure-Python encoder, a third of the report task's time at 3,000 tenants."""
+    def lines(items: list[dict[str, Any]]) -> str:
+        return "[]" if not items else "[\n" + ",\n".join(
+            "    " + json.dumps(item, ensure_ascii=False) for item in items) + "\n  ]"
+
+    head = json.dumps(summary, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+    return f'{{\n  "summary": {head},\n  "tenants": {lines(rows)},\n  "retried_calls": {lines(retried)}\n}}\n'
+
+
 def write_report(rows: list[dict], out_dir: StoragePath, name: str, attempts: Iterable[dict[str, Any]] = (),
                  note: str = "", mode: str = "apply") -> dict[str, Any]:
     """Write the JSON and CSV reports; returns the summary with their locations."""
     rows = sorted(rows, key=lambda r: r["index"])
     summary, retried = summarize(rows, attempts, note, mode)
     json_path, csv_path = out_dir / f"{name}.json", out_dir / f"{name}.csv"
-    document = {"summary": summary, "tenants": rows, "retried_calls": retried}
-    write_atomic(json_path, json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"))
+    write_atomic(json_path, report_json(summary, rows, retried).encode("utf-8"))
     columns = [c for c in TenantResult.__dataclass_fields__ if c != "fingerprint"]
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")

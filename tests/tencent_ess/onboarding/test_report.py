@@ -46,3 +46,22 @@ def test_failed_rows_count_what_was_done_before_the_failure(tmp_path):
              "created": True, "granted": ["u1"]}]
     summary = write_report(rows, tmp_path, "run")
     assert summary["seals_created"] == 2 and summary["by_status"] == {"failed": 1, "done": 1}
+
+
+def test_the_json_report_is_one_document_with_a_tenant_per_line(tmp_path):
+    rows = [{"index": i, "proxy_organization_open_id": f"o{i}", "seal_name": "章\n\"x\"", "status": "done",
+             "granted": ["u1"]} for i in range(3)]
+    retried = [{"retried_by": "task retry", "code": "InternalError"}]
+    write_report(rows, tmp_path, "run", [{"stats": {"calls.Create": 3}, "retried": retried}])
+    text = (tmp_path / "run.json").read_text("utf-8")
+    data = json.loads(text)
+    assert data["tenants"] == rows and data["retried_calls"] == retried and data["summary"]["tenants"] == 3
+    tenant_lines = [line for line in text.splitlines() if line.startswith('    {"index"')]
+    assert [json.loads(line.rstrip(",")) for line in tenant_lines] == rows  # each row whole on its own line
+    assert "章" in text  # readable, not \\u-escaped
+
+
+def test_an_empty_report_is_valid_json(tmp_path):
+    write_report([], tmp_path, "run", note="no manifest")
+    data = json.loads((tmp_path / "run.json").read_text("utf-8"))
+    assert data["tenants"] == [] and data["retried_calls"] == [] and data["summary"]["note"] == "no manifest"
