@@ -354,12 +354,14 @@ class EssHook(BaseHook):
         except EssApiError as err:
             if not err.transient:
                 raise
-            return self._retry(action, params, err)
+            first = err
+        # Retried outside the except block: the later attempts' errors must not carry the first as their context.
+        return self._retry(action, params, first)
 
     def _retry(self, action: str, params: dict[str, Any], first: EssApiError) -> dict[str, Any]:
         """The rest of a call whose first attempt failed with `first`, a transient error: tenacity decides from
-        that attempt on, exactly as if it had made it (the first attempt is made outside it because nearly every
-        call succeeds at once, and building the retry machinery for each cost 4% of a worker's CPU a call)."""
+        that attempt on as if it had made it (the first attempt is made outside it because nearly every call succeeds
+        at once, and building the retry machinery cost ~130 µs a call, 4-5% of a call's client CPU)."""
         server_errors = 0
 
         def stop(retry_state: Any) -> bool:

@@ -180,6 +180,8 @@ def test_a_run_of_internal_errors_goes_up_as_transient_after_a_few_attempts(make
     assert emulator_state(emulator)["request_counts"] == {"CreateSealByImage": SERVER_ERROR_ATTEMPTS}
     assert [r["attempt"] for r in hook.retried] == list(range(1, SERVER_ERROR_ATTEMPTS))
     assert info.value.earlier == ["InternalError.System"] * (SERVER_ERROR_ATTEMPTS - 1)  # the first attempt's too
+    # The task log shows the last error alone, not chained to the first attempt's ("During handling of ...").
+    assert info.value.__context__ is None
     assert all(r["code"] == "InternalError.System" and r["request_id"] for r in hook.retried)
 
 

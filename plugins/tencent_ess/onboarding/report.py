@@ -61,10 +61,11 @@ def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = 
 def report_json(summary: dict[str, Any], rows: list[dict], retried: list[dict[str, Any]]) -> str:
     """The JSON report: `{"summary", "tenants", "retried_calls"}`, the summary indented, each tenant and each
     retried call on a line of its own (easy to read and to grep). Written by the C encoder a line at a time: with
-    `indent` json falls back to its pure-Python encoder, a third of the report task's time at 3,000 tenants."""
+    `indent` json falls back to its pure-Python encoder, twice as slow (45 against 20 ms for 3,000 rows)."""
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+
     def lines(items: list[dict[str, Any]]) -> str:
-        return "[]" if not items else "[\n" + ",\n".join(
-            "    " + json.dumps(item, ensure_ascii=False) for item in items) + "\n  ]"
+        return "[]" if not items else "[\n" + ",\n".join("    " + encode(item) for item in items) + "\n  ]"
 
     head = json.dumps(summary, ensure_ascii=False, indent=2).replace("\n", "\n  ")
     return f'{{\n  "summary": {head},\n  "tenants": {lines(rows)},\n  "retried_calls": {lines(retried)}\n}}\n'

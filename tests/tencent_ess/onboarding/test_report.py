@@ -49,14 +49,14 @@ def test_failed_rows_count_what_was_done_before_the_failure(tmp_path):
 
 
 def test_the_json_report_is_one_document_with_a_tenant_per_line(tmp_path):
-    rows = [{"index": i, "proxy_organization_open_id": f"o{i}", "seal_name": "章\n\"x\"", "status": "done",
+    rows = [{"index": i, "proxy_organization_open_id": f"o{i}", "seal_name": "章\n\"x\"\u2028", "status": "done",
              "granted": ["u1"]} for i in range(3)]
     retried = [{"retried_by": "task retry", "code": "InternalError"}]
     write_report(rows, tmp_path, "run", [{"stats": {"calls.Create": 3}, "retried": retried}])
     text = (tmp_path / "run.json").read_text("utf-8")
     data = json.loads(text)
     assert data["tenants"] == rows and data["retried_calls"] == retried and data["summary"]["tenants"] == 3
-    tenant_lines = [line for line in text.splitlines() if line.startswith('    {"index"')]
+    tenant_lines = [line for line in text.split("\n") if line.startswith('    {"index"')]  # as grep reads it
     assert [json.loads(line.rstrip(",")) for line in tenant_lines] == rows  # each row whole on its own line
     assert "章" in text  # readable, not \\u-escaped
 
