@@ -349,9 +349,13 @@ class Stages:
         print(f"  {run.name}: {run.wall:.1f}s wall, exit {run.returncode}", flush=True)
         return run
 
-    def check(self, ok: bool, what: str) -> None:
+    def check(self, ok: bool, what: str, run: Run | None = None) -> None:
+        """Record a problem unless `ok`. A `run` named here that fails its check is no longer rated: the rate of a
+        run that did not finish its work, or left seals doubled or missing, is not a throughput figure."""
         if not ok:
             self.problems.append(what)
+            if run is not None:
+                run.rated = False
 
     def figure(self, line: str) -> None:
         """One figure's summary line: printed now, and again with the others at the end."""
@@ -461,10 +465,9 @@ class Stages:
             emulator.terminate()
             emulator.wait(timeout=30)
         by_status = (run.report or {}).get("summary", {}).get("by_status")
-        run.rated = run.returncode == 0 and by_status == {"done": count} and found["missing"] == found["duplicates"] == 0
         self.check(run.returncode == 0 and by_status == {"done": count},
-                   f"{run.name}: exit {run.returncode}, {by_status}")
-        self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}")
+                   f"{run.name}: exit {run.returncode}, {by_status}", run)
+        self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}", run)
         return run
 
     def quota_empty(self, day: str) -> Run:
@@ -514,19 +517,16 @@ class Stages:
                                                server, param, day, empty, seal, seed))
         lifted = taken[0]
         for (name, limit, *_), runs in zip(configs, taken):
-            ceiling = float(limit) if limit else float("inf")
             client = [self.client_ms(run, empty) for run in runs]
-            shares = [run.rate / min(ceiling, 1000 / ms) if run.rated else 0.0 for run, ms in zip(runs, client)]
+            shares = [run.rate / min(run.ceiling, 1000 / ms) if run.rated else 0.0 for run, ms in zip(runs, client)]
             rounds = [self.round_line(run, ms, share, unpaced if limit else None)
                       for run, ms, share, unpaced in zip(runs, client, shares, lifted)]
-            share, rate, ms = statistics.median(shares), statistics.median(run.rate for run in runs), \
-                statistics.median(client)
+            share, rate, ms = (statistics.median(values) for values in (shares, [run.rate for run in runs], client))
+            of_ceiling = f" ({100 * rate / limit:.0f}% of the ceiling)" if limit else ""
             verdict = f"(target 90%): {'met' if share >= 0.9 else 'NOT MET'}" if limit else "(no target)"
-            self.figure(f"{name}: median {rate:.1f} tenants/s" + (f" ({100 * rate / limit:.0f}% of the ceiling)"
-                                                                   if limit else "")
-                        + f", median {100 * share:.0f}% of min(ceiling, the machine's limit) {verdict}; client CPU "
-                          f"{ms:.1f} ms a tenant (median): one worker core drives about {1000 / ms:.0f} "
-                          f"tenants/s. By round: {' | '.join(rounds)}")
+            self.figure(f"{name}: median {rate:.1f} tenants/s{of_ceiling}, median {100 * share:.0f}% of min(ceiling, "
+                        f"the machine's limit) {verdict}; client CPU {ms:.1f} ms a tenant (median): one worker core "
+                        f"drives about {1000 / ms:.0f} tenants/s. By round: {' | '.join(rounds)}")
             if limit:
                 self.check(share >= 0.9, f"{name}: median {100 * share:.0f}% of min(ceiling, the machine's limit) "
                                          "< 90%")

@@ -6,7 +6,7 @@ from collections import namedtuple
 
 import pytest
 
-from bench.bench import main, run_times, within
+from bench.bench import Run, Stages, main, run_times, within
 
 Times = namedtuple("Times", "user system idle iowait")
 
@@ -48,3 +48,14 @@ def test_stage_five_refuses_rounds_and_limits_that_would_mislead(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2 and "--raised-limits" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_its_check_has_no_rate_to_judge(tmp_path, capsys):
+    stages = Stages(bench=None, opts=None)
+    good, bad = (Run(name, 100, 10.0, 0, 200.0, span=5.0) for name in ("good", "bad"))
+    for run in (good, bad):
+        stages.staged(run, Run("empty", 0, 1.0, 0, 200.0, span=1.0))
+    stages.check(True, "fine", good)
+    stages.check(False, "bad: 3 seals missing", bad)
+    assert good.rated and not bad.rated and stages.problems == ["bad: 3 seals missing"]
+    assert good.rate == 25.0  # 100 tenants in 5 - 1 s
