@@ -107,9 +107,18 @@ class UnknownParameter(EssError):
 
 
 # ----------------------------------------------------------------- resources and state
+class FailedOperation(EssError):
+    code = "FailedOperation"
+
+
 class OrganizationNotFound(EssError):
     code = "ResourceNotFound.Organization"
     message = "子客企业不存在或未完成实名认证"
+
+
+class ApplicationNotFound(EssError):
+    code = "ResourceNotFound.Application"
+    message = "应用号不存在"
 
 
 class OperatorNotFound(EssError):

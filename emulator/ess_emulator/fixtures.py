@@ -38,6 +38,7 @@ class Fixture:
 
     credentials: dict[str, str] = field(default_factory=dict)
     organizations: dict[tuple[str, str], Organization] = field(default_factory=dict)  # (app_id, open_id)
+    app_ids: set[str] = field(default_factory=set)
 
     @classmethod
     def load(cls, path: str | Path) -> "Fixture":
@@ -48,6 +49,7 @@ class Fixture:
             fixture.credentials[str(cred["secret_id"])] = str(cred["secret_key"])
         for app in data.get("apps", []):
             app_id = str(app["app_id"])
+            fixture.app_ids.add(app_id)
             for org in app.get("organizations", []):
                 employees = []
                 for emp in org.get("employees", []):

@@ -21,6 +21,8 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from .exceptions import (
+    ApplicationNotFound,
+    FailedOperation,
     InvalidImage,
     MissingSealImage,
     OfficialSealExists,
@@ -198,8 +200,11 @@ class EssBackend:
     # ----------------------------------------------------------------- who is calling
     def agent(self, app_id: str, org_open_id: str, operator_open_id: str) -> Agent:
         """The enterprise and operator an `Agent` names; both must exist and be verified."""
+        # An unknown AppId is ResourceNotFound.Application (the Go SDK's client lists it for every channel action);
+        # checked before the enterprise, which can only be looked up within an application.
+        if app_id not in self.fixture.app_ids:
+            raise ApplicationNotFound
         org = self.fixture.organizations.get((app_id, org_open_id))
-        # ASSUMPTION: an unknown AppId, like an unknown or unverified enterprise, is ResourceNotFound.Organization.
         if org is None or not org.verified:
             raise OrganizationNotFound
         employee = org.find_employee(operator_open_id)
@@ -314,14 +319,15 @@ class EssBackend:
 
         ASSUMPTION: disabling an already disabled seal succeeds and changes nothing (the first reason is kept):
         the request sets a state the seal is already in. Only an enabled (`SUCCESS`) seal can be disabled; a
-        seal still `CHECKING`, or refused (`FAIL`), is `InvalidParameter.ParamError`.
+        seal still `CHECKING`, or refused (`FAIL`), is `FailedOperation` ("印章状态为 FAIL,不能停用": the Go SDK's
+        client lists only FailedOperation and UnauthorizedOperation.NoPermissionFeature for this action).
         """
         with self._transaction() as db:
             status = _status(self._seal_row(agent, seal_id), time.time())
             if status == "DISABLE":
                 return
             if status != "SUCCESS":
-                raise ParamError(f"印章状态为 {status},不能停用")
+                raise FailedOperation(f"印章状态为 {status},不能停用")
             db.execute("UPDATE seals SET disabled_at=?, disable_reason=? WHERE seal_id=?",
                        (time.time(), reason, seal_id))
 

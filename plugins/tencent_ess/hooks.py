@@ -393,24 +393,32 @@ class EssHook(BaseHook):
         return retrying(once)
 
     # ------------------------------------------------------------------ UI
-    def test_connection(self) -> tuple[bool, str]:
-        """A cheap signed call: authentication errors mean the keys are wrong; any other answer means they work.
+    #: The made-up enterprise the connection Test names: an answer about it proves the AppId was accepted.
+    PROBE_ORGANIZATION = "ess_connection_test"
+    #: Answers that can only come after the signature and the AppId were checked: the probe's enterprise (or
+    #: operator) is unknown within a known application.
+    PROBE_ACCEPTED = ("ResourceNotFound.Organization", "ResourceNotFound.VerifyUser")
 
-        The probe names no enterprise, so the API answers a parameter error after checking the signature.
-        """
+    def test_connection(self) -> tuple[bool, str]:
+        """A cheap signed call naming a made-up enterprise of the connection's AppId. It passes only on an answer
+        that proves both the keys and the AppId were accepted (the enterprise is unknown); a refused key, an
+        unknown AppId (`ResourceNotFound.Application`), or any answer that does not prove the AppId was
+        checked fails, naming the connection field to check."""
         try:
             settings = self.settings
-            response = self.call(
-                "ChannelDescribeOrganizationSeals",
-                {"Agent": {"AppId": settings.app_id, "ProxyOperator": {"OpenId": "connectiontest"}}, "Limit": 1},
-            )
+            probe = {"AppId": settings.app_id, "ProxyOrganizationOpenId": self.PROBE_ORGANIZATION,
+                     "ProxyOperator": {"OpenId": self.PROBE_ORGANIZATION}}
+            response = self.call("ChannelDescribeOrganizationSeals", {"Agent": probe, "Limit": 1})
         except EssConfigError as err:
             return False, str(err)
         except EssApiError as err:
-            if err.code.startswith("AuthFailure") or err.transient:
+            if err.code in self.PROBE_ACCEPTED:
+                return True, (f"Credentials and AppId accepted by {self.settings.netloc} (the probe's made-up "
+                              f"enterprise was answered {err.code}, RequestId {err.request_id})")
+            if err.hint:
                 return False, str(err)
-            where = self.settings.netloc
-            return True, f"Credentials accepted by {where} (probe answered {err.code}, RequestId {err.request_id})"
+            return False, (f"{err}. The answer does not show that the AppId was accepted: check extra app_id "
+                           f"of connection {self.ess_conn_id!r}")
         except Exception as err:  # noqa: BLE001 - the UI button wants a message, not a traceback
             return False, f"{type(err).__name__}: {err}"
-        return True, f"Credentials accepted by {self.settings.netloc} (RequestId {response.get('RequestId')})"
+        return True, f"Credentials and AppId accepted by {self.settings.netloc} (RequestId {response.get('RequestId')})"

@@ -69,7 +69,7 @@ def test_invoice_ellipse_as_in_the_seed_example(client):
         ({"Bogus": 1}, "UnknownParameter"),
         ({"Agent": agent(org="org_nobody")}, "ResourceNotFound.Organization"),
         ({"Agent": agent(org="org_unverified")}, "ResourceNotFound.Organization"),
-        ({"Agent": agent(app_id="noSuchApp")}, "ResourceNotFound.Organization"),
+        ({"Agent": agent(app_id="noSuchApp")}, "ResourceNotFound.Application"),
         ({"Agent": agent(operator="ghost")}, "ResourceNotFound.VerifyUser"),
         ({"Agent": agent(operator="unverified01")}, "ResourceNotFound.VerifyUser"),
         ({"Agent": {"AppId": APP_ID, "ProxyOperator": {"OpenId": "n9527"}}}, "MissingParameter.OrganizationId"),
@@ -338,7 +338,7 @@ def test_only_an_enabled_seal_can_be_disabled(make_emulator, org, operator, revi
     seal_id = client.call_json("CreateSealByImage", {"Agent": who, "SealName": "图片章", "SealType": "OTHER",
                                                      "SealImage": png_b64()})["Response"]["SealId"]
     params = {"Agent": who, "SealId": seal_id, "Status": "DISABLE"}
-    assert code_of(client, "ChannelUpdateSealStatus", params) == "InvalidParameter.ParamError"
+    assert code_of(client, "ChannelUpdateSealStatus", params) == "FailedOperation"
     assert [s["seal_status"] for s in state(emulator)["seals"]] == [status]
 
 

@@ -152,7 +152,7 @@ def test_connection_made_in_the_form_passes_test_with_the_key_and_names_auth_fai
     result = press_test(page, "ess_ui_good")
     expect(page.get_by_text("Test Connection Successful")).to_be_visible()
     page.screenshot(path=page.shots / "test-ok.png")
-    assert result["status"] is True and "Credentials accepted" in result["message"], result
+    assert result["status"] is True and "Credentials and AppId accepted" in result["message"], result
 
     add_connection(page, stack, "ess_ui_wrong", "not-the-right-key-0000000000000000")
     result = press_test(page, "ess_ui_wrong")

@@ -162,6 +162,24 @@ def test_test_connection_ok_and_wrong_key(ess_conn, monkeypatch):
     assert not ok and "AuthFailure.SignatureFailure" in message and "not-the-key" not in message
 
 
+def test_test_connection_fails_with_a_wrong_app_id_and_names_the_extra(ess_conn, monkeypatch):
+    """Regression (issue 25.14): the probe named no enterprise, so it was answered MissingParameter before the AppId
+    was looked at, and a wrong AppId passed the Test."""
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(ess_conn, extra={"app_id": "NoSuchApp01"}))
+    ok, message = EssHook().test_connection()
+    assert not ok and "ResourceNotFound.Application" in message and "extra app_id" in message, message
+
+
+def test_test_connection_fails_on_an_answer_that_does_not_prove_the_app_id(ess_conn, monkeypatch):
+    """Only an answer given after the AppId was checked passes: a parameter error proves nothing."""
+    def answer(self, action, params):
+        raise EssApiError(action, "MissingParameter", "缺少参数", "req-1")
+
+    monkeypatch.setattr(EssHook, "call", answer)
+    ok, message = EssHook().test_connection()
+    assert not ok and "MissingParameter" in message and "check extra app_id" in message, message
+
+
 def test_permanent_error_raised_at_once_with_one_call(ess_conn):
     hook = EssHook()
     with pytest.raises(EssApiError) as info:
@@ -316,7 +334,7 @@ def test_an_error_answer_with_a_charset_is_an_error_not_a_success(charset_server
 @pytest.mark.parametrize("change, code, field", [
     ({"password": "wrong-key"}, "AuthFailure.SignatureFailure", "password (SecretKey)"),
     ({"login": "AKIDunknown000000000000000000000000"}, "AuthFailure.SecretIdNotFound", "login (SecretId)"),
-    ({"extra": {"app_id": "NoSuchApp0000000000000000000000"}}, "ResourceNotFound.Organization", "extra app_id"),
+    ({"extra": {"app_id": "NoSuchApp0000000000000000000000"}}, "ResourceNotFound.Application", "extra app_id"),
 ])
 def test_credential_errors_name_the_connection_and_the_field(emulator, monkeypatch, change, code, field):
     """Regression (issue 12.17): `AuthFailure.SignatureFailure … 签名错误` did not say which credential to check."""
