@@ -33,11 +33,21 @@ CREDENTIAL_HINTS = {
     "AuthFailure.InvalidAuthorization": "login (SecretId) and password (SecretKey): the request could not be signed",
     "AuthFailure.TokenFailure": "the temporary credentials' token",
     "ResourceNotFound.Organization": "extra app_id (the channel AppId) and the enterprise's OpenId",
+    "ResourceNotFound.Application": "extra app_id (the channel AppId): the API knows no such application",
 }
+
+#: Codes that concern the connection or the account, not one tenant: with them every call of the task would fail
+#: the same way, so a chunk stops at the first one instead of making each tenant's call fail in turn.
+ACCOUNT_PREFIXES = ("AuthFailure", "ResourceNotFound.Application")
 
 
 def _matches(code: str, prefix: str) -> bool:
     return code == prefix or code.startswith(prefix + ".")
+
+
+def is_account_error(code: str) -> bool:
+    """True for credential and account errors (`ACCOUNT_PREFIXES`): they concern every tenant of a task."""
+    return any(_matches(code, prefix) for prefix in ACCOUNT_PREFIXES)
 
 
 def is_rate_limited(code: str) -> bool:
@@ -144,8 +154,8 @@ class SealRefusedError(EssError):
         named = f"seal {seal_name!r} (SealId {seal_id})" if seal_name else f"seal {seal_id}"
         super().__init__(
             f"{named} is {status}: refused in review: {fail_reason or 'no reason given'}. "
-            "Fix the image and create it under a new seal_name (the refused seal keeps its name), "
-            "or disable the refused seal first."
+            "Fix the image and create it under a new seal_name: the refused seal keeps its name, and the API "
+            "can neither re-review nor disable a refused seal."
         )
 
     def __reduce__(self):
@@ -154,6 +164,68 @@ class SealRefusedError(EssError):
 
 class SealUnusableError(EssError):
     """The seal is in a state that cannot be granted or waited for (e.g. DISABLE)."""
+
+
+class RevocationBudgetError(EssError):
+    """A revoking apply would pass its revocation budget (`max_revocations`), or would revoke users no count
+    allowed: refused before the revocation is sent."""
+
+
+class LedgerError(EssError):
+    """The run's revocation ledger (or a sync claim) cannot be read or written: nothing is revoked until it can."""
+
+
+class ReportError(EssError):
+    """The run's earlier report cannot be read: writing a new one over it would lose what it recorded."""
+
+
+class AccountStop(EssError):
+    """A credential or account error (`is_account_error`): it concerns every tenant of the task, which stops at the
+    first one instead of making each tenant's call fail in turn. Permanent: the connection must be fixed."""
+
+    def __init__(self, error: EssApiError) -> None:
+        self.error = error
+        super().__init__(f"{error}. Every tenant's call would fail the same way: the task stopped at the first")
+
+    def __reduce__(self):
+        return (type(self), (self.error,))
+
+
+class StorageError(EssError):
+    """A location (manifest, journal, report, seal image) could not be read or written for a reason other than
+    "not found": permission, network, authentication. Only a definite "not found" ever counts as missing.
+    Transient (network, outage) unless the store refused access or the path is wrong (a folder that is a file):
+    those wait for a person, not a retry.
+    The message names the location (without any credentials in its URL) and the error's kind."""
+
+    def __init__(self, location: str, error: BaseException, doing: str = "read") -> None:
+        self.location, self.kind, self.doing = redact_location(location), type(error).__name__, doing
+        # Refused access or a path that names a file as a folder wait for a person, not a retry.
+        self.transient = not isinstance(error, (PermissionError, NotADirectoryError, IsADirectoryError))
+        detail = str(error).replace(str(location), self.location)[:200]
+        super().__init__(f"cannot {doing} {self.location}: {self.kind}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self):
+        return (_storage_error, (self.location, self.kind, self.doing, self.transient, str(self)))
+
+
+def _storage_error(location: str, kind: str, doing: str, transient: bool, text: str) -> "StorageError":
+    err = StorageError.__new__(StorageError)
+    Exception.__init__(err, text)
+    err.location, err.kind, err.doing, err.transient = location, kind, doing, transient
+    return err
+
+
+def redact_location(location: str) -> str:
+    """A location as it may be shown: a URL's user and password (`s3://key:secret@bucket`) replaced by `***`."""
+    text = str(location)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rsplit("@", 1)[1]
+    return f"{scheme}://{authority}{slash}{path}"
 
 
 @contextmanager

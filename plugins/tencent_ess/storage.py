@@ -6,10 +6,13 @@ Writes are atomic: a reader (another worker, the report) sees the old file or th
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Iterator, Union
+
+from .errors import StorageError
 
 StoragePath = Union[Path, Any]  # pathlib.Path, or airflow.sdk.ObjectStoragePath for a URL
 
@@ -60,3 +63,59 @@ def read_bytes(path: StoragePath, limit: int | None = None) -> bytes:
     """The file's bytes; with `limit`, at most that many (the size a file reports is not trusted)."""
     with path.open("rb") as handle:
         return handle.read() if limit is None else handle.read(limit)
+
+
+# Only these mean "not there". fsspec's `exists()` answers False for any error (permission, network, expired
+# credentials), which would make an unreadable folder look like a day without a manifest: it is never used here.
+def read_if_present(path: StoragePath, limit: int | None = None) -> bytes | None:
+    """The file's bytes (at most `limit`), or None when it definitely does not exist. Any other failure is a
+    `StorageError` naming the location."""
+    try:
+        return read_bytes(path, limit)
+    except FileNotFoundError:
+        return None
+    except Exception as err:  # noqa: BLE001 - fsspec back ends raise their own types; none may read as "missing"
+        raise StorageError(str(path), err) from None
+
+
+def is_present(path: StoragePath) -> bool:
+    """True when the file exists, False only when it definitely does not; any other failure is a `StorageError`."""
+    try:
+        path.stat()
+        return True
+    except FileNotFoundError:
+        return False
+    except Exception as err:  # noqa: BLE001 - see read_if_present
+        raise StorageError(str(path), err) from None
+
+
+def list_folder(path: StoragePath) -> list[StoragePath]:
+    """The folder's entries, sorted by name; [] only when the folder definitely does not exist (a folder on an
+    object store exists once something is written under it). Any other failure is a `StorageError`."""
+    try:
+        return sorted(path.iterdir(), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError as err:  # what ObjectStoragePath raises for a folder that is not there, too
+        if not is_present(path):
+            return []
+        raise StorageError(str(path), err, doing="list") from None
+    except Exception as err:  # noqa: BLE001 - see read_if_present
+        raise StorageError(str(path), err, doing="list") from None
+
+
+def json_objects(folder: StoragePath) -> Iterator[tuple[StoragePath, dict[str, Any] | ValueError]]:
+    """Each `*.json` file of a folder (hidden ones skipped, by name) with the JSON object it holds, or the
+    `ValueError` saying why it does not hold one; a file removed between the listing and the read is left out.
+    A folder or file that cannot be reached raises `StorageError` (see `read_if_present`)."""
+    for file in list_folder(folder):
+        if not file.name.endswith(".json") or file.name.startswith("."):
+            continue
+        raw = read_if_present(file)
+        if raw is None:
+            continue
+        try:
+            value = json.loads(raw.decode("utf-8"))
+            yield file, value if isinstance(value, dict) else ValueError("not a JSON object")
+        except ValueError as err:  # UnicodeDecodeError and JSONDecodeError included
+            yield file, err

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
 
-from .errors import EssValidationError
-from .storage import is_local, local_path, read_bytes, storage_path
+from .errors import EssValidationError, StorageError
+from .storage import is_local, local_path, read_if_present, storage_path
 
 SEAL_TYPES = ("OFFICIAL", "CONTRACT", "FINANCE", "PERSONNEL", "INVOICE", "OTHER")
 CIRCLE_ONLY_TYPES = frozenset({"OFFICIAL", "CONTRACT"})
@@ -172,13 +172,18 @@ def resolve_image_path(path: str, base_dir: Any, allow_absolute: bool = False) -
 
 
 def read_image_file(file: Any) -> bytes:
-    """At most 5 MB + 1 byte of a file, read once (a size reported as 0, as under /proc, is not trusted)."""
+    """At most 5 MB + 1 byte of a file, read once (a size reported as 0, as under /proc, is not trusted).
+    A file that is not there, or is a folder, is the user's input at fault (`EssValidationError`); a store that
+    cannot be reached or refuses access is not (`StorageError`: transient unless access was refused)."""
     try:
-        if not file.is_file():
-            raise EssValidationError("seal_image_path", f"file not found: {file}")
-        return read_bytes(file, MAX_IMAGE_RAW + 1)
-    except OSError as err:
-        raise EssValidationError("seal_image_path", f"cannot read {file} ({type(err).__name__})") from None
+        raw = read_if_present(file, MAX_IMAGE_RAW + 1)
+    except StorageError as err:
+        if err.kind in ("IsADirectoryError", "NotADirectoryError"):
+            raise EssValidationError("seal_image_path", f"not a file: {file}") from None
+        raise
+    if raw is None:
+        raise EssValidationError("seal_image_path", f"file not found: {file}")
+    return raw
 
 
 def load_seal_image(

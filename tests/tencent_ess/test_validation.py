@@ -161,11 +161,11 @@ def test_an_image_declaring_huge_dimensions_is_refused_from_its_header(tmp_path)
 
 
 def test_a_file_reporting_size_zero_is_read_at_most_once_and_capped(tmp_path, monkeypatch):
-    from tencent_ess import validation
+    from tencent_ess import storage, validation
 
     reads = []
-    real = validation.read_bytes
-    monkeypatch.setattr(validation, "read_bytes", lambda f, limit=None: reads.append(limit) or real(f, limit))
+    real = storage.read_bytes
+    monkeypatch.setattr(storage, "read_bytes", lambda f, limit=None: reads.append(limit) or real(f, limit))
     with pytest.raises(EssValidationError, match="not a readable PNG or JPG"):
         load_seal_image("/proc/self/status", None, tmp_path, allow_absolute=True)  # reports size 0
     assert reads == [validation.MAX_IMAGE_RAW + 1]

@@ -4,8 +4,8 @@ task's XComs when it retries.
 Records are keyed by each tenant's fingerprint (identity and content), never by its manifest position, and
 belong to one plan (the `plan_id` the run's `plan` task drew): a cleared run plans again, so nothing from
 before the clear is trusted; within a plan, only attempts of the task's current series of tries count
-(a cleared task starts a new series, and re-checks everything against the API). Writes are atomic; an
-unreadable record is reported and skipped, never fatal.
+(a cleared task starts a new series, and re-checks everything against the API). Writes are atomic; a
+record whose content is damaged is reported and skipped; a journal that cannot be reached fails the task.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from typing import Any, Iterable
 
 from ..hooks import EssHook
-from ..storage import StoragePath, write_atomic
+from ..storage import StoragePath, json_objects, write_atomic
 from .engine import AWAITING_REVIEW, DONE, DRIFT, IN_SYNC, RETRY, TenantResult
 
 log = logging.getLogger(__name__)
@@ -51,19 +51,13 @@ def write_record(folder: StoragePath, name: str, record: dict[str, Any]) -> None
 
 
 def read_records(folder: StoragePath, plan_id: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """(records of this plan, oldest try first; problems: files that could not be read, each named)."""
-    if not folder.exists():
-        return [], []
+    """(records of this plan, oldest try first; problems: records whose content could not be parsed, each named).
+    A folder or file that cannot be reached (permission, network) raises `StorageError`: a journal that was
+    written but cannot be read now is never taken as "nothing done yet"."""
     records, problems = [], []
-    for file in sorted(folder.iterdir(), key=lambda f: f.name):
-        if not file.name.endswith(".json") or file.name.startswith("."):
-            continue
-        try:
-            record = json.loads(file.read_text(encoding="utf-8"))
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as err:
-            problems.append(f"attempt journal {file.name}: unreadable, ignored ({type(err).__name__})")
+    for file, record in json_objects(folder):
+        if isinstance(record, ValueError):
+            problems.append(f"attempt journal {file.name}: unreadable, ignored ({type(record).__name__})")
             log.warning("%s", problems[-1])
             continue
         if record.get("plan_id") == plan_id:

@@ -4,10 +4,12 @@ URL such as `s3://bucket/x`), and the manifest wait policy. Light on imports: th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import Any
 
-from ..storage import StoragePath, storage_path
+from ..storage import StoragePath, is_present, storage_path
 
 
 @dataclass(frozen=True)
@@ -41,16 +43,50 @@ class Locations:
     def journal(self, ds: str, run_id: str) -> StoragePath:
         return self.reports(ds) / f"{run_name(run_id)}.attempts"
 
+    def revocations(self, ds: str, run_id: str) -> StoragePath:
+        """The run's revocation ledger: every revocation any of its tasks made, across retries and clears."""
+        return self.reports(ds) / f"{run_name(run_id)}.revocations"
+
+    def claims(self, app_id: str) -> StoragePath:
+        """The manifest dates revoking applies have claimed for one AppId (see `revocations.claim`)."""
+        return storage_path(self.report_dir) / "_sync_claims" / run_name(app_id)
+
 
 def run_name(run_id: str) -> str:
     """A run id as a file name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)
 
 
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> str:
+    """The date whose manifest a run reads and under which it reports: Param `manifest_date` when set; else the
+    run's logical date; else, for a run made without one (`airflow dags trigger` or the REST API without
+    `logical_date`), the UTC day of its `run_after`. Never "None"."""
+    from ..errors import EssValidationError
+
+    chosen = params.get("manifest_date")
+    if chosen not in (None, ""):
+        if not isinstance(chosen, str) or not _DAY.match(chosen):
+            raise EssValidationError("manifest_date", f"must be a date as YYYY-MM-DD (got {chosen!r})")
+        try:
+            date.fromisoformat(chosen)
+        except ValueError:
+            raise EssValidationError("manifest_date", f"is not a calendar date (got {chosen!r})") from None
+        return chosen
+    if ds not in (None, "", "None"):
+        return str(ds)
+    if isinstance(run_after, datetime):
+        return run_after.astimezone(timezone.utc).date().isoformat()
+    raise EssValidationError("manifest_date", "this run has no logical date and no run_after: set conf "
+                             "{\"manifest_date\": \"YYYY-MM-DD\"} to say which day's manifest to read")
+
+
 def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
     """'present', 'wait' (keep polling) or 'missing' (give up): the wait policy of Params
     `manifest_wait_minutes` (0: do not wait) and `manifest_required`."""
-    if where.manifest(ds).exists():
+    if is_present(where.manifest(ds)):  # a StorageError (unreadable, unreachable) is never "missing"
         return "present"
     if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
         return "wait"

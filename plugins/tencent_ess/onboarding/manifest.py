@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import Any, Iterable
 
 from ..errors import EssError, EssValidationError
-from ..storage import StoragePath, read_bytes
-from ..validation import check_tenant, json_object_pairs
+from ..storage import StoragePath, read_if_present
+from ..validation import check_tenant, json_object_pairs, name_key
 from .engine import FAILED, TenantResult
 
 #: A manifest larger than this is refused before parsing (a million tenants is ~300 MB of JSON).
@@ -26,19 +27,37 @@ class ManifestError(EssError):
 
 
 def read_manifest(path: StoragePath) -> list[Any] | None:
-    """The manifest's entries; None when there is no manifest for that date. A UTF-8 BOM is accepted;
-    an object naming a key twice is kept apart for `check_tenant` to refuse (never silently merged)."""
-    if not path.exists():
-        return None
-    raw = read_bytes(path, MAX_MANIFEST_BYTES + 1)
-    if len(raw) > MAX_MANIFEST_BYTES:
+    """The manifest's entries; None only when the file definitely does not exist (any other failure to reach it
+    is a `StorageError`, never "no manifest"). A UTF-8 BOM is accepted; an object naming a key twice is kept
+    apart for `check_tenant` to refuse (never silently merged). Anything wrong with the content is a
+    `ManifestError` naming the file and the rule: permanent, never retried."""
+    read = read_manifest_bytes(path)
+    return None if read is None else parse_manifest(path, read)
+
+
+def read_manifest_bytes(path: StoragePath) -> bytes | None:
+    """The manifest file's bytes (None: definitely absent); larger than MAX_MANIFEST_BYTES is refused."""
+    raw = read_if_present(path, MAX_MANIFEST_BYTES + 1)
+    if raw is not None and len(raw) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"manifest {path}: larger than {MAX_MANIFEST_BYTES // 1048576} MB")
+    return raw
+
+
+def manifest_digest(raw: bytes) -> str:
+    """What identifies a manifest's content: a task that finds another digest than its plan's must not apply it."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def parse_manifest(path: StoragePath, raw: bytes) -> list[Any]:
+    """The entries of a manifest's bytes (see `read_manifest`)."""
     try:
         data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=json_object_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ManifestError(f"manifest {path}: not valid UTF-8 JSON ({err})") from None
     except RecursionError:
         raise ManifestError(f"manifest {path}: JSON nested too deeply") from None
+    except ValueError as err:  # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ManifestError(f"manifest {path}: a value cannot be read as JSON data ({str(err)[:120]})") from None
     if not isinstance(data, list):
         raise ManifestError(f"manifest {path}: must be a JSON list of tenant objects, got {type(data).__name__}")
     return data
@@ -52,10 +71,16 @@ def _named(entry: Any, key: str) -> str:
 def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dict], list[dict]]:
     """Check every entry: (valid tenants as dicts with their manifest index and fingerprint, rejected rows
     naming the entry and the field). Any failure of one entry, whatever its kind, rejects that entry only;
-    a duplicate (same enterprise, look-alike seal name) is rejected, the first occurrence kept."""
+    a duplicate (same enterprise, look-alike seal name) is rejected, the first occurrence kept.
+
+    A rejected entry shields what it names from revocation: a valid tenant whose seal (or, when the rejected
+    entry can be read only as far as its enterprise, whose enterprise; or, when not even that, any tenant) a
+    rejected entry names carries `withheld`, the reason, and `revoke_unlisted` revokes nothing from it: the
+    rejected entry may have listed the very users a revocation would remove."""
     seen: dict[tuple[str, str], int] = {}
     tenants: list[dict] = []
     rejected: list[dict] = []
+    shields: dict[tuple[str | None, str | None], int] = {}
     for index, entry in enumerate(entries):
         try:
             tenant = check_tenant(entry, base_dir)
@@ -66,10 +91,29 @@ def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dic
             row = TenantResult(index, _named(entry, "proxy_organization_open_id"), _named(entry, "seal_name"), FAILED,
                                error=f"entry {index}: {reason}")
             rejected.append(row.to_dict())
+            shields.setdefault(_shielded(entry), index)
             continue
         seen[tenant.key] = index
         tenants.append({"index": index, "fingerprint": tenant.fingerprint(), **tenant.to_dict()})
+    for tenant in tenants:
+        org, seal = tenant["proxy_organization_open_id"], name_key(tenant["seal_name"])
+        for key in ((org, seal), (org, None), (None, None)):
+            if key in shields:
+                tenant["withheld"] = f"rejected entry {shields[key]} names " + (
+                    "the same seal" if key[1] else "the same enterprise" if key[0] else "nothing readable")
+                break
     return tenants, rejected
+
+
+def _shielded(entry: Any) -> tuple[str | None, str | None]:
+    """What a rejected entry can be read to name: (enterprise, seal name key), (enterprise, None) or (None, None)."""
+    org = entry.get("proxy_organization_open_id") if isinstance(entry, dict) else None
+    if not isinstance(org, str) or not org:
+        return None, None
+    name = entry.get("seal_name")
+    if not isinstance(name, str) or not name.strip():
+        return org, None
+    return org, name_key(name)
 
 
 def chunk_size_for(rate_limit: float) -> int:

@@ -9,7 +9,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from .locations import Locations, manifest_wait
+from ..errors import failure_policy
+from .locations import Locations, manifest_wait, run_day
 
 STARTED = "wait_started"
 
@@ -48,8 +49,12 @@ class ManifestSensor(BaseOperator):
         if started is None:
             started = float(context["ti"].xcom_pull(task_ids=self.task_id, key=STARTED) or time.time())
         where = Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
-        ds, params = context["ds"], context["params"]
-        state = manifest_wait(where, ds, params, started, time.time())
+        params = context["params"]
+        dag_run = context.get("dag_run")
+        # A location that cannot be read fails (permission: now; network: by task retry), never reads as "missing".
+        with failure_policy():
+            ds = run_day(params, context.get("ds"), getattr(dag_run, "run_after", None))
+            state = manifest_wait(where, ds, params, started, time.time())
         if state == "present":
             return str(where.manifest(ds))
         if state == "wait":

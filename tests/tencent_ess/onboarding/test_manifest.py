@@ -100,3 +100,37 @@ def test_an_empty_chunk_size_is_forty_seconds_of_work_at_the_rate(rate, size):
     """A chunk task idles the quota for about a second as it starts and ends: at 100/s, 1,000-tenant chunks lost
     8% of it (issue 14)."""
     assert chunk_size_for(rate) == size
+
+
+def test_a_rejected_entry_shields_what_it_can_be_read_to_name():
+    """Regression (issue 25.4): a rejected entry did not shield its seal from revoke_unlisted."""
+    from tencent_ess.onboarding.manifest import plan_tenants
+
+    base = {"operator_open_id": "op", "user_ids": ["u1"]}
+    entries = [
+        {**base, "proxy_organization_open_id": "orgA", "seal_name": "合同章"},
+        {**base, "proxy_organization_open_id": "orgA", "seal_name": "合同章 "},  # rejected: trailing space
+        {**base, "proxy_organization_open_id": "orgA", "seal_name": "财务章"},
+        {**base, "proxy_organization_open_id": "orgB", "seal_name": "合同章"},
+        {**base, "proxy_organization_open_id": "orgB", "seal_name": 7},  # rejected: shields all of orgB
+        {**base, "proxy_organization_open_id": "orgC", "seal_name": "合同章"},
+    ]
+    tenants, rejected = plan_tenants(entries)
+    assert [r["index"] for r in rejected] == [1, 4]
+    withheld = {t["index"]: t.get("withheld") for t in tenants}
+    assert withheld == {0: "rejected entry 1 names the same seal", 2: None,
+                        3: "rejected entry 4 names the same enterprise", 5: None}
+    tenants, _ = plan_tenants(entries + [["not", "an", "object"]])
+    assert all(t.get("withheld") == "rejected entry 6 names nothing readable" or t["index"] in (0, 3)
+               for t in tenants)
+
+
+def test_a_manifest_that_cannot_be_read_as_data_is_a_permanent_error_naming_it(tmp_path):
+    """Regression (issue 25.8): a 5,000-digit number escaped as a bare ValueError, retried 4 times."""
+    from tencent_ess.onboarding.manifest import ManifestError, read_manifest
+
+    path = tmp_path / "2026-11-01.json"
+    path.write_text('[{"seal_size": ' + "9" * 5000 + "}]", encoding="utf-8")
+    with pytest.raises(ManifestError, match="a value cannot be read") as info:
+        read_manifest(path)
+    assert str(path) in str(info.value) and not info.value.transient

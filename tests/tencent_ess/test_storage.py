@@ -1,0 +1,87 @@
+"""Locations: only a definite "not found" is missing; every other failure is an error naming the location."""
+
+from __future__ import annotations
+
+import pytest
+from fsspec.implementations.local import LocalFileSystem
+
+from tencent_ess.errors import StorageError, redact_location
+from tencent_ess.storage import is_present, list_folder, read_if_present, storage_path
+
+
+@pytest.fixture
+def failing_store(monkeypatch):
+    """The `file://` file system, with every read, stat and listing under a folder named `unreachable` raising the
+    error the test sets (as an object store does on a refused permission or a dropped connection)."""
+    raised: dict[str, type[BaseException]] = {"error": PermissionError}
+
+    def guard(real):
+        def call(self, path, *args, **kwargs):
+            if "unreachable" in str(path):
+                raise raised["error"]("the store said no")
+            return real(self, path, *args, **kwargs)
+        return call
+
+    for name in ("_open", "info", "ls"):
+        monkeypatch.setattr(LocalFileSystem, name, guard(getattr(LocalFileSystem, name)))
+    return raised
+
+
+@pytest.mark.parametrize("error, transient", [(PermissionError, False), (ConnectionError, True), (TimeoutError, True),
+                                              (OSError, True)])
+def test_a_store_that_fails_is_an_error_never_missing(tmp_path, failing_store, error, transient):
+    """Regression (issue 25.6): `exists()` read any of these as "no manifest"."""
+    failing_store["error"] = error
+    folder = tmp_path / "unreachable"
+    folder.mkdir()
+    (folder / "2026-11-01.json").write_text("[]", encoding="utf-8")
+    path = storage_path(f"file://{folder}/2026-11-01.json")
+    assert path.exists() is False, "fsspec's own exists() hides the error (why it is never used)"
+    for attempt in (lambda: read_if_present(path), lambda: is_present(path), lambda: list_folder(path.parent)):
+        with pytest.raises(StorageError) as info:
+            attempt()
+        assert info.value.transient is transient and info.value.kind == error.__name__
+        assert str(folder) in str(info.value)
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_only_a_definite_not_found_is_missing(tmp_path, url):
+    where = (lambda p: storage_path(f"file://{p}")) if url else storage_path
+    assert read_if_present(where(tmp_path / "absent.json")) is None
+    assert is_present(where(tmp_path / "absent.json")) is False
+    assert list_folder(where(tmp_path / "no-such-folder")) == []
+    (tmp_path / "here.json").write_bytes(b"[1]")
+    assert read_if_present(where(tmp_path / "here.json")) == b"[1]" and is_present(where(tmp_path / "here.json"))
+    assert [p.name for p in list_folder(where(tmp_path))] == ["here.json"]
+
+
+def test_a_path_through_a_file_is_a_permanent_error_naming_it(tmp_path):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(StorageError, match="NotADirectoryError") as info:
+        read_if_present(tmp_path / "file" / "2026-11-01.json")
+    assert not info.value.transient and str(tmp_path / "file") in str(info.value)
+
+
+def test_a_location_is_named_without_the_credentials_in_its_url():
+    assert redact_location("s3://AKID:s3cret@bucket/tenants/x.json") == "s3://***@bucket/tenants/x.json"
+    assert redact_location("/plain/path") == "/plain/path"
+    err = StorageError("s3://AKID:s3cret@bucket/x.json", ConnectionError("s3://AKID:s3cret@bucket/x.json: reset"))
+    assert "s3cret" not in str(err) and "***@bucket/x.json" in str(err)
+
+
+def test_a_seal_image_the_store_cannot_reach_is_not_the_users_fault(tmp_path, monkeypatch):
+    """Regression (issue 25.15): a transient store error reading a seal image became a permanent bad-input error."""
+    from tencent_ess import storage
+    from tencent_ess.errors import EssValidationError
+    from tencent_ess.validation import load_seal_image
+
+    def dropped(path, limit=None):
+        raise ConnectionError("connection reset by the store")
+
+    monkeypatch.setattr(storage, "read_bytes", dropped)
+    with pytest.raises(StorageError) as info:
+        load_seal_image("seal.png", None, tmp_path)
+    monkeypatch.undo()
+    assert info.value.transient and not isinstance(info.value, EssValidationError)
+    with pytest.raises(EssValidationError, match="seal_image_path: file not found"):
+        load_seal_image("seal.png", None, f"file://{tmp_path}")
