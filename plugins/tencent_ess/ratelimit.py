@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -32,6 +33,13 @@ CONTENTION_SPAN = 3.0
 #: (Widened at every jitter event that followed another within 30 s, as before, it reached its most within 20 s
 #: at 100/s, where a 2-core machine's stalls refuse a call every second or two, and held the run to 95/s.)
 MARGIN_SPAN = 10.0
+#: After contention, the pace is set to what the server accepted (never more than half the pace that was refused)
+#: and climbs back fast only up to that; beyond it, it probes by this share of it per second (+0.2/s at 20/s), so
+#: a limit set above the real quota (a quota believed raised, or shared with another system) settles on what the
+#: API accepts instead of flooding it.
+PROBE = 0.01
+#: The smallest pace: however many tasks share the quota, their paces add up to it (no floor per task).
+MIN_RATE = 0.01
 #: A schedule idle (or behind) for longer than this restarts from now instead of handing out overdue slots.
 CATCH_UP = 0.02
 #: A caller woken this much after its slot (GIL, a busy CPU) still sends; a later one (a stall: GC, swapping)
@@ -62,7 +70,7 @@ class ActionRateLimiter:
         limit: float,
         *,
         headroom: float = HEADROOM,
-        min_rate: float = 0.5,
+        min_rate: float = MIN_RATE,
         sharers: Callable[[], int] | None = None,
         refresh: float = 0.5,
     ) -> None:
@@ -82,6 +90,9 @@ class ActionRateLimiter:
         self._epoch: dict[str, int] = {}
         self._guarded: dict[str, int] = {}
         self._refusals: dict[str, deque[float]] = {}  # each action's refusals over the last CONTENTION_SPAN
+        self._spanned: dict[str, deque[float]] = {}  # each action's sends over the last CONTENTION_SPAN
+        self._refused: dict[str, deque[float]] = {}  # and every refusal over it (never cleared: for measuring)
+        self._knee: dict[str, float] = {}  # each action's accepted pace measured at its last contention
         self._halved_at: dict[str, float] = {}
         self._counting: set[str] = set()  # actions whose refusal is having the sharers counted afresh
         self._jitter: deque[float] = deque()  # refusals taken for jitter, over the last MARGIN_SPAN
@@ -120,6 +131,13 @@ class ActionRateLimiter:
                         self._cut_schedule(action, now)
                 self._counted_at, self._shared_by = asked, count
 
+    def _window_cap(self, action: str) -> int:
+        """Sends of this action allowed in one window (under the lock): the share's, or, once contention has shown
+        what the server accepts, no more than the pace now probing above it."""
+        if action in self._knee:
+            return max(1, min(self.per_window, math.floor(min(self._rate.get(action, self.max_rate), self.max_rate))))
+        return self.per_window
+
     def rate(self, action: str) -> float:
         """The rate this action is paced at now (requests per second)."""
         with self._lock:
@@ -127,14 +145,25 @@ class ActionRateLimiter:
 
     def _reserve(self, action: str, now: float) -> tuple[float, int]:
         """The next free slot of this action (under the lock), and the schedule's epoch it belongs to. A schedule
-        left idle, or stalled, for more than CATCH_UP restarts from now: overdue slots are never handed out."""
+        left idle, or stalled, for more than CATCH_UP restarts from now: overdue slots are never handed out. A
+        process's first slot, when others share the quota, falls at a random point of its first interval: tasks
+        that start together do not all send at once."""
         ceiling = self.max_rate
         rate = min(self._rate.get(action, ceiling), ceiling)
-        slot = self._next.get(action, now)
-        if now - slot > CATCH_UP:
-            slot = now
+        if action not in self._next and self._shared_by > 1:
+            slot = now + random.uniform(0.0, 1.0 / rate)
+        else:
+            slot = self._next.get(action, now)
+            if now - slot > CATCH_UP:
+                slot = now
         self._next[action] = slot + 1.0 / rate
-        self._rate[action] = min(ceiling, rate + ceiling / 50.0)
+        knee = self._knee.get(action)
+        if knee is None:  # additive increase back to the share after a halving
+            self._rate[action] = min(ceiling, rate + ceiling / 50.0)
+        elif rate < knee:  # back fast to what the server accepted, no further
+            self._rate[action] = min(ceiling, knee, rate + ceiling / 50.0)
+        else:  # beyond it, probe slowly: PROBE of it per second
+            self._rate[action] = min(ceiling, rate + PROBE * knee / rate)
         return slot, self._epoch.get(action, 0)
 
     def acquire(self, action: str) -> None:
@@ -164,7 +193,7 @@ class ActionRateLimiter:
                 sent = self._sent.setdefault(action, deque())
                 while sent and now - sent[0] >= WINDOW + self.margin:
                     sent.popleft()
-                full = len(sent) - self.per_window  # >= 0: this many sends must leave the window first, plus one
+                full = len(sent) - self._window_cap(action)  # >= 0: this many sends must leave the window first, +1
                 if full >= 0:
                     # Callers already waiting on the guard go first: each waits for its own send to leave the
                     # window, not all of them for the oldest one (a herd, woken together at every send).
@@ -175,6 +204,7 @@ class ActionRateLimiter:
                         slot, queued = until, True
                         continue
                 sent.append(now)
+                _recent(self._spanned.setdefault(action, deque()), now, CONTENTION_SPAN)
                 return
 
     def _cut_schedule(self, action: str, now: float) -> None:
@@ -197,6 +227,7 @@ class ActionRateLimiter:
         """
         with self._lock:
             now = time.monotonic()
+            _recent(self._refused.setdefault(action, deque()), now, CONTENTION_SPAN)  # every refusal is measured
             if action in self._counting:
                 return  # judged by the refusal that asked for the count, against the fresh one
             first = now - self._refused_at.get(action, float("-inf")) >= WINDOW
@@ -213,12 +244,28 @@ class ActionRateLimiter:
             if now - self._halved_at.get(action, float("-inf")) < WINDOW:
                 return  # the burst that just halved the pace: neither contention again nor jitter
             recent = _recent(self._refusals.setdefault(action, deque()), now, CONTENTION_SPAN)
-            if self._shared_by == 1 and len(recent) <= max(1.0, CONTENTION_SHARE * self.per_window * CONTENTION_SPAN):
+            sends = self._spanned.get(action) or deque()
+            while sends and now - sends[0] > CONTENTION_SPAN:
+                sends.popleft()
+            seen = sends[-1] - sends[0] if len(sends) > 1 else 0.0  # how long the span's sends went on
+            # The share's worth of sends, or the pace actually sent when less: with a limit set far above the
+            # real quota, a twentieth of the share would never be reached, however many calls were refused.
+            sent_rate = self.per_window if seen < WINDOW else min(self.per_window, len(sends) / seen)
+            if self._shared_by == 1 and len(recent) <= max(1.0, CONTENTION_SHARE * sent_rate * CONTENTION_SPAN):
                 self._count_jitter(now)
                 return
             self._halved_at[action] = now
+            current = min(self._rate.get(action, self.max_rate), self.max_rate)
+            rate = current / 2.0
+            if seen >= WINDOW:  # what the server accepted over the span: never more than half the refused pace
+                refused = self._refused[action]
+                while refused and refused[0] < sends[0]:
+                    refused.popleft()
+                accepted = max(0.0, len(sends) - len(refused)) / seen
+                self._knee[action] = max(self.min_rate, accepted * self.headroom)
+                rate = min(rate, self._knee[action])
             recent.clear()  # the next halving needs fresh evidence, at the new pace
-            self._rate[action] = max(self.min_rate, min(self._rate.get(action, self.max_rate), self.max_rate) / 2.0)
+            self._rate[action] = max(self.min_rate, rate)
             self._cut_schedule(action, now)
 
     def _count_jitter(self, now: float) -> None:

@@ -325,3 +325,70 @@ def test_at_a_small_quota_a_lone_refusal_still_passes(clock):
     clock.now += 1.0
     limiter.throttled("A")  # a second within 3 s: contention
     assert limiter.rate("A") == pytest.approx(full / 2)
+
+
+def test_however_many_tasks_share_the_quota_their_paces_add_up_to_it():
+    """Regression (issue 25.16): each task kept at least 0.5 req/s and sent its first request at once: 48 tasks
+    sharing a 20/s quota paced 24/s and sent 48 requests in their first second."""
+    limiters = [ActionRateLimiter(20, sharers=lambda: 48) for _ in range(48)]
+    sends: list[float] = []
+    lock = threading.Lock()
+    start = time.monotonic()
+
+    def task(limiter: ActionRateLimiter) -> None:
+        while time.monotonic() - start < 2.5:
+            limiter.acquire("CreateSealByImage")
+            with lock:
+                sends.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=task, args=(limiter,)) for limiter in limiters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(limiter.max_rate for limiter in limiters) <= 20
+    first_second = sum(1 for t in sends if t < 1.0)
+    assert first_second <= 30, f"{first_second} requests in the first second against a 20/s quota"
+
+
+def test_a_limit_set_above_the_real_quota_settles_on_what_the_api_accepts(make_emulator, monkeypatch):
+    """Regression (issue 25.19): with rate_limit 10,000 against a 20/s quota the client sent ~150 requests/s, 69%
+    refused, for as long as the run lasted. After five seconds the refusals are at most 5% of the calls."""
+    from tencent_ess.errors import EssApiError
+    from tencent_ess.hooks import EssHook
+    from tests.conftest import agent, conn_json
+
+    emulator = make_emulator(rate_limit=20)
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    limiter = ActionRateLimiter(10_000)
+    hook = EssHook(limiter=limiter, backoff_base=0.05)
+    events: list[tuple[float, str]] = []
+    real_acquire, real_throttled = limiter.acquire, limiter.throttled
+    start = time.monotonic()
+
+    def acquire(action):
+        real_acquire(action)
+        events.append((time.monotonic() - start, "sent"))
+
+    def throttled(action):
+        events.append((time.monotonic() - start, "refused"))
+        real_throttled(action)
+
+    limiter.acquire, limiter.throttled = acquire, throttled
+
+    def worker() -> None:
+        while time.monotonic() - start < 11.0:
+            try:
+                hook.call("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1})
+            except EssApiError:
+                pass
+
+    threads = [threading.Thread(target=worker) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    late = [kind for at, kind in events if 5.0 <= at < 11.0]
+    sent, refused = late.count("sent"), late.count("refused")
+    assert sent and refused <= 0.05 * sent, f"{refused} of {sent} calls refused after the first 5 s"
+    assert sent / 6.0 >= 0.75 * 20, f"settled far below the quota: {sent / 6.0:.1f}/s"
