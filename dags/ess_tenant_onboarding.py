@@ -1,4 +1,9 @@
-"""Many tenants, daily: read `{manifest_dir}/{ds}.json`, create and grant each tenant's seal, write a run report.
+"""Many tenants, daily: read `{manifest_dir}/{day}.json`, create and grant each tenant's seal, write a run report.
+
+- `day`: Param `manifest_date` when set; else the run's logical date; else (a run made without one, such as
+  `airflow dags trigger`) the UTC day it was triggered.
+- The connection: Airflow Variable `ess_conn_id` (default `tencentcloud_ess_default`), the deployment owner's
+  choice; a trigger's conf cannot name another connection.
 
 - `manifest_dir`: Airflow Variable `ess_tenant_manifest_dir` (a folder or an object-storage URL), default
   `data/tenants/` beside this repository's `dags/`. No manifest for the date: the run records that in an empty
@@ -7,7 +12,8 @@
   asked for, and only users not yet holding it are granted.
 - Seal images: `seal_image_path` is relative to the Variable `ess_seal_image_dir` (default `data/seals/`) and may
   not leave it.
-- Report: `{report_dir}/{ds}/{run_id}.json` and `.csv` (Variable `ess_report_dir`, default `output/`).
+- Report: `{report_dir}/{day}/{run_id}.json` and `.csv` (Variable `ess_report_dir`, default `output/`), the latest
+  of each attempt's `{run_id}.try<N>.json`.
 The task bodies live in `tencent_ess.onboarding.tasks`.
 """
 
@@ -35,8 +41,17 @@ PARAMS = {
                              description="For every seal named in the manifest, revoke users who hold it but are "
                                          "not in that entry's user_ids. Seals not named are never touched."),
     "max_revocations": Param(100, type="integer", minimum=0, title="Most revocations per run", section="Sync",
-                             description="An apply that would revoke more fails before any write."),
-    "ess_conn_id": Param("tencentcloud_ess_default", type="string", title="Connection id", section="Connection"),
+                             description="An apply that would revoke more fails before any write. Counted over "
+                                         "the whole run: all its tasks, their retries, and a cleared run."),
+    "allow_older_manifest": Param(False, type="boolean", title="Apply an older manifest with revocations",
+                                  section="Sync",
+                                  description="Off: once a newer manifest date was applied with revoke_unlisted for "
+                                              "the same AppId, an older date's revoking apply changes nothing "
+                                              "(it would undo newer grants). On: apply it anyway."),
+    "manifest_date": Param(None, type=["null", "string"], format="date", title="Manifest date (YYYY-MM-DD)",
+                           section="Manifest",
+                           description="Empty: the run's logical date, or, for a run without one, the day it "
+                                       "was triggered (UTC). Reports go under this date."),
     "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
                         description="The account's limit; 20 unless Tencent Cloud raised it.", section="Throughput"),
     "chunk_size": Param(None, type=["null", "integer"], minimum=1, maximum=5000, title="Tenants per chunk task",
@@ -65,6 +80,21 @@ def _where():
     from tencent_ess.onboarding.locations import Locations
 
     return Locations.from_variables(**DEFAULTS)
+
+
+def _conn_id() -> str:
+    """The deployment's connection (Variable `ess_conn_id`): never taken from a trigger's conf."""
+    from airflow.sdk import Variable
+    from tencent_ess import DEFAULT_CONN_ID
+
+    return Variable.get("ess_conn_id", default=DEFAULT_CONN_ID)
+
+
+def _day(ds: Any, params: dict, dag_run: Any) -> str:
+    """The manifest date of this run (`locations.run_day`)."""
+    from tencent_ess.onboarding.locations import run_day
+
+    return run_day(params, ds, getattr(dag_run, "run_after", None))
 
 
 def _outputs(outputs: Any) -> list:
@@ -100,26 +130,28 @@ def ess_tenant_onboarding():
 
         with failure_policy():
             check_conf(dag_run.conf if dag_run is not None else None, PARAMS)
-            return tasks.plan(_where(), ds=str(ds), params=params, ti=ti,
+            return tasks.plan(_where(), ds=_day(ds, params, dag_run), params=params, ti=ti,
                               max_chunks=conf.getint("core", "max_map_length"))
 
     # A chunk's results (a row per tenant) go to XCom and the report, not into the task log as one huge line.
     # multiple_outputs=False: the dict is one XCom (Airflow would also push each key, doubling a chunk's rows).
     @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False, multiple_outputs=False)
-    def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+    def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None,
+                dag_run: Any = None) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            return tasks.onboard(_where(), chunk, ds=str(ds), params=params, ti=ti)
+            return tasks.onboard(_where(), chunk, ds=_day(ds, params, dag_run), params=params, ti=ti,
+                                 conn_id=_conn_id())
 
     # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
     @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
           max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False,
           multiple_outputs=False)
     def finish_reviews(awaiting: Any, ds: str | None = None, params: dict | None = None,
-                       ti: Any = None) -> dict[str, Any]:
+                       ti: Any = None, dag_run: Any = None) -> dict[str, Any]:
         """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,
         holding no worker slot, for up to `review_wait_seconds`, then left to a task retry."""
         from airflow.sdk import get_current_context
@@ -129,7 +161,8 @@ def ess_tenant_onboarding():
 
         with failure_policy():
             try:
-                return tasks.finish_reviews(_where(), _outputs(awaiting), ds=str(ds), params=params, ti=ti,
+                return tasks.finish_reviews(_where(), _outputs(awaiting), ds=_day(ds, params, dag_run),
+                                            params=params, ti=ti, conn_id=_conn_id(),
                                             first_seen=ti.get_first_reschedule_date(get_current_context()))
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
@@ -137,27 +170,39 @@ def ess_tenant_onboarding():
     # One XCom for the summary: Airflow would push each of its keys again, a round trip each.
     @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
     def report(planned: list | None, chunk_outputs: Any, awaiting: Any, reviewed: dict | None, ds: str | None = None,
-               run_id: str | None = None, params: dict | None = None, ti: Any = None) -> dict[str, Any]:
+               run_id: str | None = None, params: dict | None = None, ti: Any = None,
+               dag_run: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
         from airflow.sdk.exceptions import AirflowSkipException
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed, ds=str(ds),
-                                   run_id=str(run_id), params=params, ti=ti)
+            summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed,
+                                   ds=_day(ds, params, dag_run), run_id=str(run_id), params=params, ti=ti)
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
         return summary
 
+    # Rescheduled (no worker slot held) while a revoking run of an older manifest still runs. Its verdict is small
+    # (the revocations it allows are at most max_revocations users) and stays in the log.
     @task
-    def guard(planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None) -> dict:
-        """An apply that revokes: refuse it before any write when it would revoke more than max_revocations."""
+    def guard(planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None,
+              dag_run: Any = None) -> dict:
+        """An apply that revokes: refuse it before any write when it would revoke more than max_revocations; hand
+        the writing tasks the revocations it counted."""
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowRescheduleException
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            return tasks.guard(_where(), planned, ds=str(ds), params=params, ti=ti)
+            try:
+                return tasks.guard(_where(), planned, ds=_day(ds, params, dag_run), params=params, ti=ti,
+                                   conn_id=_conn_id(),
+                                   first_seen=ti.get_first_reschedule_date(get_current_context()))
+            except tasks.CheckAgain as again:
+                raise AirflowRescheduleException(again.when) from None
 
     planned = plan()
     wait >> planned

@@ -16,7 +16,7 @@ import pytest
 from tests.airflow_run import run_dag
 from tests.conftest import ROOT, SECRET_ID, SECRET_KEY, conn_json, emulator_state, png_bytes
 from tests.dags.test_seal_setup import IDENTITY
-from tests.dags.test_tenant_onboarding import DAY, onboarding  # noqa: F401 - onboarding is a fixture
+from tests.dags.test_tenant_onboarding import DAY, latest_reports, onboarding  # noqa: F401 - onboarding is a fixture
 
 LONG_NAME = "章" * 51
 
@@ -221,7 +221,7 @@ def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess
     result = run_dag(dag, logical_date=pendulum.parse(DAY))
 
     assert result.states["report"] == "failed" and result.tries["report"] == 1  # the run says something is wrong
-    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     rows = {row["index"]: row for row in report["tenants"]}
     assert rows[0]["status"] == rows[len(entries) - 1]["status"] == "done"  # the good ones complete
     for index, (_, expected) in enumerate(bad, start=1):

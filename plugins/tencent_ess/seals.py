@@ -84,6 +84,12 @@ def unlisted_holders(seal: dict[str, Any], listed: list[str] | tuple[str, ...]) 
     return found
 
 
+def anonymous_holders(seal: dict[str, Any]) -> int:
+    """How many holders the API lists with neither an OpenId nor a UserId (e.g. an employee who left): such a
+    holder cannot be revoked by id, so a seal that has one never counts as in sync."""
+    return sum(1 for user in seal.get("AuthorizedUsers") or [] if not (user.get("OpenId") or user.get("UserId")))
+
+
 def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
     """How an existing seal differs from the one asked for, in words; empty when it is the same seal.
 
@@ -248,4 +254,5 @@ def check_usable(seal: dict[str, Any], seal_name: str = "") -> None:
         raise SealRefusedError(name, seal.get("SealId", ""), seal.get("FailReason") or "")
     if status not in (SUCCESS, CHECKING):
         raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) is {status or 'of unknown status'}"
-                                ": it cannot be granted; enable it or choose another seal_name")
+                                ": it cannot be granted, and the API has no action to enable a seal: give this "
+                                "entry another seal_name (a new seal is made under it)")

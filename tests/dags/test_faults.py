@@ -13,7 +13,7 @@ from ess_emulator import fetch_state
 
 from bench.workload import check_converged, write_fixture, write_manifest
 from tests.conftest import conn_json, emulator_state
-from tests.dags.test_tenant_onboarding import DAY, onboarding, run_day, sample  # noqa: F401 - onboarding is a fixture
+from tests.dags.test_tenant_onboarding import DAY, latest_reports, onboarding, run_day, sample  # noqa: F401 - onboarding is a fixture
 
 CHAOS = {"internal": 0.1, "http5xx": 0.05, "drop_before": 0.05, "drop_after": 0.05, "slow": 0.01}
 
@@ -34,7 +34,7 @@ def test_every_fault_kind_at_once_converges_and_the_report_lists_retried_calls(
     injected = state["faults_injected"]
     assert sum(injected.values()) >= 10 and {"internal", "http5xx", "drop_before", "drop_after"} <= set(injected)
 
-    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     assert report["summary"]["by_status"] == {"done": 50}
     retried = report["retried_calls"]
     hook_retries = [r for r in retried if r["retried_by"] == "hook"]
@@ -85,7 +85,7 @@ def test_emulator_killed_and_restarted_mid_run_converges(onboarding, monkeypatch
         assert result.state == "success", result.states
         seals = fetch_state(url, timeout=5)["seals"]
         assert check_converged(seals, entries) == {"tenants": 60, "seals": 60, "duplicates": 0, "missing": 0}
-        report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+        report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
         assert report["summary"]["by_status"] == {"done": 60}
         assert any(r["code"] == "ClientNetworkError" for r in report["retried_calls"])
     finally:
@@ -136,7 +136,7 @@ def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_
     result = run_day(dag)
     assert result.state == "success" and result.tries["onboard[0]"] == 2, result.states
     assert calls == [[0, 1], [1]]
-    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     assert report["summary"]["by_status"] == {"done": 2}
     assert report["summary"]["tenants_retried_by_task_retry"] == 1
     assert [r["tenant"] for r in report["retried_calls"] if r["retried_by"] == "task retry"] == [1]
@@ -164,7 +164,7 @@ def test_a_seal_created_by_a_failed_attempt_is_still_reported_as_created(onboard
     monkeypatch.setattr(SealOperations, "grant", grant_fails_once)
     result = run_day(dag)
     assert result.state == "success" and result.tries["onboard[0]"] == 2, result.states
-    document = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    document = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     [row] = document["tenants"]
     assert row["created"] and row["seal_id"] == failed[0] and document["summary"]["seals_created"] == 1
     assert len(emulator_state(ess_conn)["seals"]) == 1
@@ -193,7 +193,7 @@ def test_a_failed_chunk_does_not_stop_the_other_chunks_reviews(onboarding, make_
     assert result.states["finish_reviews"] == "success" and result.state == "failed", result.states
     [seal] = [s for s in emulator_state(emulator)["seals"] if s["organization_open_id"] == "org_tenant_gamma"]
     assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
-    rows = {r["index"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    rows = {r["index"]: r for r in json.loads(latest_reports(reports / DAY)[0].read_text("utf-8"))["tenants"]}
     assert rows[1]["status"] == "done" and rows[0]["status"] == "failed"
 
 
@@ -224,7 +224,7 @@ def test_a_seal_granted_before_finish_reviews_failed_is_reported_done(onboarding
     monkeypatch.setattr(tasks, "finish_reviewed", one_seal_is_looked_at_then_the_task_fails)
     result = run_day(dag)
     assert result.states["finish_reviews"] == "failed" and result.state == "failed", result.states
-    rows = {r["seal_name"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    rows = {r["seal_name"]: r for r in json.loads(latest_reports(reports / DAY)[0].read_text("utf-8"))["tenants"]}
     assert rows[image["seal_name"]]["status"] == "done" and rows[image["seal_name"]]["granted"] == image["user_ids"]
     assert rows[other["seal_name"]]["status"] == "awaiting_review"
 
@@ -256,5 +256,5 @@ def test_a_chunk_failing_on_its_last_try_still_hands_its_seals_in_review_on(onbo
     [seal] = [s for s in emulator_state(emulator)["seals"]
               if s["organization_open_id"] == image["proxy_organization_open_id"]]
     assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
-    rows = {r["index"]: r for r in json.loads(next((reports / DAY).glob("*.json")).read_text("utf-8"))["tenants"]}
+    rows = {r["index"]: r for r in json.loads(latest_reports(reports / DAY)[0].read_text("utf-8"))["tenants"]}
     assert rows[1]["status"] == "done" and rows[0]["status"] == "failed", rows

@@ -146,7 +146,8 @@ def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
     import pytest
 
     from tencent_ess.hooks import EssHook
-    from tencent_ess.onboarding.engine import Policy, RevocationBudgetError, onboard_chunk
+    from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.onboarding.engine import Policy, onboard_chunk
     from tencent_ess.onboarding.manifest import plan_tenants
     from tencent_ess.seals import SealOperations
     from tencent_ess.validation import check_seal_spec

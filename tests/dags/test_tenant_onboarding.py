@@ -32,19 +32,26 @@ def onboarding(airflow_db, monkeypatch, tmp_path):
 
 def run_day(dag, day=DAY, run_after=None, **params):
     """One run of the DAG, parsed afresh as a worker would: in one process, Airflow 3.3's `process_params` writes a
-    run's conf into the DAG's own Param objects, and the next run would inherit it."""
+    run's conf into the DAG's own Param objects, and the next run would inherit it. `day=None`: a run without a
+    logical date."""
     from airflow.dag_processing.dagbag import DagBag
 
     fresh = DagBag(dag_folder=dag.fileloc).dags[dag.dag_id]
     conf = {"review_poll_seconds": 1, **params}
-    return run_dag(fresh, conf=conf, logical_date=pendulum.parse(day), run_after=run_after)
+    return run_dag(fresh, conf=conf, logical_date=pendulum.parse(day) if day else None, run_after=run_after,
+                   no_logical_date=day is None)
+
+
+def latest_reports(folder) -> list:
+    """The latest report of each run in a day's folder (not the attempts' own copies, `<run>.try<N>.json`)."""
+    return [path for path in folder.glob("*.json") if ".try" not in path.name]
 
 
 def read_report(reports, day=DAY, run_id: str | None = None) -> dict:
     """The report of that run (or the day's only report)."""
     from tencent_ess.onboarding.locations import run_name
 
-    [path] = [reports / day / f"{run_name(run_id)}.json"] if run_id else list((reports / day).glob("*.json"))
+    [path] = [reports / day / f"{run_name(run_id)}.json"] if run_id else latest_reports(reports / day)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -89,9 +96,9 @@ def test_image_tenant_waits_for_review_and_a_rerun_converges(onboarding, make_em
     assert len(after["seals"]) == len(entries)
     assert after["request_counts"]["CreateSealByImage"] == creates  # nothing created again
     assert after["request_counts"]["ChannelCreateSealPolicy"] == grants  # nothing granted twice
-    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     assert report["summary"]["by_status"] == {"done": len(entries)}
-    assert (reports / DAY / (next((reports / DAY).glob("*.json")).stem + ".csv")).exists()
+    assert (reports / DAY / (latest_reports(reports / DAY)[0].stem + ".csv")).exists()
 
 
 def test_no_manifest_leaves_a_trace_and_skips(onboarding, ess_conn):
@@ -113,15 +120,30 @@ def test_a_required_manifest_that_never_comes_fails_the_run(onboarding, ess_conn
     assert result.states["report"] == "failed" and emulator_state(ess_conn)["request_counts"] == {}
 
 
-def test_a_late_manifest_is_waited_for_without_a_worker_slot(onboarding, ess_conn):
+def test_a_late_manifest_is_waited_for_without_a_worker_slot(onboarding, ess_conn, monkeypatch):
+    """The wait defers between looks: the sensor hands its slot back (`defer`, a trigger), never sleeps in it.
+    (Regression, issue 25.12: this test passed as well with a sensor that slept in the worker.)"""
     import threading
     import time
 
+    from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+    from tencent_ess.onboarding.wait import ManifestSensor
+
+    deferrals = []
+    real_defer = ManifestSensor.defer
+
+    def spy(self, *, trigger, method_name, **kwargs):
+        deferrals.append((type(trigger), method_name))
+        return real_defer(self, trigger=trigger, method_name=method_name, **kwargs)
+
+    monkeypatch.setattr(ManifestSensor, "defer", spy)
     dag, manifests, reports = onboarding
     entries = json.loads((ROOT / "data/tenants/2026-11-01.json").read_text(encoding="utf-8"))[:1]
 
-    def deliver_late():
-        time.sleep(3)
+    def deliver_late():  # once the sensor has looked and handed its slot back (a sleeping sensor never gets it)
+        deadline = time.monotonic() + 60
+        while not deferrals and time.monotonic() < deadline:
+            time.sleep(0.2)
         (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
 
     courier = threading.Thread(target=deliver_late)
@@ -130,6 +152,7 @@ def test_a_late_manifest_is_waited_for_without_a_worker_slot(onboarding, ess_con
     courier.join()
     assert result.state == "success", result.states
     assert read_report(reports)["summary"]["by_status"] == {"done": 1}
+    assert deferrals and set(deferrals) == {(TimeDeltaTrigger, "check")}, deferrals
 
 
 def test_bad_entry_is_reported_and_the_rest_complete(onboarding, ess_conn):
@@ -139,7 +162,7 @@ def test_bad_entry_is_reported_and_the_rest_complete(onboarding, ess_conn):
     (manifests / f"{DAY}.json").write_text(json.dumps(entries + [bad, entries[1]], ensure_ascii=False), "utf-8")
     result = run_day(dag)
     assert result.states["report"] == "failed" and result.tries["report"] == 1
-    report = json.loads(next((reports / DAY).glob("*.json")).read_text(encoding="utf-8"))
+    report = json.loads(latest_reports(reports / DAY)[0].read_text(encoding="utf-8"))
     rows = {row["index"]: row for row in report["tenants"]}
     assert rows[0]["status"] == rows[1]["status"] == "done"
     assert "entry 2: seal_name" in rows[2]["error"] and "entry 3: seal_name: duplicate" in rows[3]["error"]

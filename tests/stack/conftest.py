@@ -132,8 +132,10 @@ def page(browser, stack, tmp_path):
 
 
 def report_of(stack, ds: str, run_id: str | None = None) -> dict:
-    """The date's one report, or the report of run `run_id` among several."""
+    """The date's one report, or the report of run `run_id` among several (the latest of each run, not the copies each
+    attempt keeps, `<run>.try<N>.json`)."""
     from tencent_ess.onboarding.locations import run_name
 
-    [path] = (stack.reports / ds).glob(f"{run_name(run_id)}.json" if run_id else "*.json")
+    [path] = [p for p in (stack.reports / ds).glob(f"{run_name(run_id)}.json" if run_id else "*.json")
+              if ".try" not in p.name]
     return json.loads(path.read_text(encoding="utf-8"))

@@ -126,3 +126,40 @@ def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stac
     assert calls >= 3 * len(entries) and within_quota(calls, refused), (calls, refused)
     assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
     assert [row["status"] for row in report_of(stack, ds)["tenants"]] == ["done"] * len(entries)
+
+
+def test_a_revoking_backfill_ends_with_the_holders_of_the_newest_manifest(stack, api):
+    """Issue 25.5: a backfill runs its dates side by side, in any order; with revoke_unlisted the holders used to end
+    as whichever date ran last. Now an older date's apply waits for, or yields to, a newer one: the seal ends held
+    by exactly the newest date's users, and every run is green (the superseded ones say so in their report)."""
+    import json
+
+    from workload import org
+
+    tenant, admin, staff = org(390), "b00390admin", "b00390staff"
+    days = [pendulum.date(2026, 11, 10).add(days=n).isoformat() for n in range(7)]
+    lists = [[admin], [admin, staff], [staff], [admin], [staff, admin], [admin], [staff]]
+    for ds, users in zip(days, lists):
+        entry = {"proxy_organization_open_id": tenant, "operator_open_id": admin, "seal_name": "同步专用章",
+                 "user_ids": users}
+        (stack.manifests / f"{ds}.json").write_text(json.dumps([entry], ensure_ascii=False), encoding="utf-8")
+
+    created = stack.airflow("backfill", "create", "--dag-id", "ess_tenant_onboarding", "--from-date", days[0],
+                            "--to-date", days[-1], "--dag-run-conf", json.dumps({"revoke_unlisted": True}),
+                            timeout=300)
+    assert created.returncode == 0, created.stdout + created.stderr
+
+    def backfill_runs():
+        runs = [r for r in api.runs("ess_tenant_onboarding")
+                if r["run_type"] == "backfill" and r["logical_date"][:10] in days]
+        return runs if len(runs) == 7 and all(r["state"] in ("success", "failed") for r in runs) else None
+
+    runs = wait_for("7 revoking backfill runs finished", backfill_runs, 900, 2)
+    assert [r["state"] for r in runs] == ["success"] * 7, runs
+    [seal] = [s for s in emulator_state(stack)["seals"]
+              if s["organization_open_id"] == tenant and s["seal_name"] == "同步专用章"]
+    assert sorted(seal["authorized_user_ids"]) == [staff], seal
+    newest = report_of(stack, days[-1])
+    assert [row["status"] for row in newest["tenants"]] == ["done"], newest["tenants"]
+    for ds in days[:-1]:  # each older date either applied before the newest claimed, or changed nothing
+        assert [row["status"] for row in report_of(stack, ds)["tenants"]][0] in ("done", "superseded")

@@ -107,6 +107,19 @@ def test_a_refused_seal_is_reported_with_its_status_and_fail_reason(make_emulato
     message = str(info.value)
     assert "is FAIL: refused in review" in message and seal["FailReason"] in message and seal["FailReason"]
     assert "new seal_name" in message and "ReviewFailed" not in message
+    assert "disable the refused seal" not in message, "advice that cannot be followed (issue 25.13)"
+    with pytest.raises(EssApiError, match="FailedOperation"):  # why: the API refuses to disable a FAIL seal
+        ops.disable(review_fail, made.seal_id)
+
+
+def test_a_disabled_seal_is_not_advised_to_be_enabled():
+    """Regression (issue 25.13): a DISABLE seal said "enable it", but the API has no action to enable a seal."""
+    from tencent_ess.errors import SealUnusableError
+    from tencent_ess.seals import check_usable
+
+    with pytest.raises(SealUnusableError) as info:
+        check_usable({"SealId": "S1", "SealName": "章", "SealStatus": "DISABLE"})
+    assert "enable it" not in str(info.value) and "another seal_name" in str(info.value)
 
 
 def test_if_exists_fail_does_not_claim_a_seal_its_refused_attempt_could_not_have_made(ops, monkeypatch):

@@ -14,15 +14,31 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import MISSING, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
-from ..errors import EssError, SealMismatchError
+from ..errors import (
+    AccountStop,
+    EssApiError,
+    EssError,
+    RevocationBudgetError,
+    SealMismatchError,
+    is_account_error,
+)
 from ..hooks import EssHook
-from ..seals import CHECKING, SealOperations, check_usable, differences, holders, unlisted_holders
+from ..seals import (
+    CHECKING,
+    SealOperations,
+    anonymous_holders,
+    check_usable,
+    differences,
+    holders,
+    unlisted_holders,
+)
 from ..validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
 
-#: Outcomes of a tenant in the report (apply mode).
-DONE, AWAITING_REVIEW, FAILED, RETRY = "done", "awaiting_review", "failed", "retry"
+#: Outcomes of a tenant in the report (apply mode). SUPERSEDED: a revoking apply of an older manifest than one
+#: already applied for the same AppId changes nothing (see `tasks.guard`).
+DONE, AWAITING_REVIEW, FAILED, RETRY, SUPERSEDED = "done", "awaiting_review", "failed", "retry", "superseded"
 #: Outcomes in plan mode: nothing would change, or something would.
 IN_SYNC, DRIFT = "in_sync", "drift"
 APPLY, PLAN = "apply", "plan"
@@ -31,23 +47,36 @@ APPLY, PLAN = "apply", "plan"
 @dataclass(frozen=True)
 class Policy:
     """How a run treats the manifest: `mode` apply (change the API) or plan (describe only, say what apply would
-    do); `revoke_unlisted`: users who hold a manifest-named seal but are not listed for it lose it."""
+    do); `revoke_unlisted`: users who hold a manifest-named seal but are not listed for it lose it.
+
+    Revocations are bounded three ways, each checked just before a revocation is sent:
+    - `allowed`: the revocations the run's guard counted, by tenant fingerprint. With it, a tenant may lose only
+      users the guard counted for it (the guard held their number to the run's budget); anyone else found
+      holding the seal fails the tenant and nothing is revoked from it.
+    - `max_revocations` without `allowed` (the engine used on its own): each task counts its tenants first
+      and refuses the whole task over the budget; a tenant whose count failed is not applied at all.
+    - `before_revoke(tenant, seal_id, users)`: records the revocation in the run's ledger before it is sent,
+      and refuses it when the run's total would pass its budget (a failure to record it refuses it too).
+    """
 
     mode: str = APPLY
     revoke_unlisted: bool = False
-    max_revocations: int | None = None  # checked again by every writing task, just before it revokes
+    max_revocations: int | None = None
+    allowed: Mapping[str, frozenset[str]] | None = None
+    before_revoke: Callable[[dict, str, list[str]], None] | None = None
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> "Policy":
+    def from_params(cls, params: dict[str, Any], **bounds: Any) -> "Policy":
         mode = params.get("mode") or APPLY
         if mode not in (APPLY, PLAN):
             raise EssError(f"mode: must be 'apply' or 'plan' (got {mode!r})")
         limit = params.get("max_revocations")
-        return cls(mode, bool(params.get("revoke_unlisted")), None if limit is None else int(limit))
+        return cls(mode, bool(params.get("revoke_unlisted")), None if limit is None else int(limit), **bounds)
 
-
-class RevocationBudgetError(EssError):
-    """An apply would revoke more users than `max_revocations`: refused before any write of the task."""
+    @property
+    def revokes(self) -> bool:
+        """True for an apply that revokes the unlisted."""
+        return self.mode == APPLY and self.revoke_unlisted
 
 
 @dataclass
@@ -134,27 +163,44 @@ def new_result(tenant: dict, spec: Tenant | None = None) -> TenantResult:
 def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any,
                    policy: Policy = Policy()) -> TenantResult:
     """Describe → create if missing (or reuse the same seal) → grant the users who lack it (→ revoke the unlisted).
-    In plan mode, describe only and say what apply would do. Never raises: a failure is the row's status and
-    error, beside what was done before it."""
+    In plan mode, describe only and say what apply would do. Never raises for one tenant's failure (it is the
+    row's status and error, beside what was done before it); an account error (`AccountStop`) is raised."""
     result = new_result(tenant)
     try:
         spec = tenant_spec(tenant)
         agent = ops.hook.agent(spec.proxy_organization_open_id, spec.operator_open_id)
         existing = seals.get(agent).get(spec.seal.seal_name)
         if policy.mode == PLAN:
-            return plan_tenant(spec, existing, result, policy)
+            return plan_tenant(spec, existing, result, policy, tenant)
         image = ""
         if existing is None and spec.seal_image_path:
             image = load_seal_image(spec.seal_image_path, None, base_dir)
         outcome = ops.create_or_reuse(agent, spec.seal, image, existing=existing)
         result.seal_id, result.seal_status, result.created = outcome.seal_id, outcome.status, outcome.created
-        return grant_when_ready(ops, agent, outcome.seal, spec, result, policy)
+        return grant_when_ready(ops, agent, outcome.seal, spec, result, policy, tenant)
     except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
-        return result.fail(err)
+        return failed(result, err)
 
 
-def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy) -> TenantResult:
+def failed(result: TenantResult, err: BaseException) -> TenantResult:
+    """The row failed (or to retry), keeping what was done; an account error stops the whole task instead."""
+    if isinstance(err, EssApiError) and is_account_error(err.code):
+        raise AccountStop(err) from None
+    if isinstance(err, AccountStop):
+        raise err
+    return result.fail(err)
+
+
+def anonymous_note(count: int) -> str:
+    return (f"revoke_unlisted: the API lists {count} holder(s) of this seal without an OpenId or UserId (e.g. an "
+            "employee who left): they cannot be revoked by id, so the seal's holders cannot be made equal to the "
+            "manifest; remove them in the e-sign console")
+
+
+def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy,
+                tenant: dict | None = None) -> TenantResult:
     """What apply would do for this tenant, from the enterprise's described seals alone (no write)."""
+    notes: list[str] = []
     if existing is None:
         result.would_create, result.would_grant = True, list(spec.user_ids)
     else:
@@ -168,12 +214,20 @@ def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, polic
         result.skipped = [user for user in spec.user_ids if user in held]
         if policy.revoke_unlisted:
             result.would_revoke = unlisted_holders(existing, spec.user_ids)
-    result.status = DRIFT if result.would_create or result.would_grant or result.would_revoke else IN_SYNC
+            anonymous = anonymous_holders(existing)
+            if anonymous:
+                notes.append(anonymous_note(anonymous))
+            withheld = (tenant or {}).get("withheld")
+            if withheld and result.would_revoke:
+                notes.append(f"revoke_unlisted: withheld for this seal ({withheld}): apply would revoke no one")
+    result.error = "; ".join(notes)
+    changes = result.would_create or result.would_grant or result.would_revoke or notes
+    result.status = DRIFT if changes else IN_SYNC
     return result
 
 
 def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, result: TenantResult,
-                     policy: Policy = Policy()) -> TenantResult:
+                     policy: Policy = Policy(), tenant: dict | None = None) -> TenantResult:
     """Grant the missing users of an approved seal (and revoke the unlisted, when the policy says so); an image
     seal still in review waits; a refused seal fails."""
     if seal.get("SealStatus") == CHECKING:
@@ -186,9 +240,36 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
             raise EssError(
                 f"revoke_unlisted: {', '.join(grants.unmatched)} hold the seal but are not among its holders as the "
                 "API lists them (by OpenId): list these users by OpenId to revoke safely. Nothing was revoked.")
-        result.revoked = ops.revoke(agent, seal["SealId"], unlisted_holders(seal, spec.user_ids))
+        result.revoked = revoke_unlisted(ops, agent, seal, spec, policy, tenant or {})
     result.status = DONE
     return result
+
+
+def revoke_unlisted(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, policy: Policy, tenant: dict
+                    ) -> list[str]:
+    """Revoke the seal's holders the entry does not list, after every check that must pass first; any check that
+    fails raises and nothing is revoked from this seal."""
+    users = unlisted_holders(seal, spec.user_ids)
+    anonymous = anonymous_holders(seal)
+    if anonymous:
+        raise EssError(anonymous_note(anonymous) + (f"; nothing was revoked ({', '.join(users)} still hold it)"
+                                                    if users else ""))
+    if not users:
+        return []
+    if tenant.get("withheld"):
+        raise EssError(f"revoke_unlisted: withheld for this seal: {tenant['withheld']}. Nothing was revoked "
+                       f"({', '.join(users)} still hold it)")
+    if policy.allowed is not None:
+        counted = policy.allowed.get(tenant.get("fingerprint", ""), frozenset())
+        extra = [user for user in users if user not in counted]
+        if extra:
+            raise RevocationBudgetError(
+                f"revoke_unlisted: {', '.join(extra)} hold the seal but were not counted by this run's revocation "
+                "guard (the seal's holders changed since): nothing was revoked from this seal; run the date again "
+                "to count afresh")
+    if policy.before_revoke is not None:
+        policy.before_revoke(tenant, seal["SealId"], users)  # raises when the run's budget would be passed
+    return ops.revoke(agent, seal["SealId"], users)
 
 
 class Progress:
@@ -252,6 +333,7 @@ def run_concurrently(
     queue = list(reversed(items))
     ceiling = MAX_CONCURRENCY if callable(concurrency) else max(1, concurrency)
     freeze_heap()
+    stop: AccountStop | None = None
     with ThreadPoolExecutor(max_workers=max(1, min(ceiling, len(items))), thread_name_prefix="ess") as pool:
         pending: dict[Any, dict] = {}
         while queue or pending:
@@ -263,9 +345,14 @@ def run_concurrently(
                 item = pending.pop(future)
                 try:
                     results.append(future.result())
+                except AccountStop as err:  # every later call would fail alike: send no more
+                    stop = stop or err
+                    queue.clear()
                 except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
                     results.append(new_result(item).fail(err))
             progress.report(len(results))
+    if stop is not None:
+        raise stop
     progress.report(len(results), force=True)
     return sorted(results, key=lambda r: r.index)
 
@@ -288,38 +375,65 @@ def onboard_chunk(
     log: Any, label: str = "chunk", progress_interval: float = 5.0, policy: Policy = Policy(),
 ) -> list[TenantResult]:
     """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry; in plan mode
-    in_sync, drift, failed or retry)."""
+    in_sync, drift, failed or retry). An account error stops the chunk (`AccountStop`)."""
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
     bound = concurrency_for(hook, concurrency)
-    if policy.mode == APPLY and policy.revoke_unlisted and policy.max_revocations is not None:
-        check_revocation_budget(ops, seals, tenants, base_dir, policy, bound, log, label)
+    held: list[TenantResult] = []
+    if policy.revokes and policy.allowed is None and policy.max_revocations is not None:
+        held = check_revocation_budget(ops, seals, tenants, base_dir, policy, bound, log, label)
+        blocked = {row.fingerprint for row in held}
+        tenants = [t for t in tenants if t.get("fingerprint") not in blocked]
     progress = Progress(label, len(tenants), log, progress_interval)
-    return run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), bound, progress)
+    done = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), bound, progress)
+    return sorted([*done, *held], key=lambda r: r.index)
+
+
+def count_revocations(rows: list[TenantResult]) -> tuple[int, list[str]]:
+    """(users the rows would revoke, up to ten "enterprise/seal: users" of the first affected)."""
+    affected = [r for r in rows if r.would_revoke]
+    first = [f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}" for r in affected[:10]]
+    return sum(len(r.would_revoke) for r in affected), first
+
+
+def budget_refusal(label: str, count: int, max_revocations: int, first: list[str], spent: int = 0) -> str:
+    """The one message for a revocation count over the budget (`spent`: revoked earlier in the same run)."""
+    over = f"over max_revocations={max_revocations}" if not spent else (
+        f"over the {max(0, max_revocations - spent)} left of max_revocations={max_revocations} (this run "
+        f"revoked {spent} already)")
+    return f"{label} would revoke {count} users, {over}; nothing was changed. First affected: {'; '.join(first)}"
 
 
 def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants: list[dict], base_dir: Any,
-                            policy: Policy, bound: Any, log: Any, label: str) -> None:
-    """Just before a revoking apply writes: plan the task's tenants from a fresh describe (kept for the apply)
-    and refuse the whole task when it would revoke more than `max_revocations` (whatever a guard counted
-    earlier: the API's state may have changed since)."""
+                            policy: Policy, bound: Any, log: Any, label: str) -> list[TenantResult]:
+    """Just before a revoking apply writes, when no guard counted for it: count the task's tenants from a fresh
+    describe (kept for the apply) and refuse the whole task when they would revoke more than `max_revocations`.
+    Returns the tenants whose count failed: they are not applied (a revocation is never made uncounted), each
+    row saying why."""
     plan = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, Policy(PLAN, True)), bound,
                             Progress(f"{label} (revocation check)", len(tenants), log))
-    affected = [r for r in plan if r.would_revoke]
-    count = sum(len(r.would_revoke) for r in affected)
+    incomplete = [r for r in plan if r.status not in (IN_SYNC, DRIFT)]
+    count, first = count_revocations([r for r in plan if r not in incomplete])
     if count > (policy.max_revocations or 0):
-        first = "; ".join(f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}"
-                          for r in affected[:10])
-        raise RevocationBudgetError(f"{label} would revoke {count} users, over max_revocations="
-                                    f"{policy.max_revocations}; nothing was changed. First affected: {first}")
+        raise RevocationBudgetError(budget_refusal(label, count, policy.max_revocations or 0, first))
+    for row in incomplete:
+        row.error = f"not applied: its revocation count failed ({row.error})"
+    return incomplete
 
 
 def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,
                     policy: Policy = Policy()) -> list[TenantResult]:
     """Tenants whose image seal was under review (each dict carries what its chunk did: `seal_id`, `created`):
-    grant the approved, fail the refused with the API's FailReason, keep the rest waiting."""
+    grant the approved, fail the refused with the API's FailReason, keep the rest waiting. Revocations are held
+    to the same bounds as a chunk's (`Policy`)."""
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
+    bound = concurrency_for(hook, concurrency)
+    held: list[TenantResult] = []
+    if policy.revokes and policy.allowed is None and policy.max_revocations is not None:
+        held = check_revocation_budget(ops, seals, awaiting, None, policy, bound, log, "reviews")
+        blocked = {row.fingerprint for row in held}
+        awaiting = [t for t in awaiting if t.get("fingerprint") not in blocked]
 
     def work(tenant: dict) -> TenantResult:
         result = new_result(tenant)
@@ -331,8 +445,9 @@ def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | N
             if seal is None:
                 raise EssError(f"seal {spec.seal.seal_name!r} is no longer listed for this enterprise")
             result.seal_id, result.seal_status = seal["SealId"], seal.get("SealStatus", "")
-            return grant_when_ready(ops, agent, seal, spec, result, policy)
+            return grant_when_ready(ops, agent, seal, spec, result, policy, tenant)
         except Exception as err:  # noqa: BLE001 - every tenant gets a row
-            return result.fail(err)
+            return failed(result, err)
 
-    return run_concurrently(awaiting, work, concurrency_for(hook, concurrency), Progress("reviews", len(awaiting), log))
+    done = run_concurrently(awaiting, work, bound, Progress("reviews", len(awaiting), log))
+    return sorted([*done, *held], key=lambda r: r.index)

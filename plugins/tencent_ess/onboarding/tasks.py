@@ -13,18 +13,22 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import EssError
+from ..errors import EssError, RevocationBudgetError
 from ..storage import storage_path
 from . import AWAITING
 from .engine import (
     AWAITING_REVIEW,
     DONE,
+    DRIFT,
     FAILED,
     IN_SYNC,
     PLAN,
     RETRY,
+    SUPERSEDED,
     Policy,
     TenantResult,
+    budget_refusal,
+    count_revocations,
     finish_reviewed,
     onboard_chunk,
 )
@@ -39,9 +43,18 @@ from .journal import (
     write_record,
 )
 from .locations import Locations, run_name
-from .manifest import ManifestError, chunk_size_for, make_chunks, plan_tenants, read_manifest
+from .manifest import (
+    ManifestError,
+    chunk_size_for,
+    make_chunks,
+    manifest_digest,
+    parse_manifest,
+    plan_tenants,
+    read_manifest_bytes,
+)
 from .report import write_report
 from .handoff import pack, unpack
+from .revocations import Ledger, claim, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
@@ -80,8 +93,10 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     nothing and leaves the reason for the report; an unusable manifest fails the run."""
     path = where.manifest(ds)
     info: dict[str, Any] = {"manifest": str(path), "base_dir": str(where.images), "plan_id": uuid.uuid4().hex,
-                            "rejected": [], "missing": ""}
-    entries = read_manifest(path)  # ManifestError: the run fails, naming the file
+                            "rejected": [], "missing": "", "day": ds}
+    raw = read_manifest_bytes(path)  # StorageError: unreadable is never "missing"
+    entries = None if raw is None else parse_manifest(path, raw)  # ManifestError: the run fails, naming the file
+    info["digest"] = "" if raw is None else manifest_digest(raw)
     if entries is None:
         info["missing"] = f"no manifest for {ds} at {path}"
         log.warning("%s: nothing to onboard", info["missing"])
@@ -108,12 +123,26 @@ def plan_info(ti: Any) -> dict[str, Any]:
     return info
 
 
+def check_plan_current(info: dict[str, Any]) -> None:
+    """Before a task acts on the plan: the manifest must still be the one planned (same bytes). A task cleared
+    after the manifest was edited would otherwise apply the old plan of a file that no longer says so."""
+    if not info.get("digest"):
+        return  # nothing was planned (no manifest): nothing to apply
+    path = storage_path(info["manifest"])
+    raw = read_manifest_bytes(path)
+    now = "gone" if raw is None else "changed" if manifest_digest(raw) != info["digest"] else ""
+    if now:
+        raise ManifestError(f"manifest {path} has {now} since this run planned it: this run will not apply a plan of "
+                            "a manifest that no longer says so. Clear the whole run (from its plan task), or trigger "
+                            "a new one, to plan the manifest as it is now")
+
+
 # ---------------------------------------------------------------------------------------------------- onboard
 #: The tasks that call the API at volume; the quota is shared among those running, in every run of the DAG.
 QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
 
 
-def make_hook(params: dict[str, Any], ti: Any = None):
+def make_hook(conn_id: str, params: dict[str, Any], ti: Any = None):
     """A hook paced at this task's share of the API limit: the limit divided among the DAG's API-heavy tasks
     running now, in every run (a backfill runs several dates at once), counted through Airflow's own record of
     running task instances (asked again every half second by the limiter)."""
@@ -125,7 +154,7 @@ def make_hook(params: dict[str, Any], ti: Any = None):
         def sharers() -> int:
             return ti.get_ti_count(dag_id=ti.dag_id, task_ids=QUOTA_SHARERS, states=["running"])
 
-    return EssHook(ess_conn_id=params["ess_conn_id"], limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
+    return EssHook(ess_conn_id=conn_id, limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
 
 
 def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any], suffix: str = "") -> None:
@@ -133,20 +162,27 @@ def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any], suffix:
     write_record(where.journal(ds, ti.run_id), name, record)
 
 
-def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any, conn_id: str
+            ) -> dict[str, Any]:
     """One chunk: describe each enterprise once, create missing seals, grant missing users. A retry redoes only
     what earlier attempts of this series left (a big chunk under steady faults still converges)."""
     info = plan_info(ti)
+    check_plan_current(info)
     tenants = pull_chunk(ti, chunk)
-    hook = make_hook(params, ti)
     label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
+    verdict = guard_verdict(ti, params)
+    if verdict.get("superseded"):
+        ti.xcom_push(key=AWAITING, value=pack([]))
+        log.warning("%s: %s", label, verdict["superseded"])
+        return chunk_output(superseded_rows(tenants, verdict["superseded"]), {"task": task, "try": ti.try_number})
+    hook = make_hook(conn_id, params, ti)
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, task, series, tenants)
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
         log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
     attempt = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
-                            log=log, label=label, policy=Policy.from_params(params))
+                            log=log, label=label, policy=run_policy(where, ds, ti, params, verdict, task))
     earlier = last_rows(records, task)
     for result in attempt:  # a seal an earlier attempt created and this one found is still this run's creation
         prior = earlier.get(result.fingerprint) or {}
@@ -169,6 +205,24 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
 
 
+def superseded_rows(tenants: list[dict], reason: str) -> list[TenantResult]:
+    """A row per tenant of a superseded run: nothing was done, and why."""
+    return [TenantResult(t["index"], t["proxy_organization_open_id"], t["seal_name"], SUPERSEDED, error=reason,
+                         fingerprint=t["fingerprint"]) for t in tenants]
+
+
+def run_policy(where: Locations, ds: str, ti: Any, params: dict[str, Any], verdict: dict[str, Any], task: str
+               ) -> Policy:
+    """The policy a writing task applies: a revoking apply may revoke only what the guard counted (`allowed`), and
+    each revocation is first written to the run's ledger, which refuses any past the run's budget."""
+    policy = Policy.from_params(params)
+    if not policy.revokes:
+        return policy
+    allowed = {fingerprint: frozenset(users) for fingerprint, users in (verdict.get("allowed") or {}).items()}
+    ledger = Ledger(where.revocations(ds, ti.run_id), int(params["max_revocations"]), task=task)
+    return Policy.from_params(params, allowed=allowed, before_revoke=ledger.record)
+
+
 def chunk_output(results: list[TenantResult], counts: dict[str, Any]) -> dict[str, Any]:
     """A finished task's XCom: its rows (compact) and its attempt's counts. Only an attempt that leaves work to a
     later one journals its rows (`attempt_record`): the later attempt reads them there."""
@@ -177,34 +231,94 @@ def chunk_output(results: list[TenantResult], counts: dict[str, Any]) -> dict[st
 
 # ---------------------------------------------------------------------------------------------------- guard
 GUARD = "revocation_guard"
+#: How long a revoking apply waits for a run of an older manifest (same AppId) to end before it gives up.
+SYNC_WAIT_SECONDS = 3600
+#: How often a revoking apply looks again whether the older runs it waits for have ended.
+SYNC_POLL_SECONDS = 10
+#: Run states in which another run may still write.
+UNFINISHED = ("queued", "running")
 
 
-def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
-    """Before any write of an apply that revokes: plan the whole manifest (describe only) and refuse the run when it
-    would revoke more than Param `max_revocations` users (a truncated or wrong manifest must not strip the
-    enterprises' seals). Nothing to check when not revoking, or in plan mode (the report warns there)."""
+def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any, conn_id: str,
+          first_seen: datetime | None = None) -> dict[str, Any]:
+    """Before any write of an apply that revokes (nothing to check otherwise; plan mode's report warns):
+
+    1. Claim the manifest date for the connection's AppId, then read every claim: a newer date's claim makes this
+       run superseded (it changes nothing, unless Param `allow_older_manifest`); an older claimant still running
+       is waited for (`CheckAgain`), so that the newest manifest is written last.
+    2. Plan the whole manifest (describe only): a tenant that cannot be described is retried, never uncounted.
+    3. Refuse the run when it would revoke more than what is left of `max_revocations` (the run's ledger counts
+       what earlier attempts of the run revoked); otherwise hand the writing tasks the exact revocations counted
+       (`allowed`): they revoke nothing else.
+    """
     policy = Policy.from_params(params)
-    if not policy.revoke_unlisted or policy.mode == PLAN:
+    if not policy.revokes:
         return {"checked": False}
-    tenants = [t for number in planned for t in pull_chunk(ti, number)]
     info = plan_info(ti)
-    results = onboard_chunk(make_hook(params, ti), tenants, concurrency=params.get("concurrency"),
+    check_plan_current(info)
+    hook = make_hook(conn_id, params, ti)
+    folder = where.claims(hook.app_id)
+    mine = claim(folder, ds, ti.run_id)  # before looking: of two runs, the later one always sees the earlier
+    claims = read_claims(folder)
+    newer = superseded_by(claims, ds)
+    if newer and not params.get("allow_older_manifest"):
+        reason = (f"superseded: the manifest of {newer[0]['day']} was applied with revoke_unlisted for AppId "
+                  f"{hook.app_id} (run {newer[0]['run_id']}); this older manifest ({ds}) changes nothing, so it cannot "
+                  "undo newer grants. Set Param allow_older_manifest to apply it anyway")
+        log.warning("revocation guard: %s", reason)
+        return {"checked": True, "superseded": reason}
+    running = [c for c in older_claimants(claims, mine) if run_state(ti, c["run_id"]) in UNFINISHED]
+    if running:
+        waiting = ", ".join(f"{c['day']} (run {c['run_id']})" for c in running)
+        now = datetime.now(timezone.utc)
+        if now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS):
+            log.info("revocation guard: waiting for the revoking apply of an older manifest to end: %s", waiting)
+            raise CheckAgain(now + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
+        raise EssError(f"revocation guard: runs of older manifests for AppId {hook.app_id} are still running after "
+                       f"{SYNC_WAIT_SECONDS}s ({waiting}): their writes could interleave with this run's. Let them "
+                       "end (or mark them failed), then clear this run")
+    tenants = [t for number in planned for t in pull_chunk(ti, number)]
+    results = onboard_chunk(hook, tenants, concurrency=params.get("concurrency"),
                             base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
                             policy=Policy(PLAN, True))
     retry = [r for r in results if r.status == RETRY]
     if retry:
         raise RetryLater(f"revocation guard: {len(retry)} tenants could not be described, e.g. {retry[0].error}")
-    affected = [r for r in results if r.would_revoke]
-    count = sum(len(r.would_revoke) for r in affected)
-    verdict = {"checked": True, "would_revoke": count, "max_revocations": params["max_revocations"],
-               "first_affected": [f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}"
-                                  for r in affected[:10]]}
-    if count > params["max_revocations"]:
-        verdict["blocked"] = (f"this run would revoke {count} users, over max_revocations={params['max_revocations']}"
-                              f"; nothing was changed. First affected: {'; '.join(verdict['first_affected'])}")
+    withheld = {t["fingerprint"] for t in tenants if t.get("withheld")}
+    counted = [r for r in results if r.fingerprint not in withheld and r.status in (IN_SYNC, DRIFT)]
+    count, first = count_revocations(counted)
+    spent = Ledger(where.revocations(ds, ti.run_id), int(params["max_revocations"])).spent()
+    verdict: dict[str, Any] = {"checked": True, "would_revoke": count, "max_revocations": params["max_revocations"],
+                               "revoked_before": spent, "first_affected": first}
+    if count > params["max_revocations"] - spent:
+        verdict["blocked"] = budget_refusal("this run", count, params["max_revocations"], first, spent)
         ti.xcom_push(key=GUARD, value=verdict)
-        raise EssError(verdict["blocked"])
-    log.info("revocation guard: %d users would be revoked (max %d)", count, params["max_revocations"])
+        raise RevocationBudgetError(verdict["blocked"])
+    verdict["allowed"] = {r.fingerprint: r.would_revoke for r in counted if r.would_revoke}
+    log.info("revocation guard: %d users would be revoked (max %d, %d revoked earlier in this run)", count,
+             params["max_revocations"], spent)
+    return verdict
+
+
+def run_state(ti: Any, run_id: str) -> str:
+    """The state of another run of this DAG; "gone" when Airflow no longer has it (deleted, or replaced by a test
+    run of the same date). Any other failure to ask is raised: a run that may still write is never assumed done."""
+    try:
+        return str(ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id))
+    except Exception as err:
+        if getattr(getattr(err, "response", None), "status_code", None) == 404:
+            return "gone"
+        raise
+
+
+def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """What the guard decided, for a writing task; a revoking apply without one fails (never revokes uncounted)."""
+    if not Policy.from_params(params).revokes:
+        return {}
+    verdict = ti.xcom_pull(task_ids="guard")
+    if not verdict or not verdict.get("checked"):
+        raise RevocationBudgetError("the revocation guard's count is missing (its XCom was cleared, or it did not "
+                                    "run): nothing is revoked uncounted. Clear the run from its plan task")
     return verdict
 
 
@@ -219,19 +333,23 @@ class CheckAgain(Exception):
 
 
 def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *, ds: str, params: dict[str, Any],
-                   ti: Any, first_seen: datetime | None = None) -> dict[str, Any]:
+                   ti: Any, conn_id: str, first_seen: datetime | None = None) -> dict[str, Any]:
     """One look at the image seals under review: grant the approved, fail the refused with the API's FailReason.
     Those still in review: `CheckAgain` after `review_poll_seconds` while the wait (`review_wait_seconds` from
     `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
     finished is kept in the journal and not done again."""
     info = plan_info(ti)
     awaiting = [t for chunk in awaiting_lists for t in unpack(chunk)]
+    if not awaiting:
+        return chunk_output([], {"task": "finish_reviews", "try": ti.try_number})
+    check_plan_current(info)
+    verdict = guard_verdict(ti, params)
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
-    hook = make_hook(params, ti)
+    hook = make_hook(conn_id, params, ti)
     batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
-                            policy=Policy.from_params(params))
+                            policy=run_policy(where, ds, ti, params, verdict, "finish_reviews"))
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     results = [r for r in batch if r not in waiting] + list(carried.values())
     if waiting:
@@ -255,8 +373,9 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     not done (in plan mode: not in sync) fails the run after the report is written."""
     info = plan_info(ti)
     out_dir, name = where.reports(ds), run_name(run_id)
+    attempt = getattr(ti, "try_number", None)
     if info.get("missing"):
-        summary = write_report([], out_dir, name, note=info["missing"])
+        summary = write_report([], out_dir, name, note=info["missing"], attempt=attempt)
         return {**summary, "skipped": info["missing"]}
     returned = [out for out in chunk_outputs if out]
     outputs = returned + ([reviewed] if reviewed else [])
@@ -299,15 +418,22 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
     if blocked:
         notes.insert(0, blocked["blocked"])
+    verdict = (ti.xcom_pull(task_ids="guard") or {}) if policy.revokes else {}
+    superseded = verdict.get("superseded") or ""
+    if superseded:
+        notes.insert(0, superseded)
+    revoked = Ledger(where.revocations(ds, run_id), int(params.get("max_revocations") or 0)).records() \
+        if policy.revokes else []
     would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
     if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
         notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
                         f"{params['max_revocations']}: an apply of this manifest would be refused")
         log.warning("%s", notes[0])
-    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode)
+    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode,
+                           attempt=attempt, revoked=revoked)
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
-    good = IN_SYNC if policy.mode == PLAN else DONE
-    bad = [row for row in rows.values() if row["status"] != good]
+    good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED} if superseded else {DONE}
+    bad = [row for row in rows.values() if row["status"] not in good]
     for row in sorted(bad, key=lambda r: r["index"]):
         log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
                     row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
@@ -316,6 +442,8 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
                        f"see {summary['json']}")
     if bad:
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+    if superseded:
+        return {**summary, "skipped": superseded}
     return summary
 
 

@@ -146,3 +146,124 @@ def test_a_row_on_the_wire_leaves_out_its_defaults_and_comes_back_whole():
         assert not {"would_grant", "would_revoke", "revoked", "would_create"} & set(wire)
     assert done.to_wire()["created"] is True and "error" not in done.to_wire()
     assert failed.to_wire()["error"] == "InvalidParameter: x" and "seal_id" not in failed.to_wire()
+
+
+# ---------------------------------------------------------------------------------------------------- fail closed
+def _seal_held_by(emulator, users: list[str], name: str = "合同专用章", org: str = "org_dianziqian") -> str:
+    """A system seal of `org` granted to `users` out of band; its SealId."""
+    from tencent_ess.seals import SealOperations
+    from tencent_ess.validation import check_seal_spec
+
+    ops = SealOperations(EssHook())
+    agent = ops.hook.agent(org, "n9527")
+    seal_id = ops.create_or_reuse(agent, check_seal_spec(seal_name=name)).seal_id
+    ops.grant(agent, seal_id, users)
+    return seal_id
+
+
+def test_a_count_that_failed_blocks_the_revocations_it_covers(ess_conn, monkeypatch):
+    """Regression (issue 25.1): a describe that failed transiently counted 0; the apply then described again and
+    revoked two users past max_revocations=1, and the row said done."""
+    import pytest
+
+    from tencent_ess.errors import EssApiError
+    from tencent_ess.onboarding.engine import Policy
+    from tencent_ess.seals import SealOperations
+
+    _seal_held_by(ess_conn, ["n9528", "n9529", "n9527"])
+    planned, _ = plan_tenants([tenant("org_dianziqian", "合同专用章", ["n9528"])])
+    real, calls = SealOperations.describe, []
+
+    def first_fails(self, agent, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise EssApiError("ChannelDescribeOrganizationSeals", "InternalError.System", "busy", "req-1")
+        return real(self, agent, **kwargs)
+
+    monkeypatch.setattr(SealOperations, "describe", first_fails)
+    [row] = onboard_chunk(EssHook(), planned, log=LOG, policy=Policy("apply", True, 1))
+    assert row.status == "retry" and "its revocation count failed" in row.error and row.revoked == []
+    [seal] = emulator_state(ess_conn)["seals"]
+    assert sorted(seal["authorized_user_ids"]) == ["n9527", "n9528", "n9529"]
+    assert emulator_state(ess_conn)["request_counts"].get("ChannelDeleteSealPolicies", 0) == 0
+    with pytest.raises(Exception, match="would revoke 2 users, over max_revocations=1"):  # counted: refused
+        onboard_chunk(EssHook(), planned, log=LOG, policy=Policy("apply", True, 1))
+
+
+def test_finishing_a_review_revokes_only_within_the_budget_and_what_was_counted(ess_conn):
+    """Regression (issue 25.2): finish_reviews revoked with no budget check at all."""
+    import pytest
+
+    from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.onboarding.engine import Policy, finish_reviewed
+
+    seal_id = _seal_held_by(ess_conn, ["n9528", "n9529", "n9527"])  # approved, then granted out of band
+    [awaiting] = plan_tenants([tenant("org_dianziqian", "合同专用章", ["n9528"])])[0]
+    awaiting = {**awaiting, "seal_id": seal_id, "created": True}
+    with pytest.raises(RevocationBudgetError, match="would revoke 2 users, over max_revocations=0"):
+        finish_reviewed(EssHook(), [awaiting], log=LOG, policy=Policy("apply", True, 0))
+    [row] = finish_reviewed(EssHook(), [awaiting], log=LOG, policy=Policy("apply", True, 5, allowed={}))
+    assert row.status == "failed" and "not counted by this run's revocation guard" in row.error
+    assert emulator_state(ess_conn)["request_counts"].get("ChannelDeleteSealPolicies", 0) == 0
+    allowed = {awaiting["fingerprint"]: frozenset({"n9529", "n9527"})}
+    [row] = finish_reviewed(EssHook(), [awaiting], log=LOG, policy=Policy("apply", True, 5, allowed=allowed))
+    assert row.status == "done" and row.revoked == ["n9529", "n9527"]
+
+
+def test_the_runs_ledger_refuses_revocations_past_the_budget_across_tasks(ess_conn, tmp_path):
+    """Regression (issue 25.3): each chunk was held to the whole max_revocations, so N chunks revoked N× the budget."""
+    from tencent_ess.onboarding.engine import Policy
+    from tencent_ess.onboarding.revocations import Ledger
+
+    _seal_held_by(ess_conn, ["n9528", "n9529"], name="甲")
+    _seal_held_by(ess_conn, ["n9528", "n9527"], name="乙")
+    planned, _ = plan_tenants([tenant("org_dianziqian", "甲", ["n9528"]), tenant("org_dianziqian", "乙", ["n9528"])])
+    allowed = {t["fingerprint"]: frozenset({"n9529", "n9527"}) for t in planned}
+    for number, task in enumerate(planned):  # two tasks of one run, each well within max_revocations=1 alone
+        ledger = Ledger(tmp_path / "ledger", 1, task=f"onboard[{number}]")
+        policy = Policy("apply", True, 1, allowed=allowed, before_revoke=ledger.record)
+        [row] = onboard_chunk(EssHook(), [task], log=LOG, policy=policy)
+        if number == 0:
+            assert row.status == "done" and row.revoked == ["n9529"]
+        else:
+            assert row.status == "failed" and "this run revoked 1 already" in row.error and row.revoked == []
+    assert Ledger(tmp_path / "ledger", 1).spent() == 1
+    assert emulator_state(ess_conn)["request_counts"]["ChannelDeleteSealPolicies"] == 1
+
+
+def test_a_holder_listed_without_an_id_is_drift_never_in_sync():
+    """Regression (issue 25.9): a holder the API lists as {"OpenId": ""} was silently kept: plan said in_sync."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from tencent_ess.onboarding.engine import Policy, grant_when_ready, new_result, plan_tenant, tenant_spec
+
+    [planned], _ = plan_tenants([tenant("org_dianziqian", "章", ["n9528"])])
+    seal = {"SealId": "S1", "SealName": "章", "SealType": "CONTRACT", "SealStatus": "SUCCESS",
+            "AuthorizedUsers": [{"OpenId": "n9528"}, {"OpenId": ""}]}
+    spec = tenant_spec(planned)
+    row = plan_tenant(spec, seal, new_result(planned), Policy("plan", True), planned)
+    assert row.status == "drift" and "without an OpenId or UserId" in row.error
+    assert plan_tenant(spec, seal, new_result(planned), Policy("plan", False), planned).status == "in_sync"
+    revoked = []
+    ops = SimpleNamespace(grant_missing=lambda *a: SimpleNamespace(newly=[], already=["n9528"], unmatched=[]),
+                          revoke=lambda agent, seal_id, users: revoked.extend(users) or users)
+    with pytest.raises(Exception, match="cannot be revoked by id"):
+        grant_when_ready(ops, {}, seal, spec, new_result(planned), Policy("apply", True), planned)
+    assert revoked == []
+
+
+def test_a_wrong_key_stops_the_chunk_at_the_first_tenant(make_emulator, monkeypatch):
+    """Regression (issue 25.17): each tenant made its own failing call and the chunk looked like progress."""
+    import pytest
+
+    from tencent_ess.errors import AccountStop
+
+    emulator = make_emulator()
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, password="wrong-key"))
+    planned, _ = plan_tenants([tenant("org_dianziqian", f"章{i:02d}") for i in range(30)])
+    with pytest.raises(AccountStop, match="password \\(SecretKey\\)") as info:
+        onboard_chunk(EssHook(), planned, concurrency=2, log=LOG)
+    assert "wrong-key" not in str(info.value)
+    assert emulator_state(emulator)["request_counts"]["ChannelDescribeOrganizationSeals"] <= 2

@@ -65,3 +65,32 @@ def test_an_empty_report_is_valid_json(tmp_path):
     write_report([], tmp_path, "run", note="no manifest")
     data = json.loads((tmp_path / "run.json").read_text("utf-8"))
     assert data["tenants"] == [] and data["retried_calls"] == [] and data["summary"]["note"] == "no manifest"
+
+
+def test_every_attempt_keeps_its_report_and_the_latest_lists_every_change_of_the_run(tmp_path):
+    """Regression (issue 25.10): clearing a run overwrote its report, losing who the first attempt had revoked."""
+    first = [{"index": 0, "proxy_organization_open_id": "o", "seal_name": "A", "seal_id": "S", "status": "done",
+              "created": True, "granted": ["u1"], "revoked": ["u9"]}]
+    again = [{"index": 0, "proxy_organization_open_id": "o", "seal_name": "A", "seal_id": "S", "status": "done",
+              "granted": ["u2"]}]
+    write_report(first, tmp_path, "run", attempt=1)
+    write_report(again, tmp_path, "run", attempt=2, revoked=[{"users": ["u9"], "seal_id": "S", "at": 1.0}])
+    assert json.loads((tmp_path / "run.try1.json").read_text("utf-8"))["tenants"][0]["revoked"] == ["u9"]
+    latest = json.loads((tmp_path / "run.json").read_text("utf-8"))
+    assert latest == json.loads((tmp_path / "run.try2.json").read_text("utf-8"))
+    assert [(c["change"], c.get("users")) for c in latest["changes"]] == [
+        ("created", None), ("granted", ["u1"]), ("revoked", ["u9"]), ("granted", ["u2"])]
+    assert latest["summary"]["changes_in_run"] == {"seals_created": 1, "users_granted": 2, "users_revoked": 1}
+    write_report(again, tmp_path, "run", attempt=2)  # the same try again (a run made anew): both copies kept
+    assert len(list(tmp_path.glob("run.try2*.json"))) == 2
+
+
+def test_an_earlier_report_that_cannot_be_read_is_never_replaced(tmp_path):
+    import pytest
+
+    from tencent_ess.errors import ReportError
+
+    (tmp_path / "run.json").write_text("{ damaged", encoding="utf-8")
+    with pytest.raises(ReportError, match="cannot be read"):
+        write_report([], tmp_path, "run", attempt=3)
+    assert (tmp_path / "run.json").read_text(encoding="utf-8") == "{ damaged"

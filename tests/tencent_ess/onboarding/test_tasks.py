@@ -23,7 +23,7 @@ class FakeTI:
 
 def test_the_quota_is_shared_among_running_api_tasks_of_every_run(ess_conn):
     ti = FakeTI(running=4)  # e.g. two backfill dates, two chunks each
-    hook = make_hook({"ess_conn_id": "tencentcloud_ess_default", "rate_limit": 20}, ti)
+    hook = make_hook("tencentcloud_ess_default", {"rate_limit": 20}, ti)
     hook.limiter.acquire("CreateSealByImage")
     [query] = ti.asked
     assert query == {"dag_id": "ess_tenant_onboarding", "task_ids": QUOTA_SHARERS, "states": ["running"]}
@@ -73,3 +73,52 @@ def test_a_chunk_missing_from_xcom_fails_rather_than_onboarding_no_one():
     ti = SimpleNamespace(xcom_pull=lambda task_ids, key: None)
     with pytest.raises(ManifestError, match="chunk 2 of the plan is missing from XCom"):
         pull_chunk(ti, 2)
+
+
+def test_a_task_refuses_a_plan_whose_manifest_changed_since(tmp_path):
+    """Regression (issue 25.18): a cleared task applied the old plan of a manifest that had been edited since."""
+    from tencent_ess.onboarding.locations import Locations
+    from tencent_ess.onboarding.manifest import ManifestError
+    from tencent_ess.onboarding.tasks import check_plan_current, plan, plan_info
+
+    where = Locations(str(tmp_path), str(tmp_path / "reports"), str(tmp_path / "seals"))
+    manifest = tmp_path / "2026-12-02.json"
+    manifest.write_text('[{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章", '
+                        '"user_ids": ["u1"]}]', encoding="utf-8")
+    ti = PlanTI()
+    plan(where, ds="2026-12-02", params={"chunk_size": None, "rate_limit": 20}, ti=ti, max_chunks=1024)
+    ti.xcom_pull = lambda task_ids, key: ti.pushed[key]
+    check_plan_current(plan_info(ti))  # unchanged: fine
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("u1", "u2"), encoding="utf-8")
+    with pytest.raises(ManifestError, match="has changed since this run planned it.*Clear the whole run"):
+        check_plan_current(plan_info(ti))
+    manifest.unlink()
+    with pytest.raises(ManifestError, match="has gone since"):
+        check_plan_current(plan_info(ti))
+
+
+def test_a_revoking_task_without_the_guards_count_revokes_nothing():
+    from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.onboarding.tasks import guard_verdict
+
+    ti = SimpleNamespace(xcom_pull=lambda task_ids, key="return_value": None)
+    assert guard_verdict(ti, {"mode": "apply", "revoke_unlisted": False}) == {}
+    with pytest.raises(RevocationBudgetError, match="count is missing"):
+        guard_verdict(ti, {"mode": "apply", "revoke_unlisted": True, "max_revocations": 5})
+
+
+def test_the_manifest_date_of_a_run_without_a_logical_date():
+    """Regression (issue 25.7): such a run read `None.json`."""
+    from datetime import datetime, timezone
+
+    from tencent_ess.errors import EssValidationError
+    from tencent_ess.onboarding.locations import run_day
+
+    after = datetime(2026, 11, 5, 23, 30, tzinfo=timezone.utc)
+    assert run_day({}, None, after) == "2026-11-05" and run_day({}, "2026-11-01", after) == "2026-11-01"
+    assert run_day({"manifest_date": "2026-10-31"}, "2026-11-01", after) == "2026-10-31"
+    for bad in ("2026-02-30", "yesterday", 20261101):
+        with pytest.raises(EssValidationError, match="manifest_date"):
+            run_day({"manifest_date": bad}, None, after)
+    with pytest.raises(EssValidationError, match="manifest_date"):
+        run_day({}, None, None)
