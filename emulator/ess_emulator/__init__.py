@@ -18,14 +18,14 @@ import os
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .exceptions import EssError
 from .fixtures import DEFAULT_FIXTURE, Fixture
-from .models import EssBackend
+from .models import PROFILES, EssBackend
 from .server import EmulatorConfig, EmulatorServer, EmulatorState
 
-__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE", "fetch_state"]
+__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE", "PROFILES", "fetch_state"]
 
 
 def fetch_state(url: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -48,6 +48,7 @@ def build_server(
     secret_id: str | None = None,
     secret_key: str | None = None,
     review_seconds: float = 0.0,
+    profiles: Iterable[str] = (),
     **config: Any,
 ) -> EmulatorServer:
     """A bound, not yet serving, emulator; `config` takes the EmulatorConfig fields (rate_limit, faults, ...)."""
@@ -57,7 +58,7 @@ def build_server(
         credentials[secret_id] = secret_key
     elif secret_id or secret_key:
         raise ValueError("--secret-id and --secret-key go together")
-    backend = EssBackend(str(db), fixture, review_seconds)
+    backend = EssBackend(str(db), fixture, review_seconds, profiles)
     state = EmulatorState(backend, EmulatorConfig(credentials=credentials, **config))
     return EmulatorServer((host, port), state)
 

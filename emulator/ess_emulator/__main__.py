@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from . import DEFAULT_FIXTURE, build_server
+from . import DEFAULT_FIXTURE, PROFILES, build_server
 from .faults import parse_faults
 
 
@@ -46,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--slow-seconds", type=float, default=3.0, help="how long a `slow` fault holds its answer (default 3)")
     p.add_argument("--seed", type=int, default=None, help="seed for faults and latency, to replay a run")
     p.add_argument("--review-seconds", type=float, default=0.0, help="how long image seals stay CHECKING (0 = decided at once)")
+    p.add_argument("--profile", default="", metavar="P[,P]", help="readings of the API no source settles: "
+                   + "; ".join(f"{name}: {text}" for name, text in PROFILES.items()))
     return p
 
 
@@ -61,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host, port=args.port, db=args.db, fixtures=args.fixtures, secret_id=args.secret_id,
             secret_key=args.secret_key, review_seconds=args.review_seconds, rate_limit=args.rate_limit,
             latency_ms=args.latency_ms, faults=args.faults, slow_seconds=args.slow_seconds, seed=args.seed,
+            profiles=args.profile.split(","),
         )
     except (OSError, ValueError, KeyError) as err:
         print(f"ess-emulator: cannot start: {err}", file=sys.stderr)

@@ -107,6 +107,16 @@ class UnknownParameter(EssError):
 
 
 # ----------------------------------------------------------------- resources and state
+class OperatorHasNoPermission(EssError):
+    code = "OperationDenied.OperatorHasNoPermission"
+    message = "经办人没有印章查询权限"
+
+
+class OrganizationClosing(EssError):
+    code = "OperationDenied.OrganizationClosing"
+    message = "企业注销中,无法操作"
+
+
 class FailedOperation(EssError):
     code = "FailedOperation"
 

@@ -14,6 +14,8 @@ class Employee:
     open_id: str
     user_id: str
     verified: bool = True
+    #: The seal-query (印章查询) permission ChannelDescribeOrganizationSeals needs of the operator.
+    can_query_seals: bool = True
 
 
 @dataclass
@@ -23,6 +25,7 @@ class Organization:
     verified: bool = True
     review_result: str = "SUCCESS"
     employees: list[Employee] = field(default_factory=list)
+    closing: bool = False  # being closed (注销中): every action is OperationDenied.OrganizationClosing
 
     def find_employee(self, some_id: str) -> Employee | None:
         """An employee named by OpenId or by e-sign UserId."""
@@ -56,12 +59,13 @@ class Fixture:
                     user_id = str(emp["user_id"])
                     if len(user_id) != 32:
                         raise ValueError(f"fixture employee {emp.get('open_id')!r}: user_id must be 32 characters")
-                    employees.append(Employee(str(emp["open_id"]), user_id, bool(emp.get("verified", True))))
+                    employees.append(Employee(str(emp["open_id"]), user_id, bool(emp.get("verified", True)),
+                                              bool(emp.get("can_query_seals", True))))
                 review = str(org.get("review_result", "SUCCESS"))
                 if review not in ("SUCCESS", "FAIL"):
                     raise ValueError(f"fixture organization {org['open_id']!r}: review_result must be SUCCESS or FAIL")
                 fixture.organizations[(app_id, str(org["open_id"]))] = Organization(
                     str(org["open_id"]), str(org.get("name", org["open_id"])), bool(org.get("verified", True)),
-                    review, employees,
+                    review, employees, bool(org.get("closing", False)),
                 )
         return fixture

@@ -16,13 +16,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from PIL import Image, UnidentifiedImageError
 
 from .exceptions import (
     ApplicationNotFound,
     FailedOperation,
+    OperatorHasNoPermission,
+    OrganizationClosing,
     InvalidImage,
     MissingSealImage,
     OfficialSealExists,
@@ -40,7 +42,9 @@ SEAL_STYLES = ("circle", "cycle", "ellipse")
 CIRCLE_SIZES = ("38_38", "40_40", "42_42", "45_45", "50_50", "58_58")
 ELLIPSE_SIZES = ("40_30", "45_30")
 GENERATE_SYSTEM = "SealGenerateSourceSystem"
-SEAL_STATUSES = ("CHECKING", "SUCCESS", "FAIL", "DISABLE")
+#: What the SealStatuses filter accepts (the SDK's list: STOPPED, VOID, INVALID since Go v1.0.953); the emulator's
+#: seals take the first five (CHECKING-SADM only under the `sadm` profile).
+SEAL_STATUSES = ("CHECKING", "CHECKING-SADM", "SUCCESS", "FAIL", "DISABLE", "STOPPED", "VOID", "INVALID")
 MAX_IMAGE_RAW = 5 * 1024 * 1024
 FAIL_REASON = "印章图片审核未通过:图片不清晰或与企业名称不符"
 
@@ -75,6 +79,7 @@ CREATE TABLE IF NOT EXISTS grants (
 """
 # Columns added after the first release: a database file written by an older emulator gains them on open.
 _ADDED_COLUMNS = {
+    "sadm_at": "REAL",
     "description": "TEXT NOT NULL DEFAULT ''",
     "disabled_at": "REAL",
     "disable_reason": "TEXT NOT NULL DEFAULT ''",
@@ -140,9 +145,29 @@ class Seal:
         return int(width), int(height)
 
 
-def _new_seal_id() -> str:
+#: Readings of the API no source settles, each one the emulator can play (`--profile`); the product must work
+#: under all of them (ESS_API.md, "Other readings"). Without a profile the emulator plays the documented reading.
+PROFILES = {
+    "sadm": "an image seal waits for the enterprise super-admin (CHECKING-SADM) for the second half of its review",
+    "id33": "SealIds are 33 characters with an '=' (an SDK example) instead of 32 letters and digits",
+    "empty-image-id": "CreateSealByImage answers SealId '' for an image seal (an old CLI example)",
+    "createon-ms": "CreateOn is in milliseconds instead of seconds",
+}
+
+
+def check_profiles(profiles: Iterable[str]) -> frozenset[str]:
+    """The profiles asked for; an unknown one is refused, naming the known ones."""
+    chosen = frozenset(p for p in profiles if p)
+    unknown = sorted(chosen - set(PROFILES))
+    if unknown:
+        raise ValueError(f"unknown profile {', '.join(unknown)}; known: {', '.join(sorted(PROFILES))}")
+    return chosen
+
+
+def _new_seal_id(profiles: frozenset[str] = frozenset()) -> str:
     alphabet = string.ascii_letters + string.digits
-    return "".join(secrets.choice(alphabet) for _ in range(32))
+    seal_id = "".join(secrets.choice(alphabet) for _ in range(32))
+    return seal_id[:28] + "=" + seal_id[28:] if "id33" in profiles else seal_id
 
 
 def _status(row: sqlite3.Row, now: float) -> str:
@@ -151,7 +176,8 @@ def _status(row: sqlite3.Row, now: float) -> str:
     if not row["from_image"]:
         return "SUCCESS"
     if now < row["review_ready_at"]:
-        return "CHECKING"
+        sadm_at = row["sadm_at"]
+        return "CHECKING-SADM" if sadm_at is not None and now >= sadm_at else "CHECKING"
     return row["review_result"]
 
 
@@ -167,9 +193,11 @@ def _seal(row: sqlite3.Row, now: float, authorized: tuple[str, ...] = ()) -> Sea
 class EssBackend:
     """All seals and grants, durable in one SQLite file, behind one lock so every rule holds under concurrency."""
 
-    def __init__(self, db_path: str, fixture: Fixture, review_seconds: float = 0.0) -> None:
+    def __init__(self, db_path: str, fixture: Fixture, review_seconds: float = 0.0,
+                 profiles: Iterable[str] = ()) -> None:
         self.fixture = fixture
         self.review_seconds = review_seconds
+        self.profiles = check_profiles(profiles)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._db.row_factory = sqlite3.Row
@@ -207,6 +235,8 @@ class EssBackend:
         org = self.fixture.organizations.get((app_id, org_open_id))
         if org is None or not org.verified:
             raise OrganizationNotFound
+        if org.closing:
+            raise OrganizationClosing
         employee = org.find_employee(operator_open_id)
         if employee is None or employee.open_id != operator_open_id or not employee.verified:
             raise OperatorNotFound
@@ -258,14 +288,15 @@ class EssBackend:
                 ):
                     if _status(row, now) != "FAIL":
                         raise OfficialSealExists
-            seal_id = _new_seal_id()
+            seal_id = _new_seal_id(self.profiles)
+            sadm_at = now + self.review_seconds / 2 if "sadm" in self.profiles and spec.image else None
             db.execute(
                 "INSERT INTO seals (seal_id, app_id, org_open_id, seal_name, seal_type, seal_style, seal_size,"
-                " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result, description)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result, description,"
+                " sadm_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (seal_id, agent.app_id, org_open_id, spec.name, spec.seal_type, style, size, spec.horizontal_text,
                  int(bool(spec.image)), image_bytes, now, now + self.review_seconds,
-                 agent.organization.review_result, spec.description),
+                 agent.organization.review_result, spec.description, sadm_at),
             )
             return _seal(db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone(), now)
 
@@ -336,10 +367,13 @@ class EssBackend:
         self, agent: Agent, *, seal_id: str = "", types: list[str] | None = None,
         statuses: list[str] | None = None, offset: int = 0, limit: int = 20, with_users: bool = False,
     ) -> tuple[int, list[Seal]]:
-        """(TotalCount, one page of seals) of the enterprise, oldest first.
+        """(TotalCount, one page of seals) of the enterprise, oldest first. The operator must hold the seal-query
+        permission (the fixture's `can_query_seals`), else OperationDenied.OperatorHasNoPermission.
 
         `statuses` empty means enabled seals only (`SUCCESS`); `ALL` means every status.
         """
+        if not agent.operator.can_query_seals:
+            raise OperatorHasNoPermission
         wanted = statuses or ["SUCCESS"]
         with self._lock:
             now = time.time()

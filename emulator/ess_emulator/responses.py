@@ -91,7 +91,8 @@ class EssResponses:
             horizontal_text=text, description=_text(params, "SealDescription"),
             tax_identify_code=_text(params, "TaxIdentifyCode"), image=_image(params),
         ))
-        return {"SealId": seal.seal_id, "ImageUrl": "" if seal.from_image else preview_url(host, seal.seal_id)}
+        answered = "" if seal.from_image and "empty-image-id" in self.backend.profiles else seal.seal_id
+        return {"SealId": answered, "ImageUrl": "" if seal.from_image else preview_url(host, seal.seal_id)}
 
     def channel_create_seal_policy(self, params: dict[str, Any], host: str) -> dict[str, Any]:
         seal_id, user_ids = _seal_id(params), _user_ids(params)
@@ -126,7 +127,8 @@ class EssResponses:
             agent, seal_id=params.get("SealId") or "", types=types, statuses=statuses, offset=offset, limit=limit,
             with_users=info_type == 1,
         )
-        return {"TotalCount": total, "Seals": [_occupied_seal(agent, seal, host, info_type == 1) for seal in seals]}
+        return {"TotalCount": total, "Seals": [_occupied_seal(agent, seal, host, info_type == 1, self.backend.profiles)
+                                            for seal in seals]}
 
     # ----------------------------------------------------------------- the Agent structure
     def _agent(self, params: dict[str, Any]) -> Agent:
@@ -141,7 +143,8 @@ class EssResponses:
 
 
 # --------------------------------------------------------------------- one parameter each
-def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool) -> dict[str, Any]:
+def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool,
+                   profiles: frozenset[str] = frozenset()) -> dict[str, Any]:
     """One row of `Seals`: the fields of the SDK's `OccupiedSeal` that the emulator knows."""
     width, height = seal.real_size_mm
     row: dict[str, Any] = {
@@ -150,7 +153,7 @@ def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool) -> dic
         "SealType": seal.seal_type,
         "SealStatus": seal.status,
         "FailReason": seal.fail_reason,
-        "CreateOn": int(seal.created_at),
+        "CreateOn": int(seal.created_at * (1000 if "createon-ms" in profiles else 1)),
         "Url": "" if seal.from_image else preview_url(host, seal.seal_id),
         "RealWidth": width,
         "RealHeight": height,

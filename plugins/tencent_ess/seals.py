@@ -30,6 +30,13 @@ EXISTS_CODE = "FailedOperation.ExistSameSealName"
 #: How far the server's clock may run behind this worker's and a seal still count as "made by this call".
 CLOCK_MARGIN = 30.0
 CHECKING, SUCCESS, FAIL, DISABLE = "CHECKING", "SUCCESS", "FAIL", "DISABLE"
+#: Every `SealStatus` the vendor's SDKs document, by what it means here (ESS_API.md, "Other readings"):
+#: in review (wait: CHECKING-SADM is the super-admin's review, Go SDK since v1.0.532), usable, refused in review,
+#: and not usable (disabled, stopped, void, invalid: no API action makes such a seal usable again).
+IN_REVIEW = frozenset({CHECKING, "CHECKING-SADM"})
+USABLE = frozenset({SUCCESS})
+REFUSED = frozenset({FAIL})
+NOT_USABLE = frozenset({DISABLE, "STOPPED", "VOID", "INVALID"})
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,21 @@ def unlisted_holders(seal: dict[str, Any], listed: list[str] | tuple[str, ...]) 
         if ids and not ids & keep:
             found.append(user.get("OpenId") or user.get("UserId"))
     return found
+
+
+def create_time(seal: dict[str, Any]) -> float | None:
+    """A seal's `CreateOn` in seconds, or None when it cannot be read as a time. Documented as seconds, yet an
+    example has 12 digits: 13 digits and more are taken as milliseconds; 11-12 digits, zero or a negative value
+    are neither, and None (callers then take the safe answer: the seal existed before)."""
+    try:
+        value = float(seal.get("CreateOn") or 0)
+    except (TypeError, ValueError):
+        return None
+    if value >= 1e12:
+        return value / 1000.0
+    if 0 < value < 1e11:
+        return value
+    return None
 
 
 def anonymous_holders(seal: dict[str, Any]) -> int:
@@ -180,16 +202,35 @@ class SealOperations:
             if seal is None:
                 raise SealNotListedError(f"seal {spec.seal_name!r} was reported as existing but is not listed yet") \
                     from None
-            made_at = float(seal.get("CreateOn") or 0)
             # Ours only if an earlier send of this call may have been applied (its answer lost, or the server
             # failed part-way) and the seal was made after the call began (a margin for clock skew only).
-            own = any(map(may_have_applied, err.earlier)) and made_at >= started - CLOCK_MARGIN
+            maybe_ours, made_at = any(map(may_have_applied, err.earlier)), create_time(seal)
+            if maybe_ours and made_at is None:
+                log.warning("Seal %r: CreateOn %r cannot be read as a time; taking the seal as made before this call",
+                            spec.seal_name, seal.get("CreateOn"))
+            own = maybe_ours and made_at is not None and made_at >= started - CLOCK_MARGIN
             return self._reuse(spec, seal, if_exists, own=own)
-        seal = {"SealId": response["SealId"], "SealName": spec.seal_name, "SealType": spec.seal_type,
+        seal_id = response.get("SealId") or ""
+        if not seal_id:  # an old CLI example answers "" for an image seal: find what the call made, by name and spec
+            seal_id = self._created_id(agent, spec, response.get("RequestId"))
+        seal = {"SealId": seal_id, "SealName": spec.seal_name, "SealType": spec.seal_type,
                 "SealStatus": CHECKING if spec.from_image else SUCCESS, "AuthorizedUsers": []}
-        log.info("Created seal %r: SealId %s (RequestId %s)", spec.seal_name, response["SealId"],
-                 response.get("RequestId"))
-        return SealOutcome(response["SealId"], response.get("ImageUrl") or "", True, seal)
+        log.info("Created seal %r: SealId %s (RequestId %s)", spec.seal_name, seal_id, response.get("RequestId"))
+        return SealOutcome(seal_id, response.get("ImageUrl") or "", True, seal)
+
+    def _created_id(self, agent: dict[str, Any], spec: SealSpec, request_id: str | None) -> str:
+        """The SealId of the seal a create just made but did not name: the enterprise's seal of that name, when it
+        is the seal asked for; otherwise an error naming the request (never a seal with an empty id)."""
+        seal = self.find(agent, spec.seal_name)
+        if seal is None or not seal.get("SealId"):
+            raise SealNotListedError(f"CreateSealByImage answered an empty SealId (RequestId {request_id}) and no seal "
+                                     f"named {spec.seal_name!r} is listed yet")
+        found = differences(spec, seal)
+        if found:
+            raise SealMismatchError(spec.seal_name, seal["SealId"], found)
+        log.info("Seal %r: the create answered an empty SealId; the seal of that name is %s", spec.seal_name,
+                 seal["SealId"])
+        return seal["SealId"]
 
     @staticmethod
     def _reuse(spec: SealSpec, seal: dict[str, Any], if_exists: str, *, own: bool) -> SealOutcome:
@@ -246,13 +287,23 @@ class SealOperations:
         return Grants(newly, already + also_held, also_held)
 
 
+def in_review(status: str) -> bool:
+    """True while the seal waits for a review (the platform's or the enterprise super-admin's)."""
+    return status in IN_REVIEW
+
+
 def check_usable(seal: dict[str, Any], seal_name: str = "") -> None:
-    """Raise when a seal cannot be granted: refused in review (FAIL), or neither approved nor in review."""
+    """Raise when a seal can neither be granted nor waited for: refused in review (FAIL), not usable (DISABLE,
+    STOPPED, VOID, INVALID), or a status this provider does not know (never taken as success or refusal)."""
     status = seal.get("SealStatus") or ""
     name = seal_name or seal.get("SealName") or ""
-    if status == FAIL:
+    if status in REFUSED:
         raise SealRefusedError(name, seal.get("SealId", ""), seal.get("FailReason") or "")
-    if status not in (SUCCESS, CHECKING):
+    if status not in USABLE and status not in IN_REVIEW and status not in NOT_USABLE:
+        raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) has status {status!r}, which this "
+                                "provider does not know: it is neither granted nor taken as refused. Check the seal in "
+                                "the e-sign console, and report the status to the provider's maintainers")
+    if status in NOT_USABLE:
         raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) is {status or 'of unknown status'}"
                                 ": it cannot be granted, and the API has no action to enable a seal: give this "
                                 "entry another seal_name (a new seal is made under it)")

@@ -1,4 +1,4 @@
-"""EssSealReviewSensor: waits for an image seal's manual review (CHECKING → SUCCESS | FAIL)."""
+"""EssSealReviewSensor: waits for an image seal's manual review (CHECKING [→ CHECKING-SADM] → SUCCESS | FAIL)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from airflow.sdk.configuration import conf
 
 from . import DEFAULT_CONN_ID
 from .base import EssMixin
-from .errors import EssError, SealRefusedError, SealUnusableError, failure_policy
-from .seals import CHECKING, FAIL, SUCCESS
+from .errors import EssError, SealUnusableError, failure_policy
+from .seals import USABLE, check_usable, in_review
 from .validation import require_text
 
 if TYPE_CHECKING:
@@ -59,13 +59,15 @@ class EssSealReviewSensor(EssMixin, BaseSensorOperator):
         self.deferrable = deferrable
 
     def _finish(self, seal_status: str, reason: str) -> bool:
-        if seal_status == FAIL:
-            raise SealRefusedError("", self.seal_id, reason)
-        if seal_status == SUCCESS:
+        """True once approved, False while in review (CHECKING, or CHECKING-SADM: the enterprise's super-admin);
+        a refused, unusable or unknown status fails naming it (`seals.check_usable`)."""
+        if seal_status in USABLE:
             self.log.info("Seal %s passed review", self.seal_id)
             return True
-        if seal_status == CHECKING:
+        if in_review(seal_status):
+            self.log.info("Seal %s is %s: waiting", self.seal_id, seal_status)
             return False
+        check_usable({"SealId": self.seal_id, "SealStatus": seal_status, "FailReason": reason})
         raise SealUnusableError(f"seal {self.seal_id} is {seal_status!r}, not waiting for review")
 
     def poke(self, context: Context) -> bool:

@@ -10,11 +10,11 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from .errors import EssError
 from .hooks import EssHook
-from .seals import CHECKING, SUCCESS, SealOperations
+from .seals import USABLE, SealOperations, in_review
 
 
 class EssSealReviewTrigger(BaseTrigger):
-    """Fires once the seal has left ``CHECKING``, with one event:
+    """Fires once the seal has left review (``CHECKING``, ``CHECKING-SADM``), with one event:
 
     - ``{"status": "success", "seal_status": "SUCCESS", ...}``: approved;
     - ``{"status": "failed", "seal_status": "FAIL" | "DISABLE" | ..., "fail_reason": ...}``: refused or unusable;
@@ -75,7 +75,7 @@ class EssSealReviewTrigger(BaseTrigger):
             except Exception as err:  # noqa: BLE001 - the task, not the triggerer, must see the failure
                 yield self._event("error", fail_reason=f"{type(err).__name__}: {err}")
                 return
-            if seal_status != CHECKING:
-                yield self._event("success" if seal_status == SUCCESS else "failed", seal_status, reason)
+            if not in_review(seal_status):
+                yield self._event("success" if seal_status in USABLE else "failed", seal_status, reason)
                 return
             await asyncio.sleep(self.poll_interval)

@@ -138,3 +138,43 @@ def test_if_exists_fail_does_not_claim_a_seal_its_refused_attempt_could_not_have
     monkeypatch.setattr(hook, "_call_once", refuse_the_first_create)
     with pytest.raises(SealExistsError, match=before.seal_id):
         SealOperations(hook).create_or_reuse(agent(), check_seal_spec(seal_name="早就有的章"), if_exists="fail")
+
+
+@pytest.mark.parametrize("status, error, words", [
+    ("STOPPED", "SealUnusableError", "another seal_name"), ("VOID", "SealUnusableError", "another seal_name"),
+    ("INVALID", "SealUnusableError", "another seal_name"), ("FAIL", "SealRefusedError", "new seal_name"),
+    ("ARCHIVED", "SealUnusableError", "does not know"), ("", "SealUnusableError", "does not know"),
+])
+def test_every_status_has_a_meaning_and_an_unknown_one_is_neither_success_nor_refusal(status, error, words):
+    """Issue 26.1: the SDKs document CHECKING-SADM, STOPPED, VOID and INVALID too."""
+    from tencent_ess import errors
+    from tencent_ess.seals import check_usable, in_review
+
+    for waiting in ("CHECKING", "CHECKING-SADM"):
+        check_usable({"SealId": "S", "SealStatus": waiting})
+        assert in_review(waiting)
+    check_usable({"SealId": "S", "SealStatus": "SUCCESS"})
+    with pytest.raises(getattr(errors, error), match=words) as info:
+        check_usable({"SealId": "S", "SealName": "章", "SealStatus": status})
+    assert not info.value.transient and not in_review(status)
+
+
+@pytest.mark.parametrize("create_on, seconds", [
+    (1764640000, 1764640000.0), (1764640000123, 1764640000.123), (163549000069, None), (0, None), ("x", None),
+])
+def test_create_on_in_seconds_or_milliseconds_and_otherwise_unknown(create_on, seconds):
+    """Issue 26.4: CreateOn is documented in seconds, an example has 12 digits: unsure is None (the seal existed)."""
+    from tencent_ess.seals import create_time
+
+    assert create_time({"CreateOn": create_on}) == (pytest.approx(seconds) if seconds else None)
+
+
+def test_an_empty_seal_id_from_a_create_is_resolved_by_name_and_spec_never_kept(make_emulator, monkeypatch):
+    """Issue 26.3: an old CLI example answers SealId "" for an image seal; it was reported as created with no id."""
+    emulator = make_emulator(profiles=["empty-image-id"])
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    ops = SealOperations(EssHook())
+    spec = check_seal_spec(seal_name="图章", seal_type="OTHER", has_image=True)
+    made = ops.create_or_reuse(agent(), spec, png_b64())
+    [seal] = emulator_state(emulator)["seals"]
+    assert made.created and made.seal_id == seal["seal_id"] != ""

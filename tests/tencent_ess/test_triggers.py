@@ -34,6 +34,10 @@ def test_serialize_round_trips_and_carries_no_secret():
     ([("CHECKING", ""), ("SUCCESS", "")], {"status": "success", "seal_status": "SUCCESS", "fail_reason": ""}),
     ([("CHECKING", ""), ("FAIL", "图片不清晰")], {"status": "failed", "seal_status": "FAIL", "fail_reason": "图片不清晰"}),
     ([("DISABLE", "")], {"status": "failed", "seal_status": "DISABLE", "fail_reason": ""}),
+    # issue 26.1: the super-admin's review is still a review; an unknown status ends the wait, never as success
+    ([("CHECKING", ""), ("CHECKING-SADM", ""), ("SUCCESS", "")],
+     {"status": "success", "seal_status": "SUCCESS", "fail_reason": ""}),
+    ([("CHECKING", ""), ("ARCHIVED", "")], {"status": "failed", "seal_status": "ARCHIVED", "fail_reason": ""}),
 ])
 def test_run_fires_once_the_review_is_decided(monkeypatch, answers, expected):
     trigger = EssSealReviewTrigger(**KWARGS)

@@ -26,12 +26,12 @@ from ..errors import (
 )
 from ..hooks import EssHook
 from ..seals import (
-    CHECKING,
     SealOperations,
     anonymous_holders,
     check_usable,
     differences,
     holders,
+    in_review,
     unlisted_holders,
 )
 from ..validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
@@ -230,7 +230,7 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
                      policy: Policy = Policy(), tenant: dict | None = None) -> TenantResult:
     """Grant the missing users of an approved seal (and revoke the unlisted, when the policy says so); an image
     seal still in review waits; a refused seal fails."""
-    if seal.get("SealStatus") == CHECKING:
+    if in_review(seal.get("SealStatus") or ""):
         result.status = AWAITING_REVIEW
         return result
     grants = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
