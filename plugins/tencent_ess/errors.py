@@ -36,6 +36,19 @@ CREDENTIAL_HINTS = {
     "ResourceNotFound.Application": "extra app_id (the channel AppId): the API knows no such application",
 }
 
+#: What to check for errors about one tenant's enterprise or operator (not the connection): code → the input at fault
+#: and what to do. Codes from the Go SDK's client lists (ESS_API.md, "Other readings").
+TENANT_HINTS = {
+    "OperationDenied.OperatorHasNoPermission": "operator_open_id: the operator lacks the seal-query permission "
+                                               "(印章查询) of this enterprise, which every seal action here needs to "
+                                               "describe its seals first; grant it in the e-sign console, or name an "
+                                               "operator who holds it",
+    "OperationDenied.OrganizationClosing": "proxy_organization_open_id: the enterprise is being closed (注销中); "
+                                           "nothing can be done for it",
+    "MissingParameter.UserId": "user_ids: the API found no user to act on",
+    "ResourceNotFound.VerifyUser": "operator_open_id: not a verified employee of this enterprise",
+}
+
 #: Codes that concern the connection or the account, not one tenant: with them every call of the task would fail
 #: the same way, so a chunk stops at the first one instead of making each tenant's call fail in turn.
 ACCOUNT_PREFIXES = ("AuthFailure", "ResourceNotFound.Application")
@@ -172,7 +185,15 @@ class RevocationBudgetError(EssError):
 
 
 class LedgerError(EssError):
-    """The run's revocation ledger (or a sync claim) cannot be read or written: nothing is revoked until it can."""
+    """The run's revocation ledger (or a sync claim) cannot be read or written: nothing is revoked until it can.
+    Transient when the store could not be reached (a retry may read it), permanent when a record is damaged."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.transient))
 
 
 class ReportError(EssError):

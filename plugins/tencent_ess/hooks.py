@@ -26,6 +26,7 @@ from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 from . import CONN_TYPE, DEFAULT_CONN_ID
 from .errors import (
     CREDENTIAL_HINTS,
+    TENANT_HINTS,
     SERVER_ERROR_ATTEMPTS,
     EssApiError,
     EssConfigError,
@@ -327,7 +328,7 @@ class EssHook(BaseHook):
             hint = "login (SecretId) and password (SecretKey)"
         if hint:
             hint = f"connection {self.ess_conn_id!r}: {hint}"
-        return EssApiError(action, code, message, request_id, hint)
+        return EssApiError(action, code, message, request_id, hint or TENANT_HINTS.get(code, ""))
 
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()

@@ -73,6 +73,7 @@ class ActionRateLimiter:
         min_rate: float = MIN_RATE,
         sharers: Callable[[], int] | None = None,
         refresh: float = 0.5,
+        uncounted: int = 1,
     ) -> None:
         if limit <= 0:
             raise ValueError("rate limit must be positive")
@@ -81,6 +82,7 @@ class ActionRateLimiter:
         self.min_rate = min_rate
         self._sharers = sharers
         self._refresh = refresh
+        self._uncounted = max(1, uncounted)  # the share assumed until the sharers were counted once
         self._shared_by = 1
         self._checked = self._counted_at = float("-inf")
         self._rate: dict[str, float] = {}
@@ -122,6 +124,9 @@ class ActionRateLimiter:
         try:
             count = max(1, int(self._sharers()))
         except Exception:  # noqa: BLE001 - pacing must not fail a call
+            with self._lock:  # never counted yet: assume the most sharers, not none (fail closed on the quota)
+                if self._counted_at == float("-inf") and self._shared_by < self._uncounted:
+                    self._shared_by = self._uncounted
             return
         with self._lock:
             if asked >= self._counted_at:  # a slow earlier ask must not overwrite a fresher count

@@ -180,3 +180,21 @@ def test_a_cleared_run_counts_what_it_revoked_before_and_keeps_every_report(onbo
 
     attempts = sorted(p.name for p in (reports / DAY).glob(f"{run_name(first.run_id)}.try*.json"))
     assert len(attempts) == 2, attempts
+
+
+def test_an_older_revoking_apply_never_revokes_a_newer_additive_grant(onboarding, ess_conn):
+    """Review finding: only revoking applies claimed their date, so after a newer day's ordinary apply granted a new
+    employee, a revoking apply of an older manifest revoked them, green."""
+    dag, manifests, reports = onboarding
+    alpha = sample(manifests)[0]
+    org, name = alpha["proxy_organization_open_id"], alpha["seal_name"]
+    newer, older = "2026-11-08", "2026-11-07"
+    (manifests / f"{newer}.json").write_text(json.dumps([{**alpha, "user_ids": ["alphastaff1", "alphaadmin"]}]),
+                                             encoding="utf-8")
+    (manifests / f"{older}.json").write_text(json.dumps([{**alpha, "user_ids": ["alphastaff1"]}]), encoding="utf-8")
+    assert run_day(dag, day=newer).state == "success"  # the daily, additive apply
+    result = run_day(dag, day=older, revoke_unlisted=True)
+    assert result.state == "success" and result.states["report"] == "skipped", result.states
+    assert holders(ess_conn, org, name) == ["alphaadmin", "alphastaff1"], "a newer grant was revoked"
+    [row] = read_report(reports, older, run_id=result.run_id)["tenants"]
+    assert row["status"] == "superseded" and f"the manifest of {newer} was applied for AppId" in row["error"]

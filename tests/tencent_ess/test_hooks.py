@@ -385,3 +385,29 @@ def test_only_5xx_408_and_429_answers_are_transient(status_server, monkeypatch, 
         EssHook(backoff_base=0.01).call("ChannelDescribeOrganizationSeals", {"Agent": agent()})
     assert info.value.code == code and info.value.transient == (code == "ServerNetworkError")
     assert seen["count"] == (1 if status in (403, 413) else EssHook().max_attempts)
+
+
+@pytest.mark.parametrize("change, code, words", [
+    ({"can_query_seals": False}, "OperationDenied.OperatorHasNoPermission", "operator_open_id: the operator lacks"),
+    ({"closing": True}, "OperationDenied.OrganizationClosing", "proxy_organization_open_id: the enterprise is being"),
+])
+def test_errors_about_one_enterprise_say_which_input_and_what_to_do(make_emulator, monkeypatch, tmp_path, change,
+                                                                    code, words):
+    """Issue 26.5 and 26.6: describing seals needs the operator's seal-query permission, and a closing enterprise
+    refuses every action; the emulator models both in its fixture, the hook names the input at fault."""
+    from ess_emulator import DEFAULT_FIXTURE
+
+    fixture = json.loads(DEFAULT_FIXTURE.read_text(encoding="utf-8"))
+    [org] = [o for o in fixture["apps"][0]["organizations"] if o["open_id"] == ORG]
+    if "can_query_seals" in change:
+        [operator] = [e for e in org["employees"] if e["open_id"] == OPERATOR]
+        operator.update(change)
+    else:
+        org.update(change)
+    (tmp_path / "fixture.json").write_text(json.dumps(fixture), encoding="utf-8")
+    emulator = make_emulator(fixtures=tmp_path / "fixture.json")
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    hook = EssHook()
+    with pytest.raises(EssApiError) as info:
+        hook.call("ChannelDescribeOrganizationSeals", {"Agent": hook.agent(ORG, OPERATOR), "Limit": 1})
+    assert info.value.code == code and not info.value.transient and f"check {words}" in str(info.value)

@@ -392,3 +392,13 @@ def test_a_limit_set_above_the_real_quota_settles_on_what_the_api_accepts(make_e
     sent, refused = late.count("sent"), late.count("refused")
     assert sent and refused <= 0.05 * sent, f"{refused} of {sent} calls refused after the first 5 s"
     assert sent / 6.0 >= 0.75 * 20, f"settled far below the quota: {sent / 6.0:.1f}/s"
+
+
+def test_a_count_of_sharers_that_fails_at_first_is_never_taken_for_alone(clock):
+    """Review finding: a failing first count left the task pacing at the whole quota."""
+    def broken():
+        raise ConnectionError("API server restarting")
+
+    limiter = ActionRateLimiter(20, sharers=broken, uncounted=40)
+    limiter.acquire("A")
+    assert limiter.max_rate == pytest.approx(20 * HEADROOM / 40)

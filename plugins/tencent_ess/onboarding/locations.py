@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ..storage import StoragePath, is_present, storage_path
@@ -71,9 +71,11 @@ def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> st
         if not isinstance(chosen, str) or not _DAY.match(chosen):
             raise EssValidationError("manifest_date", f"must be a date as YYYY-MM-DD (got {chosen!r})")
         try:
-            date.fromisoformat(chosen)
+            day = date.fromisoformat(chosen)
         except ValueError:
             raise EssValidationError("manifest_date", f"is not a calendar date (got {chosen!r})") from None
+        if day > datetime.now(timezone.utc).date() + timedelta(days=1):  # a typo would claim the far future
+            raise EssValidationError("manifest_date", f"must not be in the future (got {chosen})")
         return chosen
     if ds not in (None, "", "None"):
         return str(ds)
@@ -86,8 +88,14 @@ def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> st
 def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
     """'present', 'wait' (keep polling) or 'missing' (give up): the wait policy of Params
     `manifest_wait_minutes` (0: do not wait) and `manifest_required`."""
-    if is_present(where.manifest(ds)):  # a StorageError (unreadable, unreachable) is never "missing"
+    path = where.manifest(ds)
+    if is_present(path):  # a StorageError (unreadable, unreachable) is never "missing"
         return "present"
+    if not is_present(path.parent):  # a mistyped folder or an unmounted volume is not "no manifest today"
+        from .manifest import ManifestError, shown
+
+        raise ManifestError(f"the manifest folder {shown(path.parent)} does not exist: check the Variable "
+                            "ess_tenant_manifest_dir")
     if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
         return "wait"
     return "missing"

@@ -5,10 +5,12 @@ and the claims that keep an older manifest from undoing a newer one.
   revocation, in the run's own folder (kept across clears). A revocation that would take the run's total past
   `max_revocations` is refused, and so is one whose record cannot be written or whose ledger cannot be read:
   an uncountable revocation is never made.
-- The claims (`claim`, `read_claims`): a revoking apply writes a claim for its manifest date under the
-  connection's AppId *before* it looks at the others' (two runs can never both miss each other). A run that
-  finds a claim of a newer date is superseded and changes nothing; a run that finds an older claimant still
-  running waits for it to end, so that the newest manifest is always the last one written.
+- The claims (`claim`, `read_claims`): every apply writes a claim for its manifest date under the connection's
+  AppId *before* it looks at the others' (two runs can never both miss each other). When either of two applies
+  revokes, they are ordered: a run that finds a newer date's claim (counted, or whose run has not ended) is
+  superseded and changes nothing; a run that finds an older claimant still running waits for it to end, so that
+  the newest manifest is always the last one written. A claim counts for good only once its run got past its
+  guard with something to apply: a run that failed before, or had no manifest, supersedes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import threading
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import LedgerError, RevocationBudgetError, StorageError
 from ..storage import StoragePath, json_objects, read_if_present, write_atomic
@@ -54,7 +56,7 @@ class Ledger:
             return _records(self.folder, "revocation ledger record")
         except StorageError as err:
             raise LedgerError(f"the run's revocation ledger cannot be read ({err}): nothing is revoked until it "
-                              "can") from None
+                              "can", transient=err.transient) from None
 
     def spent(self) -> int:
         """Users revoked by the run so far (a user revoked twice counts twice)."""
@@ -77,23 +79,33 @@ class Ledger:
                              json.dumps(record, ensure_ascii=False).encode("utf-8"))
             except Exception as err:  # noqa: BLE001 - an unrecorded revocation is never sent
                 raise LedgerError(f"the run's revocation ledger cannot be written ({type(err).__name__}): nothing "
-                                  "was revoked") from None
+                                  "was revoked", transient=not isinstance(err, PermissionError)) from None
 
 
 # ---------------------------------------------------------------------------------------------------- claims
-def claim(folder: StoragePath, day: str, run_id: str) -> dict[str, Any]:
-    """Claim `day` for a revoking apply of run `run_id`; returns the claim. Idempotent: a run's claim (one file)
-    keeps the time it was first made, which orders the runs of one date."""
+def claim(folder: StoragePath, day: str, run_id: str, *, revoking: bool) -> dict[str, Any]:
+    """Claim `day` for an apply of run `run_id` (`revoking`: with revoke_unlisted); returns the claim. Idempotent:
+    a run's claim (one file) keeps the time it was first made, which orders the runs of one date. A claim counts
+    against older runs only once `counted` (the run got past its guard with something to apply), or while its run
+    has not ended."""
     file = folder / f"{day}__{run_name(run_id)}.json"
     raw = read_if_present(file)
     if raw is not None:
         try:
-            return json.loads(raw.decode("utf-8"))
+            record = json.loads(raw.decode("utf-8"))
+            if isinstance(record, dict) and record.get("run_id") == run_id:
+                return record
         except ValueError:
             pass  # damaged: written again below
-    record = {"day": day, "run_id": run_id, "at": time.time()}
+    record = {"day": day, "run_id": run_id, "at": time.time(), "revoking": revoking, "counted": False}
     write_atomic(file, json.dumps(record).encode("utf-8"))
     return record
+
+
+def mark_counted(folder: StoragePath, record: dict[str, Any]) -> None:
+    """The run passed its guard with something to apply: from now on its claim supersedes older runs for good."""
+    updated = {**record, "counted": True}
+    write_atomic(folder / f"{record['day']}__{run_name(record['run_id'])}.json", json.dumps(updated).encode("utf-8"))
 
 
 def read_claims(folder: StoragePath) -> list[dict[str, Any]]:
@@ -105,15 +117,28 @@ def read_claims(folder: StoragePath) -> list[dict[str, Any]]:
     return claims
 
 
-def superseded_by(claims: list[dict[str, Any]], day: str) -> list[dict[str, Any]]:
-    """The claims of manifest dates newer than `day`, newest first."""
-    return sorted((c for c in claims if c["day"] > day), key=lambda c: c["day"], reverse=True)
+def _relevant(other: dict[str, Any], mine: dict[str, Any]) -> bool:
+    """Two applies must be ordered when either revokes: a revoking apply makes its manifest the whole truth of
+    the seals it names. Two additive applies (daily increments, a backfill of them) are independent."""
+    return bool(other.get("revoking", True) or mine.get("revoking", True))
+
+
+def superseded_by(claims: list[dict[str, Any]], mine: dict[str, Any], unfinished: Callable[[str], bool]
+                  ) -> list[dict[str, Any]]:
+    """The claims of newer manifest dates that `mine` must yield to, newest first: counted ones, and those whose
+    run has not ended (it may be about to write)."""
+    newer = [c for c in claims if c["day"] > mine["day"] and _relevant(c, mine)
+             and (c.get("counted") or unfinished(c["run_id"]))]
+    return sorted(newer, key=lambda c: c["day"], reverse=True)
 
 
 def _order(record: dict[str, Any]) -> tuple[str, float, str]:
     return record["day"], float(record.get("at") or 0), record["run_id"]
 
 
-def older_claimants(claims: list[dict[str, Any]], mine: dict[str, Any]) -> list[dict[str, Any]]:
-    """The other runs' claims that come before `mine`: an older manifest date, or the same date claimed earlier."""
-    return [c for c in claims if c["run_id"] != mine["run_id"] and _order(c) < _order(mine)]
+def older_claimants(claims: list[dict[str, Any]], mine: dict[str, Any], unfinished: Callable[[str], bool]
+                    ) -> list[dict[str, Any]]:
+    """The other runs still running whose claims come before `mine` (an older date, or the same date claimed
+    earlier), that `mine` must wait for."""
+    return [c for c in claims if c["run_id"] != mine["run_id"] and _order(c) < _order(mine) and _relevant(c, mine)
+            and unfinished(c["run_id"])]

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import EssError, RevocationBudgetError
+from ..errors import EssError, LedgerError, RevocationBudgetError
 from ..storage import storage_path
 from . import AWAITING
 from .engine import (
@@ -51,10 +51,11 @@ from .manifest import (
     parse_manifest,
     plan_tenants,
     read_manifest_bytes,
+    shown,
 )
 from .report import write_report
 from .handoff import pack, unpack
-from .revocations import Ledger, claim, older_claimants, read_claims, superseded_by
+from .revocations import Ledger, claim, mark_counted, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
@@ -98,7 +99,7 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     entries = None if raw is None else parse_manifest(path, raw)  # ManifestError: the run fails, naming the file
     info["digest"] = "" if raw is None else manifest_digest(raw)
     if entries is None:
-        info["missing"] = f"no manifest for {ds} at {path}"
+        info["missing"] = f"no manifest for {ds} at {shown(path)}"
         log.warning("%s: nothing to onboard", info["missing"])
         ti.xcom_push(key=PLAN_INFO, value=info)
         return []
@@ -132,7 +133,7 @@ def check_plan_current(info: dict[str, Any]) -> None:
     raw = read_manifest_bytes(path)
     now = "gone" if raw is None else "changed" if manifest_digest(raw) != info["digest"] else ""
     if now:
-        raise ManifestError(f"manifest {path} has {now} since this run planned it: this run will not apply a plan of "
+        raise ManifestError(f"manifest {shown(path)} has {now} since this run planned it: this run will not apply a plan of "
                             "a manifest that no longer says so. Clear the whole run (from its plan task), or trigger "
                             "a new one, to plan the manifest as it is now")
 
@@ -140,6 +141,9 @@ def check_plan_current(info: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------------- onboard
 #: The tasks that call the API at volume; the quota is shared among those running, in every run of the DAG.
 QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
+#: The sharers a task assumes until Airflow has counted them once (a count that fails must not read as "alone"):
+#: a backfill's ten runs of up to four chunks each.
+UNCOUNTED_SHARERS = 40
 
 
 def make_hook(conn_id: str, params: dict[str, Any], ti: Any = None):
@@ -154,7 +158,8 @@ def make_hook(conn_id: str, params: dict[str, Any], ti: Any = None):
         def sharers() -> int:
             return ti.get_ti_count(dag_id=ti.dag_id, task_ids=QUOTA_SHARERS, states=["running"])
 
-    return EssHook(ess_conn_id=conn_id, limiter=ActionRateLimiter(params["rate_limit"], sharers=sharers))
+    limiter = ActionRateLimiter(params["rate_limit"], sharers=sharers, uncounted=UNCOUNTED_SHARERS)
+    return EssHook(ess_conn_id=conn_id, limiter=limiter)
 
 
 def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any], suffix: str = "") -> None:
@@ -171,11 +176,12 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     tenants = pull_chunk(ti, chunk)
     label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
     verdict = guard_verdict(ti, params)
-    if verdict.get("superseded"):
-        ti.xcom_push(key=AWAITING, value=pack([]))
-        log.warning("%s: %s", label, verdict["superseded"])
-        return chunk_output(superseded_rows(tenants, verdict["superseded"]), {"task": task, "try": ti.try_number})
     hook = make_hook(conn_id, params, ti)
+    superseded = still_superseded(where, ds, params, ti, hook, verdict)
+    if superseded:
+        ti.xcom_push(key=AWAITING, value=pack([]))
+        log.warning("%s: %s", label, superseded)
+        return chunk_output(superseded_rows(tenants, superseded), {"task": task, "try": ti.try_number})
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, task, series, tenants)
     todo = [t for t in tenants if t["fingerprint"] not in carried]
@@ -241,42 +247,53 @@ UNFINISHED = ("queued", "running")
 
 def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any, conn_id: str,
           first_seen: datetime | None = None) -> dict[str, Any]:
-    """Before any write of an apply that revokes (nothing to check otherwise; plan mode's report warns):
+    """Before any write of an apply (plan mode writes nothing: nothing to check; its report warns):
 
-    1. Claim the manifest date for the connection's AppId, then read every claim: a newer date's claim makes this
-       run superseded (it changes nothing, unless Param `allow_older_manifest`); an older claimant still running
-       is waited for (`CheckAgain`), so that the newest manifest is written last.
-    2. Plan the whole manifest (describe only): a tenant that cannot be described is retried, never uncounted.
-    3. Refuse the run when it would revoke more than what is left of `max_revocations` (the run's ledger counts
-       what earlier attempts of the run revoked); otherwise hand the writing tasks the exact revocations counted
-       (`allowed`): they revoke nothing else.
+    1. Claim the manifest date for the connection's AppId, then read every claim (`revocations`): when either
+       revokes, a newer date's claim makes this run superseded (it changes nothing, unless Param
+       `allow_older_manifest`), and an older claimant still running is waited for (`CheckAgain`), so that the
+       newest manifest is written last.
+    2. A revoking apply plans the whole manifest (describe only): a tenant that cannot be described is retried,
+       never uncounted. It is refused when it would revoke more than what is left of `max_revocations` (the run's
+       ledger counts what earlier attempts of the run revoked); otherwise the writing tasks get the exact
+       revocations counted (`allowed`) and revoke nothing else.
+    3. The claim is marked counted (it supersedes older runs for good) only then, and only with something to apply.
     """
     policy = Policy.from_params(params)
-    if not policy.revokes:
+    if policy.mode == PLAN:
         return {"checked": False}
     info = plan_info(ti)
     check_plan_current(info)
     hook = make_hook(conn_id, params, ti)
     folder = where.claims(hook.app_id)
-    mine = claim(folder, ds, ti.run_id)  # before looking: of two runs, the later one always sees the earlier
+    # Claimed before looking: of two runs, the later one always sees the earlier.
+    mine = claim(folder, ds, ti.run_id, revoking=policy.revoke_unlisted)
     claims = read_claims(folder)
-    newer = superseded_by(claims, ds)
-    if newer and not params.get("allow_older_manifest"):
-        reason = (f"superseded: the manifest of {newer[0]['day']} was applied with revoke_unlisted for AppId "
-                  f"{hook.app_id} (run {newer[0]['run_id']}); this older manifest ({ds}) changes nothing, so it cannot "
-                  "undo newer grants. Set Param allow_older_manifest to apply it anyway")
-        log.warning("revocation guard: %s", reason)
-        return {"checked": True, "superseded": reason}
-    running = [c for c in older_claimants(claims, mine) if run_state(ti, c["run_id"]) in UNFINISHED]
+    reason = superseded_reason(ti, claims, mine, params, hook.app_id)
+    if reason:
+        log.warning("guard: %s", reason)
+        return {"checked": policy.revokes, "superseded": reason}
+    running = older_claimants(claims, mine, lambda run_id: unfinished(ti, run_id))
     if running:
         waiting = ", ".join(f"{c['day']} (run {c['run_id']})" for c in running)
         now = datetime.now(timezone.utc)
         if now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS):
-            log.info("revocation guard: waiting for the revoking apply of an older manifest to end: %s", waiting)
+            log.info("guard: waiting for the apply of an older manifest to end first: %s", waiting)
             raise CheckAgain(now + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
-        raise EssError(f"revocation guard: runs of older manifests for AppId {hook.app_id} are still running after "
+        raise EssError(f"guard: runs of older manifests for AppId {hook.app_id} are still running after "
                        f"{SYNC_WAIT_SECONDS}s ({waiting}): their writes could interleave with this run's. Let them "
                        "end (or mark them failed), then clear this run")
+    verdict: dict[str, Any] = {"checked": False}
+    if policy.revokes:
+        verdict = count_revocations_of_run(where, planned, ds=ds, params=params, ti=ti, hook=hook, info=info)
+    if planned:
+        mark_counted(folder, mine)
+    return verdict
+
+
+def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any,
+                             hook: Any, info: dict[str, Any]) -> dict[str, Any]:
+    """The guard's count of a revoking apply (see `guard`)."""
     tenants = [t for number in planned for t in pull_chunk(ti, number)]
     results = onboard_chunk(hook, tenants, concurrency=params.get("concurrency"),
                             base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
@@ -300,15 +317,58 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
     return verdict
 
 
+def superseded_reason(ti: Any, claims: list[dict[str, Any]], mine: dict[str, Any], params: dict[str, Any],
+                      app_id: str) -> str:
+    """Why this apply must change nothing (a newer manifest's apply it must yield to), or ""."""
+    if params.get("allow_older_manifest"):
+        return ""
+    newer = superseded_by(claims, mine, lambda run_id: unfinished(ti, run_id))
+    if not newer:
+        return ""
+    kind = "with revoke_unlisted " if newer[0].get("revoking", True) else ""
+    return (f"superseded: the manifest of {newer[0]['day']} was applied {kind}for AppId {app_id} (run "
+            f"{newer[0]['run_id']}); this older manifest ({mine['day']}) changes nothing, so that it cannot undo what "
+            "the newer one did. Set Param allow_older_manifest to apply it anyway")
+
+
+def still_superseded(where: Locations, ds: str, params: dict[str, Any], ti: Any, hook: Any,
+                     verdict: dict[str, Any]) -> str:
+    """For a writing task: the guard's verdict, or a newer apply claimed since (a cleared task of an older run must
+    not write after a newer manifest was applied)."""
+    if verdict.get("superseded") or Policy.from_params(params).mode == PLAN:
+        return verdict.get("superseded") or ""
+    folder = where.claims(hook.app_id)
+    claims = read_claims(folder)
+    mine = next((c for c in claims if c["run_id"] == ti.run_id and c["day"] == ds), None)
+    if mine is None:
+        mine = {"day": ds, "run_id": ti.run_id, "revoking": bool(params.get("revoke_unlisted"))}
+    return superseded_reason(ti, claims, mine, params, hook.app_id)
+
+
+def unfinished(ti: Any, run_id: str) -> bool:
+    """True while another run of this DAG may still write: queued or running (a run Airflow no longer has is
+    finished). A failure to ask is raised: a run that may still write is never assumed done."""
+    return run_state(ti, run_id) in UNFINISHED
+
+
 def run_state(ti: Any, run_id: str) -> str:
-    """The state of another run of this DAG; "gone" when Airflow no longer has it (deleted, or replaced by a test
-    run of the same date). Any other failure to ask is raised: a run that may still write is never assumed done."""
+    """The state of another run of this DAG, as its plain value ("running"); "gone" when Airflow no longer has it
+    (deleted, or cleaned by `airflow db clean`). Any other failure to ask is raised."""
     try:
-        return str(ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id))
+        state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
     except Exception as err:
-        if getattr(getattr(err, "response", None), "status_code", None) == 404:
+        if _not_found(err):
             return "gone"
         raise
+    return str(getattr(state, "value", state))
+
+
+def _not_found(err: BaseException) -> bool:
+    """A 404 from the API server, as a task process (`AirflowRuntimeError`) or `dag.test` (an HTTP error) sees it."""
+    if getattr(getattr(err, "response", None), "status_code", None) == 404:
+        return True
+    detail = getattr(getattr(err, "error", None), "detail", None)
+    return isinstance(detail, dict) and detail.get("status_code") == 404
 
 
 def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -344,10 +404,14 @@ def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *,
         return chunk_output([], {"task": "finish_reviews", "try": ti.try_number})
     check_plan_current(info)
     verdict = guard_verdict(ti, params)
+    hook = make_hook(conn_id, params, ti)
+    superseded = still_superseded(where, ds, params, ti, hook, verdict)
+    if superseded:
+        log.warning("reviews: %s", superseded)
+        return chunk_output(superseded_rows(awaiting, superseded), {"task": "finish_reviews", "try": ti.try_number})
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
-    hook = make_hook(conn_id, params, ti)
     batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
                             policy=run_policy(where, ds, ti, params, verdict, "finish_reviews"))
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
@@ -418,12 +482,18 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
     if blocked:
         notes.insert(0, blocked["blocked"])
-    verdict = (ti.xcom_pull(task_ids="guard") or {}) if policy.revokes else {}
-    superseded = verdict.get("superseded") or ""
+    verdict = (ti.xcom_pull(task_ids="guard") or {}) if policy.mode != PLAN else {}
+    superseded = verdict.get("superseded") or next(
+        (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), "")
     if superseded:
         notes.insert(0, superseded)
-    revoked = Ledger(where.revocations(ds, run_id), int(params.get("max_revocations") or 0)).records() \
-        if policy.revokes else []
+    revoked: list[dict[str, Any]] = []
+    if policy.revokes:
+        try:
+            revoked = Ledger(where.revocations(ds, run_id), int(params.get("max_revocations") or 0)).records()
+        except LedgerError as err:  # the report is still written, and the run fails after it
+            notes.insert(0, str(err))
+            revoked = [{"users": [], "error": str(err)}]
     would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
     if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
         notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
@@ -432,8 +502,9 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode,
                            attempt=attempt, revoked=revoked)
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
-    good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED} if superseded else {DONE}
+    good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED}
     bad = [row for row in rows.values() if row["status"] not in good]
+    unreadable = [r["error"] for r in revoked if r.get("error")]
     for row in sorted(bad, key=lambda r: r["index"]):
         log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
                     row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
@@ -442,6 +513,8 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
                        f"see {summary['json']}")
     if bad:
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+    if unreadable:
+        raise LedgerError(f"{unreadable[0]}; the report ({summary['json']}) lists no revocations of this run")
     if superseded:
         return {**summary, "skipped": superseded}
     return summary

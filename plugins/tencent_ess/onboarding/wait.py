@@ -11,6 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from ..errors import failure_policy
 from .locations import Locations, manifest_wait, run_day
+from .manifest import shown
 
 STARTED = "wait_started"
 
@@ -59,10 +60,10 @@ class ManifestSensor(BaseOperator):
             return str(where.manifest(ds))
         if state == "wait":
             poll = self.poll_seconds or poll_interval(params)
-            self.log.info("no manifest yet at %s; checking again in %.0fs", where.manifest(ds), poll)
+            self.log.info("no manifest yet at %s; checking again in %.0fs", shown(where.manifest(ds)), poll)
             self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check",
                        kwargs={"started": started})
-        reason = f"no manifest for {ds} at {where.manifest(ds)}"
+        reason = f"no manifest for {ds} at {shown(where.manifest(ds))}"
         if params.get("manifest_required"):
             waited = float(params.get("manifest_wait_minutes") or 0)
             raise AirflowFailException(f"{reason} (waited {waited:g} minutes; Param manifest_required is true)")

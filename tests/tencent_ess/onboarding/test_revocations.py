@@ -8,6 +8,7 @@ from tencent_ess.errors import LedgerError, RevocationBudgetError
 from tencent_ess.onboarding.revocations import (
     Ledger,
     claim,
+    mark_counted,
     older_claimants,
     read_claims,
     superseded_by,
@@ -39,20 +40,65 @@ def test_a_ledger_that_cannot_be_read_refuses_every_revocation(tmp_path):
 
 
 def test_claims_order_runs_by_date_then_by_who_claimed_first(tmp_path):
-    old = claim(tmp_path, "2026-11-04", "run-a")
-    new = claim(tmp_path, "2026-11-05", "run-b")
-    same_day = claim(tmp_path, "2026-11-05", "run-c")
-    assert claim(tmp_path, "2026-11-04", "run-a") == old, "a run's claim keeps the time it was first made"
+    running = {"run-a", "run-b", "run-c"}
+    unfinished = running.__contains__
+    old = claim(tmp_path, "2026-11-04", "run-a", revoking=True)
+    new = claim(tmp_path, "2026-11-05", "run-b", revoking=True)
+    same_day = claim(tmp_path, "2026-11-05", "run-c", revoking=True)
+    assert claim(tmp_path, "2026-11-04", "run-a", revoking=True) == old, "a run's claim keeps its first time"
     claims = read_claims(tmp_path)
-    assert [c["run_id"] for c in superseded_by(claims, "2026-11-04")] in (["run-b", "run-c"], ["run-c", "run-b"])
-    assert superseded_by(claims, "2026-11-05") == []
-    assert [c["run_id"] for c in older_claimants(claims, new)] == ["run-a"]
-    assert sorted(c["run_id"] for c in older_claimants(claims, same_day)) == ["run-a", "run-b"]
-    assert older_claimants(claims, old) == [], "the oldest claimant waits for no one (no deadlock)"
+    assert sorted(c["run_id"] for c in superseded_by(claims, old, unfinished)) == ["run-b", "run-c"]
+    assert superseded_by(claims, new, unfinished) == []
+    assert [c["run_id"] for c in older_claimants(claims, new, unfinished)] == ["run-a"]
+    assert sorted(c["run_id"] for c in older_claimants(claims, same_day, unfinished)) == ["run-a", "run-b"]
+    assert older_claimants(claims, old, unfinished) == [], "the oldest claimant waits for no one (no deadlock)"
+
+
+def test_a_claim_supersedes_for_good_only_once_counted(tmp_path):
+    """Review finding: a claim was made before anything was known and never released, so a run that failed its
+    guard, or had no manifest (a mistyped date), superseded every older run for ever, green."""
+    old = claim(tmp_path, "2026-11-04", "run-a", revoking=True)
+    newer = claim(tmp_path, "2026-11-09", "run-typo", revoking=True)
+    ended = lambda run_id: False  # noqa: E731 - every other run has ended
+    assert superseded_by(read_claims(tmp_path), old, ended) == [], "an uncounted claim of an ended run is void"
+    assert superseded_by(read_claims(tmp_path), old, lambda run_id: True), "a running one may still write"
+    mark_counted(tmp_path, newer)
+    assert [c["run_id"] for c in superseded_by(read_claims(tmp_path), old, ended)] == ["run-typo"]
+
+
+def test_only_applies_of_which_one_revokes_are_ordered(tmp_path):
+    """Two additive applies (daily increments, a backfill of them) are independent; a revoking one is ordered
+    against every other apply (review finding: an older revoking apply revoked a newer additive grant)."""
+    ended = lambda run_id: False  # noqa: E731
+    add_old = claim(tmp_path, "2026-11-04", "add-old", revoking=False)
+    mark_counted(tmp_path, claim(tmp_path, "2026-11-08", "add-new", revoking=False))
+    assert superseded_by(read_claims(tmp_path), add_old, ended) == []
+    sync_old = claim(tmp_path, "2026-11-05", "sync-old", revoking=True)
+    assert [c["run_id"] for c in superseded_by(read_claims(tmp_path), sync_old, ended)] == ["add-new"]
 
 
 def test_a_claim_that_cannot_be_read_fails_it_may_be_a_newer_manifests(tmp_path):
-    claim(tmp_path, "2026-11-04", "run-a")
+    claim(tmp_path, "2026-11-04", "run-a", revoking=True)
     (tmp_path / "2026-11-09__x.json").write_text("[", encoding="utf-8")
     with pytest.raises(LedgerError):
         read_claims(tmp_path)
+
+
+def test_a_ledger_the_store_cannot_reach_is_retried_a_damaged_one_is_not(tmp_path, monkeypatch):
+    """Review finding: a network blip on the ledger failed the task for good."""
+    from tencent_ess import storage
+
+    Ledger(tmp_path / "l", 5).record(TENANT, "S", ["u1"])
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x.json").write_text("{", encoding="utf-8")
+    with pytest.raises(LedgerError) as damaged:
+        Ledger(tmp_path / "d", 5).spent()
+    assert not damaged.value.transient
+
+    def dropped(path, limit=None):
+        raise ConnectionError("reset")
+
+    monkeypatch.setattr(storage, "read_bytes", dropped)
+    with pytest.raises(LedgerError) as blip:
+        Ledger(tmp_path / "l", 5).spent()
+    assert blip.value.transient

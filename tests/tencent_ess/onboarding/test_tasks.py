@@ -122,3 +122,73 @@ def test_the_manifest_date_of_a_run_without_a_logical_date():
             run_day({"manifest_date": bad}, None, after)
     with pytest.raises(EssValidationError, match="manifest_date"):
         run_day({}, None, None)
+
+
+def test_the_state_of_another_run_is_its_plain_value_and_a_run_airflow_lost_is_finished():
+    """Review finding: str() of the SDK's DagRunState gave "DagRunState.RUNNING", never "running", so a revoking
+    apply never waited for an older one; and a 404 reached a task process as AirflowRuntimeError, not as an HTTP
+    error, so a cleaned-away run blocked every revoking apply."""
+    from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+    from airflow.sdk.execution_time.comms import ErrorResponse
+    from airflow.utils.state import DagRunState
+
+    from tencent_ess.onboarding.tasks import run_state, unfinished
+
+    ti = SimpleNamespace(dag_id="d", get_dagrun_state=lambda dag_id, run_id: DagRunState.RUNNING)
+    assert run_state(ti, "r") == "running" and unfinished(ti, "r")
+
+    def gone(dag_id, run_id):
+        raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR,
+                                                detail={"status_code": 404, "message": "Not Found"}))
+
+    assert run_state(SimpleNamespace(dag_id="d", get_dagrun_state=gone), "r") == "gone"
+
+    def down(dag_id, run_id):
+        raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": 503}))
+
+    with pytest.raises(AirflowRuntimeError):  # a run that may still write is never assumed done
+        unfinished(SimpleNamespace(dag_id="d", get_dagrun_state=down), "r")
+
+
+def test_a_writing_task_of_an_older_run_yields_to_a_newer_apply_claimed_since(tmp_path, ess_conn):
+    """Review finding: a cleared chunk of an older run trusted its guard's old verdict and wrote after a newer
+    manifest had been applied."""
+    from tencent_ess.hooks import EssHook
+    from tencent_ess.onboarding.locations import Locations
+    from tencent_ess.onboarding.revocations import claim, mark_counted
+    from tencent_ess.onboarding.tasks import still_superseded
+
+    where = Locations(str(tmp_path), str(tmp_path / "reports"), str(tmp_path))
+    hook = EssHook()
+    ti = SimpleNamespace(dag_id="d", run_id="run-07", get_dagrun_state=lambda dag_id, run_id: "success")
+    params = {"mode": "apply", "revoke_unlisted": True}
+    mark_counted(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-07", "run-07", revoking=True))
+    assert still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True}) == ""
+    mark_counted(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-08", "run-08", revoking=False))
+    reason = still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True})
+    assert "the manifest of 2026-11-08 was applied" in reason
+    assert still_superseded(where, "2026-11-07", {**params, "allow_older_manifest": True}, ti, hook, {}) == ""
+
+
+def test_a_missing_manifest_folder_is_not_a_day_without_a_manifest(tmp_path):
+    """Review finding: a mistyped folder or an unmounted volume read as "no manifest today", green, every day."""
+    from tencent_ess.onboarding.locations import Locations, manifest_wait
+    from tencent_ess.onboarding.manifest import ManifestError
+    from tencent_ess.onboarding.tasks import plan
+
+    where = Locations(str(tmp_path / "no-such-folder"), str(tmp_path / "reports"), str(tmp_path))
+    with pytest.raises(ManifestError, match="manifest folder .*no-such-folder does not exist"):
+        manifest_wait(where, "2026-12-02", {}, 0.0, 0.0)
+    with pytest.raises(ManifestError, match="does not exist"):
+        plan(where, ds="2026-12-02", params={"chunk_size": None, "rate_limit": 20}, ti=PlanTI(), max_chunks=10)
+    (tmp_path / "no-such-folder").mkdir()
+    assert manifest_wait(where, "2026-12-02", {}, 0.0, 0.0) == "missing"
+
+
+def test_a_manifest_date_in_the_future_is_refused():
+    """Review finding: a mistyped far-future date made a claim that superseded every run after it."""
+    from tencent_ess.errors import EssValidationError
+    from tencent_ess.onboarding.locations import run_day
+
+    with pytest.raises(EssValidationError, match="manifest_date: must not be in the future"):
+        run_day({"manifest_date": "2062-11-07"}, None, None)
