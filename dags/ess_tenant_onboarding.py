@@ -173,13 +173,18 @@ def ess_tenant_onboarding():
                run_id: str | None = None, params: dict | None = None, ti: Any = None,
                dag_run: Any = None) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
-        from airflow.sdk.exceptions import AirflowSkipException
+        from airflow.sdk import get_current_context
+        from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed,
-                                   ds=_day(ds, params, dag_run), run_id=str(run_id), params=params, ti=ti)
+            try:  # a run that yielded to a newer one waits (rescheduled) until that one is past its guard
+                summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed,
+                                       ds=_day(ds, params, dag_run), run_id=str(run_id), params=params, ti=ti,
+                                       first_seen=ti.get_first_reschedule_date(get_current_context()))
+            except tasks.CheckAgain as again:
+                raise AirflowRescheduleException(again.when) from None
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
         return summary

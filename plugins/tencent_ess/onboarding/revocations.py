@@ -16,9 +16,11 @@ and the claims that keep an older manifest from undoing a newer one.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from ..errors import LedgerError, RevocationBudgetError, StorageError
@@ -83,37 +85,46 @@ class Ledger:
 
 
 # ---------------------------------------------------------------------------------------------------- claims
-def claim(folder: StoragePath, day: str, run_id: str, *, revoking: bool) -> dict[str, Any]:
-    """Claim `day` for an apply of run `run_id` (`revoking`: with revoke_unlisted); returns the claim. Idempotent:
-    a run's claim (one file) keeps the time it was first made, which orders the runs of one date. A claim counts
-    against older runs only once `counted` (the run got past its guard with something to apply), or while its run
-    has not ended."""
+def claim(folder: StoragePath, day: str, run_id: str, *, revoking: bool, dag_id: str = "") -> dict[str, Any]:
+    """Claim `day` for an apply of run `run_id` of `dag_id` (`revoking`: with revoke_unlisted); returns the claim.
+    Idempotent: a run's claim (one file) keeps the time it was first made, which orders the runs of one date, and
+    once revoking stays revoking. A claim counts against older runs for good only once `counted` (the run got past
+    its guard), or while its run is queued or running; a run that yielded (`yielded`) is waited for by no one."""
     file = folder / f"{day}__{run_name(run_id)}.json"
     raw = read_if_present(file)
     if raw is not None:
         try:
             record = json.loads(raw.decode("utf-8"))
-            if isinstance(record, dict) and record.get("run_id") == run_id:
-                return record
         except ValueError:
-            pass  # damaged: written again below
-    record = {"day": day, "run_id": run_id, "at": time.time(), "revoking": revoking, "counted": False}
+            record = None  # damaged: written again below
+        if isinstance(record, dict) and record.get("run_id") == run_id:
+            if revoking and not record.get("revoking"):
+                record = mark(folder, record, revoking=True)
+            return record
+    record = {"day": day, "run_id": run_id, "dag_id": dag_id, "at": time.time(), "revoking": revoking,
+              "counted": False, "yielded": False}
     write_atomic(file, json.dumps(record).encode("utf-8"))
     return record
 
 
-def mark_counted(folder: StoragePath, record: dict[str, Any]) -> None:
-    """The run passed its guard with something to apply: from now on its claim supersedes older runs for good."""
-    updated = {**record, "counted": True}
+def mark(folder: StoragePath, record: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """Rewrite a run's claim with `fields` changed: `counted=True` once it passed its guard (it then supersedes
+    older runs for good), `yielded=True` once it gave way to a newer one (no one waits for it)."""
+    updated = {**record, **fields}
     write_atomic(folder / f"{record['day']}__{run_name(record['run_id'])}.json", json.dumps(updated).encode("utf-8"))
+    return updated
 
 
 def read_claims(folder: StoragePath) -> list[dict[str, Any]]:
-    """Every claim made for the AppId; a claim that cannot be read fails (it may be a newer manifest's)."""
+    """Every claim made for the AppId; a claim that cannot be read, or whose date is not a date up to tomorrow, is
+    damaged and fails (it may be a newer manifest's, or a hand-made one that would supersede every run)."""
+    latest = (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()
     claims = _records(folder, "sync claim")
     for record in claims:
-        if not isinstance(record.get("day"), str) or not isinstance(record.get("run_id"), str):
-            raise LedgerError(f"a sync claim in {folder} lacks its day or run_id: repair or remove it")
+        day = record.get("day")
+        if not isinstance(day, str) or not _DAY.match(day) or day > latest or not isinstance(record.get("run_id"), str):
+            raise LedgerError(f"a sync claim in {folder} has no valid day (up to {latest}) or run_id: repair or "
+                              "remove it")
     return claims
 
 
@@ -123,12 +134,12 @@ def _relevant(other: dict[str, Any], mine: dict[str, Any]) -> bool:
     return bool(other.get("revoking", True) or mine.get("revoking", True))
 
 
-def superseded_by(claims: list[dict[str, Any]], mine: dict[str, Any], unfinished: Callable[[str], bool]
-                  ) -> list[dict[str, Any]]:
-    """The claims of newer manifest dates that `mine` must yield to, newest first: counted ones, and those whose
-    run has not ended (it may be about to write)."""
-    newer = [c for c in claims if c["day"] > mine["day"] and _relevant(c, mine)
-             and (c.get("counted") or unfinished(c["run_id"]))]
+def superseded_by(claims: list[dict[str, Any]], mine: dict[str, Any], state: Callable[[dict[str, Any]], str],
+                  counted_only: bool = False) -> list[dict[str, Any]]:
+    """The claims of newer manifest dates that `mine` must yield to, newest first: counted ones and, unless
+    `counted_only`, those whose run is queued or running (it may be about to write)."""
+    newer = [c for c in claims if c["day"] > mine["day"] and _relevant(c, mine) and not c.get("yielded")
+             and (c.get("counted") or (not counted_only and state(c) in UNFINISHED))]
     return sorted(newer, key=lambda c: c["day"], reverse=True)
 
 
@@ -136,9 +147,14 @@ def _order(record: dict[str, Any]) -> tuple[str, float, str]:
     return record["day"], float(record.get("at") or 0), record["run_id"]
 
 
-def older_claimants(claims: list[dict[str, Any]], mine: dict[str, Any], unfinished: Callable[[str], bool]
+def older_claimants(claims: list[dict[str, Any]], mine: dict[str, Any], state: Callable[[dict[str, Any]], str]
                     ) -> list[dict[str, Any]]:
-    """The other runs still running whose claims come before `mine` (an older date, or the same date claimed
-    earlier), that `mine` must wait for."""
+    """The other runs whose claims come before `mine` (an older date, or the same date claimed earlier) that
+    `mine` must wait for: those running now and not yielded. (A queued one looks at the claims when it starts.)"""
     return [c for c in claims if c["run_id"] != mine["run_id"] and _order(c) < _order(mine) and _relevant(c, mine)
-            and unfinished(c["run_id"])]
+            and not c.get("yielded") and state(c) == "running"]
+
+
+#: Run states in which a run may still write.
+UNFINISHED = ("queued", "running")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

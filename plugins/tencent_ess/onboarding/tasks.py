@@ -55,7 +55,7 @@ from .manifest import (
 )
 from .report import write_report
 from .handoff import pack, unpack
-from .revocations import Ledger, claim, mark_counted, older_claimants, read_claims, superseded_by
+from .revocations import UNFINISHED, Ledger, claim, mark, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
@@ -241,10 +241,6 @@ GUARD = "revocation_guard"
 SYNC_WAIT_SECONDS = 3600
 #: How often a revoking apply looks again whether the older runs it waits for have ended.
 SYNC_POLL_SECONDS = 10
-#: Run states in which another run may still write.
-UNFINISHED = ("queued", "running")
-
-
 def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any, conn_id: str,
           first_seen: datetime | None = None) -> dict[str, Any]:
     """Before any write of an apply (plan mode writes nothing: nothing to check; its report warns):
@@ -257,23 +253,27 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
        never uncounted. It is refused when it would revoke more than what is left of `max_revocations` (the run's
        ledger counts what earlier attempts of the run revoked); otherwise the writing tasks get the exact
        revocations counted (`allowed`) and revoke nothing else.
-    3. The claim is marked counted (it supersedes older runs for good) only then, and only with something to apply.
+    3. The claim is marked counted (it supersedes older runs for good) only then. A run with nothing to apply (no
+       manifest, no valid entry) claims nothing.
     """
     policy = Policy.from_params(params)
     if policy.mode == PLAN:
         return {"checked": False}
+    if not planned:  # no manifest, or no valid entry: nothing will be written, so nothing is claimed either
+        return {"checked": policy.revokes, "would_revoke": 0, "allowed": {}}
     info = plan_info(ti)
     check_plan_current(info)
     hook = make_hook(conn_id, params, ti)
     folder = where.claims(hook.app_id)
     # Claimed before looking: of two runs, the later one always sees the earlier.
-    mine = claim(folder, ds, ti.run_id, revoking=policy.revoke_unlisted)
+    mine = claim(folder, ds, ti.run_id, revoking=policy.revoke_unlisted, dag_id=ti.dag_id)
     claims = read_claims(folder)
-    reason = superseded_reason(ti, claims, mine, params, hook.app_id)
-    if reason:
+    reason, by = superseded_reason(ti, claims, mine, params, hook.app_id)
+    if reason:  # yielded: no one waits for this run, and its report waits for the newer one to be counted
+        mark(folder, mine, yielded=True)
         log.warning("guard: %s", reason)
-        return {"checked": policy.revokes, "superseded": reason}
-    running = older_claimants(claims, mine, lambda run_id: unfinished(ti, run_id))
+        return {"checked": policy.revokes, "superseded": reason, "by": by, "app_id": hook.app_id, "claim": mine}
+    running = older_claimants(claims, mine, lambda c: run_state(ti, c))
     if running:
         waiting = ", ".join(f"{c['day']} (run {c['run_id']})" for c in running)
         now = datetime.now(timezone.utc)
@@ -286,8 +286,7 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
     verdict: dict[str, Any] = {"checked": False}
     if policy.revokes:
         verdict = count_revocations_of_run(where, planned, ds=ds, params=params, ti=ti, hook=hook, info=info)
-    if planned:
-        mark_counted(folder, mine)
+    mark(folder, mine, counted=True)
     return verdict
 
 
@@ -318,44 +317,54 @@ def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, p
 
 
 def superseded_reason(ti: Any, claims: list[dict[str, Any]], mine: dict[str, Any], params: dict[str, Any],
-                      app_id: str) -> str:
-    """Why this apply must change nothing (a newer manifest's apply it must yield to), or ""."""
+                      app_id: str, counted_only: bool = False) -> tuple[str, dict[str, Any]]:
+    """Why this apply must change nothing (a newer manifest's apply it must yield to), and that apply's claim; or
+    ("", {})."""
     if params.get("allow_older_manifest"):
-        return ""
-    newer = superseded_by(claims, mine, lambda run_id: unfinished(ti, run_id))
+        return "", {}
+    newer = superseded_by(claims, mine, lambda c: run_state(ti, c), counted_only=counted_only)
     if not newer:
-        return ""
+        return "", {}
     kind = "with revoke_unlisted " if newer[0].get("revoking", True) else ""
-    return (f"superseded: the manifest of {newer[0]['day']} was applied {kind}for AppId {app_id} (run "
+    done = "was applied" if newer[0].get("counted") else "is being applied"
+    return (f"superseded: the manifest of {newer[0]['day']} {done} {kind}for AppId {app_id} (run "
             f"{newer[0]['run_id']}); this older manifest ({mine['day']}) changes nothing, so that it cannot undo what "
-            "the newer one did. Set Param allow_older_manifest to apply it anyway")
+            "the newer one did. Set Param allow_older_manifest to apply it anyway"), newer[0]
 
 
 def still_superseded(where: Locations, ds: str, params: dict[str, Any], ti: Any, hook: Any,
                      verdict: dict[str, Any]) -> str:
-    """For a writing task: the guard's verdict, or a newer apply claimed since (a cleared task of an older run must
-    not write after a newer manifest was applied)."""
+    """For a writing task: the guard's verdict, or a newer apply counted since (a cleared task of an older run must
+    not write after a newer manifest was applied). A newer run still at its guard is not yielded to here: this run
+    passed its own guard first, and the newer one waits for it."""
     if verdict.get("superseded") or Policy.from_params(params).mode == PLAN:
         return verdict.get("superseded") or ""
-    folder = where.claims(hook.app_id)
-    claims = read_claims(folder)
+    claims = read_claims(where.claims(hook.app_id))
     mine = next((c for c in claims if c["run_id"] == ti.run_id and c["day"] == ds), None)
     if mine is None:
         mine = {"day": ds, "run_id": ti.run_id, "revoking": bool(params.get("revoke_unlisted"))}
-    return superseded_reason(ti, claims, mine, params, hook.app_id)
+    return superseded_reason(ti, claims, mine, params, hook.app_id, counted_only=True)[0]
 
 
-def unfinished(ti: Any, run_id: str) -> bool:
-    """True while another run of this DAG may still write: queued or running (a run Airflow no longer has is
-    finished). A failure to ask is raised: a run that may still write is never assumed done."""
-    return run_state(ti, run_id) in UNFINISHED
+def yielded_to(where: Locations, ti: Any, hook_app_id: str, by: dict[str, Any], mine: dict[str, Any]) -> str:
+    """For the report of a run that yielded at its guard (to `by`): "" once a newer manifest's apply has got past
+    its guard (`by`'s, or that of a run `by` yielded to in turn); `CheckAgain` while a newer run that could still
+    do so is queued or running; otherwise an error (no newer manifest was applied: this run must not be green)."""
+    claims = read_claims(where.claims(hook_app_id))
+    if superseded_by(claims, mine, lambda c: run_state(ti, c), counted_only=True):
+        return ""
+    if superseded_by(claims, mine, lambda c: run_state(ti, c)):
+        raise CheckAgain(datetime.now(timezone.utc) + timedelta(seconds=SYNC_POLL_SECONDS), 1)
+    return (f"this run yielded to the manifest of {by.get('day')} (run {by.get('run_id')}), but no newer manifest "
+            "got applied after all: this date's was not either. Clear this run to apply its own manifest")
 
 
-def run_state(ti: Any, run_id: str) -> str:
-    """The state of another run of this DAG, as its plain value ("running"); "gone" when Airflow no longer has it
-    (deleted, or cleaned by `airflow db clean`). Any other failure to ask is raised."""
+def run_state(ti: Any, claim_record: dict[str, Any]) -> str:
+    """The state of a claim's run, as its plain value ("running"); "gone" when Airflow no longer has it (deleted,
+    or cleaned by `airflow db clean`). Any other failure to ask is raised: a run that may still write is never
+    assumed done."""
     try:
-        state = ti.get_dagrun_state(dag_id=ti.dag_id, run_id=run_id)
+        state = ti.get_dagrun_state(dag_id=claim_record.get("dag_id") or ti.dag_id, run_id=claim_record["run_id"])
     except Exception as err:
         if _not_found(err):
             return "gone"
@@ -372,11 +381,13 @@ def _not_found(err: BaseException) -> bool:
 
 
 def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
-    """What the guard decided, for a writing task; a revoking apply without one fails (never revokes uncounted)."""
-    if not Policy.from_params(params).revokes:
+    """What the guard decided, for a writing task (its `superseded` holds for every apply); a revoking apply
+    without it fails (never revokes uncounted)."""
+    policy = Policy.from_params(params)
+    if policy.mode == PLAN:
         return {}
-    verdict = ti.xcom_pull(task_ids="guard")
-    if not verdict or not verdict.get("checked"):
+    verdict = ti.xcom_pull(task_ids="guard") or {}
+    if policy.revokes and not verdict.get("checked"):
         raise RevocationBudgetError("the revocation guard's count is missing (its XCom was cleared, or it did not "
                                     "run): nothing is revoked uncounted. Clear the run from its plan task")
     return verdict
@@ -431,7 +442,8 @@ def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *,
 
 # ---------------------------------------------------------------------------------------------------- report
 def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting_lists: list, reviewed: dict | None,
-           *, ds: str, run_id: str, params: dict[str, Any], ti: Any) -> dict[str, Any]:
+           *, ds: str, run_id: str, params: dict[str, Any], ti: Any, first_seen: datetime | None = None
+           ) -> dict[str, Any]:
     """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
     in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
     not done (in plan mode: not in sync) fails the run after the report is written."""
@@ -487,6 +499,18 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), "")
     if superseded:
         notes.insert(0, superseded)
+    void = ""
+    if verdict.get("by"):  # yielded at the guard: green only once the newer run applied its manifest
+        now = datetime.now(timezone.utc)
+        try:
+            void = yielded_to(where, ti, verdict["app_id"], verdict["by"], verdict["claim"])
+        except CheckAgain:
+            if now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS):
+                raise
+            void = (f"this run yielded to the manifest of {verdict['by'].get('day')}, whose run was still not past "
+                    f"its guard after {SYNC_WAIT_SECONDS}s: clear this run once it has ended")
+        if void:
+            notes.insert(0, void)
     revoked: list[dict[str, Any]] = []
     if policy.revokes:
         try:
@@ -515,6 +539,8 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
     if unreadable:
         raise LedgerError(f"{unreadable[0]}; the report ({summary['json']}) lists no revocations of this run")
+    if void:
+        raise EssError(f"{void}; see {summary['json']}")
     if superseded:
         return {**summary, "skipped": superseded}
     return summary

@@ -8,7 +8,7 @@ from tencent_ess.errors import LedgerError, RevocationBudgetError
 from tencent_ess.onboarding.revocations import (
     Ledger,
     claim,
-    mark_counted,
+    mark,
     older_claimants,
     read_claims,
     superseded_by,
@@ -40,8 +40,7 @@ def test_a_ledger_that_cannot_be_read_refuses_every_revocation(tmp_path):
 
 
 def test_claims_order_runs_by_date_then_by_who_claimed_first(tmp_path):
-    running = {"run-a", "run-b", "run-c"}
-    unfinished = running.__contains__
+    unfinished = lambda c: "running"  # noqa: E731 - every run is running
     old = claim(tmp_path, "2026-11-04", "run-a", revoking=True)
     new = claim(tmp_path, "2026-11-05", "run-b", revoking=True)
     same_day = claim(tmp_path, "2026-11-05", "run-c", revoking=True)
@@ -59,19 +58,20 @@ def test_a_claim_supersedes_for_good_only_once_counted(tmp_path):
     guard, or had no manifest (a mistyped date), superseded every older run for ever, green."""
     old = claim(tmp_path, "2026-11-04", "run-a", revoking=True)
     newer = claim(tmp_path, "2026-11-09", "run-typo", revoking=True)
-    ended = lambda run_id: False  # noqa: E731 - every other run has ended
+    ended = lambda c: "failed"  # noqa: E731 - every other run has ended
     assert superseded_by(read_claims(tmp_path), old, ended) == [], "an uncounted claim of an ended run is void"
-    assert superseded_by(read_claims(tmp_path), old, lambda run_id: True), "a running one may still write"
-    mark_counted(tmp_path, newer)
+    assert superseded_by(read_claims(tmp_path), old, lambda c: "queued"), "a queued one may still write"
+    assert not superseded_by(read_claims(tmp_path), old, lambda c: "running", counted_only=True)
+    mark(tmp_path, newer, counted=True)
     assert [c["run_id"] for c in superseded_by(read_claims(tmp_path), old, ended)] == ["run-typo"]
 
 
 def test_only_applies_of_which_one_revokes_are_ordered(tmp_path):
     """Two additive applies (daily increments, a backfill of them) are independent; a revoking one is ordered
     against every other apply (review finding: an older revoking apply revoked a newer additive grant)."""
-    ended = lambda run_id: False  # noqa: E731
+    ended = lambda c: "success"  # noqa: E731
     add_old = claim(tmp_path, "2026-11-04", "add-old", revoking=False)
-    mark_counted(tmp_path, claim(tmp_path, "2026-11-08", "add-new", revoking=False))
+    mark(tmp_path, claim(tmp_path, "2026-11-08", "add-new", revoking=False), counted=True)
     assert superseded_by(read_claims(tmp_path), add_old, ended) == []
     sync_old = claim(tmp_path, "2026-11-05", "sync-old", revoking=True)
     assert [c["run_id"] for c in superseded_by(read_claims(tmp_path), sync_old, ended)] == ["add-new"]
@@ -82,6 +82,28 @@ def test_a_claim_that_cannot_be_read_fails_it_may_be_a_newer_manifests(tmp_path)
     (tmp_path / "2026-11-09__x.json").write_text("[", encoding="utf-8")
     with pytest.raises(LedgerError):
         read_claims(tmp_path)
+    (tmp_path / "2026-11-09__x.json").unlink()
+    (tmp_path / "9999-12-31__forged.json").write_text('{"day": "9999-12-31", "run_id": "forged"}', encoding="utf-8")
+    with pytest.raises(LedgerError, match="no valid day"):  # it would supersede every apply for ever
+        read_claims(tmp_path)
+
+
+def test_a_run_that_yielded_is_waited_for_by_no_one_and_only_running_runs_are(tmp_path):
+    """Review findings: runs waiting for each other (a yielded older run's report waits for the newer run, which
+    waited for it), and a newer run waiting an hour for a cleared older run that could not start before it."""
+    old = claim(tmp_path, "2026-11-04", "run-a", revoking=True)
+    new = claim(tmp_path, "2026-11-05", "run-b", revoking=True)
+    assert older_claimants(read_claims(tmp_path), new, lambda c: "queued") == []
+    assert [c["run_id"] for c in older_claimants(read_claims(tmp_path), new, lambda c: "running")] == ["run-a"]
+    mark(tmp_path, old, yielded=True)
+    assert older_claimants(read_claims(tmp_path), new, lambda c: "running") == []
+
+
+def test_a_run_once_revoking_stays_revoking(tmp_path):
+    """Review finding: a reused run id kept an earlier claim's revoking=False."""
+    claim(tmp_path, "2026-11-04", "run-a", revoking=False)
+    assert claim(tmp_path, "2026-11-04", "run-a", revoking=True)["revoking"] is True
+    assert read_claims(tmp_path)[0]["revoking"] is True
 
 
 def test_a_ledger_the_store_cannot_reach_is_retried_a_damaged_one_is_not(tmp_path, monkeypatch):

@@ -132,22 +132,22 @@ def test_the_state_of_another_run_is_its_plain_value_and_a_run_airflow_lost_is_f
     from airflow.sdk.execution_time.comms import ErrorResponse
     from airflow.utils.state import DagRunState
 
-    from tencent_ess.onboarding.tasks import run_state, unfinished
+    from tencent_ess.onboarding.tasks import run_state
 
     ti = SimpleNamespace(dag_id="d", get_dagrun_state=lambda dag_id, run_id: DagRunState.RUNNING)
-    assert run_state(ti, "r") == "running" and unfinished(ti, "r")
+    assert run_state(ti, {"run_id": "r"}) == "running"
 
     def gone(dag_id, run_id):
         raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR,
                                                 detail={"status_code": 404, "message": "Not Found"}))
 
-    assert run_state(SimpleNamespace(dag_id="d", get_dagrun_state=gone), "r") == "gone"
+    assert run_state(SimpleNamespace(dag_id="d", get_dagrun_state=gone), {"run_id": "r"}) == "gone"
 
     def down(dag_id, run_id):
         raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": 503}))
 
     with pytest.raises(AirflowRuntimeError):  # a run that may still write is never assumed done
-        unfinished(SimpleNamespace(dag_id="d", get_dagrun_state=down), "r")
+        run_state(SimpleNamespace(dag_id="d", get_dagrun_state=down), {"run_id": "r"})
 
 
 def test_a_writing_task_of_an_older_run_yields_to_a_newer_apply_claimed_since(tmp_path, ess_conn):
@@ -155,16 +155,18 @@ def test_a_writing_task_of_an_older_run_yields_to_a_newer_apply_claimed_since(tm
     manifest had been applied."""
     from tencent_ess.hooks import EssHook
     from tencent_ess.onboarding.locations import Locations
-    from tencent_ess.onboarding.revocations import claim, mark_counted
+    from tencent_ess.onboarding.revocations import claim, mark
     from tencent_ess.onboarding.tasks import still_superseded
 
     where = Locations(str(tmp_path), str(tmp_path / "reports"), str(tmp_path))
     hook = EssHook()
     ti = SimpleNamespace(dag_id="d", run_id="run-07", get_dagrun_state=lambda dag_id, run_id: "success")
     params = {"mode": "apply", "revoke_unlisted": True}
-    mark_counted(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-07", "run-07", revoking=True))
+    mark(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-07", "run-07", revoking=True),
+         counted=True)
     assert still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True}) == ""
-    mark_counted(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-08", "run-08", revoking=False))
+    mark(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-08", "run-08", revoking=False),
+         counted=True)
     reason = still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True})
     assert "the manifest of 2026-11-08 was applied" in reason
     assert still_superseded(where, "2026-11-07", {**params, "allow_older_manifest": True}, ti, hook, {}) == ""
@@ -192,3 +194,28 @@ def test_a_manifest_date_in_the_future_is_refused():
 
     with pytest.raises(EssValidationError, match="manifest_date: must not be in the future"):
         run_day({"manifest_date": "2062-11-07"}, None, None)
+
+
+def test_a_run_that_yielded_is_green_only_once_the_newer_run_applied(tmp_path):
+    """Review finding: older runs yielded to a newer run that then failed its guard: no manifest was applied, and
+    every older run was green."""
+    from tencent_ess.onboarding.locations import Locations
+    from tencent_ess.onboarding.revocations import claim, mark
+    from tencent_ess.onboarding.tasks import CheckAgain, yielded_to
+
+    where = Locations(str(tmp_path), str(tmp_path / "reports"), str(tmp_path))
+    folder = where.claims("app")
+    mine = mark(folder, claim(folder, "2026-11-07", "run-07", revoking=True), yielded=True)
+    newer = claim(folder, "2026-11-08", "run-08", revoking=True)
+    states = {"run-07": "running", "run-08": "running"}
+    ti = SimpleNamespace(dag_id="d", get_dagrun_state=lambda dag_id, run_id: states[run_id])
+    with pytest.raises(CheckAgain):  # still at its guard: wait
+        yielded_to(where, ti, "app", newer, mine)
+    states["run-08"] = "failed"  # ended without getting past its guard
+    assert "no newer manifest got applied" in yielded_to(where, ti, "app", newer, mine)
+    newest = claim(folder, "2026-11-09", "run-09", revoking=True)  # a chain: 08 had yielded to 09 in turn
+    states["run-09"] = "running"
+    with pytest.raises(CheckAgain):
+        yielded_to(where, ti, "app", newer, mine)
+    mark(folder, newest, counted=True)
+    assert yielded_to(where, ti, "app", newer, mine) == ""
