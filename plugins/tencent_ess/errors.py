@@ -184,6 +184,11 @@ class RevocationBudgetError(EssError):
     allowed: refused before the revocation is sent."""
 
 
+class ManifestError(EssError):
+    """The manifest file itself is unusable (not JSON, not a list, too large, its folder missing), or changed since
+    the run planned it: the run fails, naming it."""
+
+
 class LedgerError(EssError):
     """The run's revocation ledger (or a sync claim) cannot be read or written: nothing is revoked until it can.
     Transient when the store could not be reached (a retry may read it), permanent when a record is damaged."""
@@ -237,7 +242,7 @@ def _storage_error(location: str, kind: str, doing: str, transient: bool, text: 
     return err
 
 
-def redact_location(location: str) -> str:
+def redact_location(location: object) -> str:
     """A location as it may be shown: a URL's user and password (`s3://key:secret@bucket`) replaced by `***`."""
     text = str(location)
     scheme, sep, rest = text.partition("://")

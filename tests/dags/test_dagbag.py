@@ -68,3 +68,15 @@ def test_bench_dags_parse():
     assert {"tenants", "create_seal", "grant_seal"} == set(naive.task_ids)
     minimal = DagBag(dag_folder=str(ROOT / "bench" / "minimal_dag.py"))
     assert minimal.import_errors == {} and list(minimal.dag_ids) == ["minimal"]
+
+
+def test_parsing_the_onboarding_dag_loads_no_api_client_code():
+    """Review finding (this change): the manifest sensor imported the onboarding engine for one helper, so every
+    parse of the DAG file loaded the hook, the seal operations and the vendor SDK's modules."""
+    code = ("import sys, runpy; sys.path[:0] = [%r, %r]; runpy.run_path(%r);"
+            "print(sorted(m for m in sys.modules if m.startswith(('tencent_ess.hooks', 'tencent_ess.seals',"
+            " 'tencent_ess.onboarding.engine', 'tencentcloud'))))"
+            % (str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags" / "ess_tenant_onboarding.py")))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

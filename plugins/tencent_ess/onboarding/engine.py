@@ -379,11 +379,7 @@ def onboard_chunk(
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
     bound = concurrency_for(hook, concurrency)
-    held: list[TenantResult] = []
-    if policy.revokes and policy.allowed is None and policy.max_revocations is not None:
-        held = check_revocation_budget(ops, seals, tenants, base_dir, policy, bound, log, label)
-        blocked = {row.fingerprint for row in held}
-        tenants = [t for t in tenants if t.get("fingerprint") not in blocked]
+    tenants, held = check_revocation_budget(ops, seals, tenants, base_dir, policy, bound, log, label)
     progress = Progress(label, len(tenants), log, progress_interval)
     done = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, policy), bound, progress)
     return sorted([*done, *held], key=lambda r: r.index)
@@ -405,11 +401,14 @@ def budget_refusal(label: str, count: int, max_revocations: int, first: list[str
 
 
 def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants: list[dict], base_dir: Any,
-                            policy: Policy, bound: Any, log: Any, label: str) -> list[TenantResult]:
-    """Just before a revoking apply writes, when no guard counted for it: count the task's tenants from a fresh
-    describe (kept for the apply) and refuse the whole task when they would revoke more than `max_revocations`.
-    Returns the tenants whose count failed: they are not applied (a revocation is never made uncounted), each
-    row saying why."""
+                            policy: Policy, bound: Any, log: Any, label: str
+                            ) -> tuple[list[dict], list[TenantResult]]:
+    """Just before a revoking apply writes, when no guard counted for it (`Policy.allowed` unset) and it has a
+    budget: count the task's tenants from a fresh describe (kept for the apply) and refuse the whole task when
+    they would revoke more than `max_revocations`. Returns (the tenants to apply, the rows of those whose count
+    failed: they are not applied, as a revocation is never made uncounted, each row saying why)."""
+    if not policy.revokes or policy.allowed is not None or policy.max_revocations is None:
+        return tenants, []
     plan = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, Policy(PLAN, True)), bound,
                             Progress(f"{label} (revocation check)", len(tenants), log))
     incomplete = [r for r in plan if r.status not in (IN_SYNC, DRIFT)]
@@ -418,7 +417,8 @@ def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants
         raise RevocationBudgetError(budget_refusal(label, count, policy.max_revocations or 0, first))
     for row in incomplete:
         row.error = f"not applied: its revocation count failed ({row.error})"
-    return incomplete
+    blocked = {row.fingerprint for row in incomplete}
+    return [t for t in tenants if t.get("fingerprint") not in blocked], incomplete
 
 
 def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,
@@ -429,11 +429,7 @@ def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | N
     ops = SealOperations(hook)
     seals = EnterpriseSeals(ops)
     bound = concurrency_for(hook, concurrency)
-    held: list[TenantResult] = []
-    if policy.revokes and policy.allowed is None and policy.max_revocations is not None:
-        held = check_revocation_budget(ops, seals, awaiting, None, policy, bound, log, "reviews")
-        blocked = {row.fingerprint for row in held}
-        awaiting = [t for t in awaiting if t.get("fingerprint") not in blocked]
+    awaiting, held = check_revocation_budget(ops, seals, awaiting, None, policy, bound, log, "reviews")
 
     def work(tenant: dict) -> TenantResult:
         result = new_result(tenant)

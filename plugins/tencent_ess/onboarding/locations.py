@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from ..errors import EssValidationError, ManifestError, redact_location
 from ..storage import StoragePath, is_present, storage_path
 
 
@@ -64,8 +65,6 @@ def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> st
     """The date whose manifest a run reads and under which it reports: Param `manifest_date` when set; else the
     run's logical date; else, for a run made without one (`airflow dags trigger` or the REST API without
     `logical_date`), the UTC day of its `run_after`. Never "None"."""
-    from ..errors import EssValidationError
-
     chosen = params.get("manifest_date")
     if chosen not in (None, ""):
         if not isinstance(chosen, str) or not _DAY.match(chosen):
@@ -85,17 +84,21 @@ def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> st
                              "{\"manifest_date\": \"YYYY-MM-DD\"} to say which day's manifest to read")
 
 
+def require_manifest_folder(manifest: StoragePath) -> None:
+    """A day's manifest is missing: its folder must exist all the same (`ManifestError` otherwise), or a mistyped
+    Variable or an unmounted volume would read as "no manifest today", green, every day."""
+    if not is_present(manifest.parent):
+        raise ManifestError(f"the manifest folder {redact_location(manifest.parent)} does not exist: check the "
+                            "Variable ess_tenant_manifest_dir (a day without a manifest needs the folder to exist)")
+
+
 def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
     """'present', 'wait' (keep polling) or 'missing' (give up): the wait policy of Params
     `manifest_wait_minutes` (0: do not wait) and `manifest_required`."""
     path = where.manifest(ds)
     if is_present(path):  # a StorageError (unreadable, unreachable) is never "missing"
         return "present"
-    if not is_present(path.parent):  # a mistyped folder or an unmounted volume is not "no manifest today"
-        from .manifest import ManifestError, shown
-
-        raise ManifestError(f"the manifest folder {shown(path.parent)} does not exist: check the Variable "
-                            "ess_tenant_manifest_dir")
+    require_manifest_folder(path)
     if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
         return "wait"
     return "missing"

@@ -7,10 +7,11 @@ import json
 import math
 from typing import Any, Iterable
 
-from ..errors import EssError, EssValidationError, redact_location
-from ..storage import StoragePath, is_present, read_if_present
+from ..errors import EssError, EssValidationError, ManifestError, redact_location
+from ..storage import StoragePath, read_if_present
 from ..validation import check_tenant, json_object_pairs, name_key
 from .engine import FAILED, TenantResult
+from .locations import require_manifest_folder
 
 #: A manifest larger than this is refused before parsing (a million tenants is ~300 MB of JSON).
 MAX_MANIFEST_BYTES = 512 * 1024 * 1024
@@ -22,10 +23,6 @@ CHUNK_SECONDS = 40
 MIN_CHUNK, MAX_CHUNK = 1000, 5000
 
 
-class ManifestError(EssError):
-    """The manifest file itself is unusable (not JSON, not a list, too large): the run fails, naming it."""
-
-
 def read_manifest(path: StoragePath) -> list[Any] | None:
     """The manifest's entries; None only when the file definitely does not exist (any other failure to reach it
     is a `StorageError`, never "no manifest"). A UTF-8 BOM is accepted; an object naming a key twice is kept
@@ -35,21 +32,15 @@ def read_manifest(path: StoragePath) -> list[Any] | None:
     return None if read is None else parse_manifest(path, read)
 
 
-def shown(path: StoragePath) -> str:
-    """A location as messages and logs show it: without credentials in its URL."""
-    return redact_location(str(path))
-
-
 def read_manifest_bytes(path: StoragePath) -> bytes | None:
     """The manifest file's bytes (None: definitely absent, in a folder that exists); larger than
     MAX_MANIFEST_BYTES is refused. A missing folder is not "no manifest today": a mistyped Variable or an
     unmounted volume would skip every day, green."""
     raw = read_if_present(path, MAX_MANIFEST_BYTES + 1)
-    if raw is None and not is_present(path.parent):
-        raise ManifestError(f"the manifest folder {shown(path.parent)} does not exist: check the Variable "
-                            "ess_tenant_manifest_dir (a day without a manifest needs the folder to exist)")
+    if raw is None:
+        require_manifest_folder(path)
     if raw is not None and len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"manifest {shown(path)}: larger than {MAX_MANIFEST_BYTES // 1048576} MB")
+        raise ManifestError(f"manifest {redact_location(path)}: larger than {MAX_MANIFEST_BYTES // 1048576} MB")
     return raw
 
 
@@ -63,13 +54,13 @@ def parse_manifest(path: StoragePath, raw: bytes) -> list[Any]:
     try:
         data = json.loads(raw.decode("utf-8-sig"), object_pairs_hook=json_object_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"manifest {shown(path)}: not valid UTF-8 JSON ({err})") from None
+        raise ManifestError(f"manifest {redact_location(path)}: not valid UTF-8 JSON ({err})") from None
     except RecursionError:
-        raise ManifestError(f"manifest {shown(path)}: JSON nested too deeply") from None
+        raise ManifestError(f"manifest {redact_location(path)}: JSON nested too deeply") from None
     except ValueError as err:  # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise ManifestError(f"manifest {shown(path)}: a value cannot be read as JSON data ({str(err)[:120]})") from None
+        raise ManifestError(f"manifest {redact_location(path)}: a value cannot be read as JSON data ({str(err)[:120]})") from None
     if not isinstance(data, list):
-        raise ManifestError(f"manifest {shown(path)}: must be a JSON list of tenant objects, got {type(data).__name__}")
+        raise ManifestError(f"manifest {redact_location(path)}: must be a JSON list of tenant objects, got {type(data).__name__}")
     return data
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import EssError, LedgerError, RevocationBudgetError
+from ..errors import EssError, LedgerError, RevocationBudgetError, redact_location
 from ..storage import storage_path
 from . import AWAITING
 from .engine import (
@@ -51,11 +52,10 @@ from .manifest import (
     parse_manifest,
     plan_tenants,
     read_manifest_bytes,
-    shown,
 )
 from .report import write_report
 from .handoff import pack, unpack
-from .revocations import UNFINISHED, Ledger, claim, mark, older_claimants, read_claims, superseded_by
+from .revocations import Ledger, claim, mark, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
@@ -99,7 +99,7 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     entries = None if raw is None else parse_manifest(path, raw)  # ManifestError: the run fails, naming the file
     info["digest"] = "" if raw is None else manifest_digest(raw)
     if entries is None:
-        info["missing"] = f"no manifest for {ds} at {shown(path)}"
+        info["missing"] = f"no manifest for {ds} at {redact_location(path)}"
         log.warning("%s: nothing to onboard", info["missing"])
         ti.xcom_push(key=PLAN_INFO, value=info)
         return []
@@ -133,7 +133,7 @@ def check_plan_current(info: dict[str, Any]) -> None:
     raw = read_manifest_bytes(path)
     now = "gone" if raw is None else "changed" if manifest_digest(raw) != info["digest"] else ""
     if now:
-        raise ManifestError(f"manifest {shown(path)} has {now} since this run planned it: this run will not apply a plan of "
+        raise ManifestError(f"manifest {redact_location(path)} has {now} since this run planned it: this run will not apply a plan of "
                             "a manifest that no longer says so. Clear the whole run (from its plan task), or trigger "
                             "a new one, to plan the manifest as it is now")
 
@@ -226,7 +226,7 @@ def run_policy(where: Locations, ds: str, ti: Any, params: dict[str, Any], verdi
         return policy
     allowed = {fingerprint: frozenset(users) for fingerprint, users in (verdict.get("allowed") or {}).items()}
     ledger = Ledger(where.revocations(ds, ti.run_id), int(params["max_revocations"]), task=task)
-    return Policy.from_params(params, allowed=allowed, before_revoke=ledger.record)
+    return replace(policy, allowed=allowed, before_revoke=ledger.record)
 
 
 def chunk_output(results: list[TenantResult], counts: dict[str, Any]) -> dict[str, Any]:
@@ -276,10 +276,9 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
     running = older_claimants(claims, mine, lambda c: run_state(ti, c))
     if running:
         waiting = ", ".join(f"{c['day']} (run {c['run_id']})" for c in running)
-        now = datetime.now(timezone.utc)
-        if now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS):
+        if within_sync_wait(first_seen):
             log.info("guard: waiting for the apply of an older manifest to end first: %s", waiting)
-            raise CheckAgain(now + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
+            raise CheckAgain(datetime.now(timezone.utc) + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
         raise EssError(f"guard: runs of older manifests for AppId {hook.app_id} are still running after "
                        f"{SYNC_WAIT_SECONDS}s ({waiting}): their writes could interleave with this run's. Let them "
                        "end (or mark them failed), then clear this run")
@@ -288,6 +287,13 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
         verdict = count_revocations_of_run(where, planned, ds=ds, params=params, ti=ti, hook=hook, info=info)
     mark(folder, mine, counted=True)
     return verdict
+
+
+def within_sync_wait(first_seen: datetime | None) -> bool:
+    """True while a wait for another run (an older one to end, a newer one to apply) is within SYNC_WAIT_SECONDS
+    of its first look."""
+    now = datetime.now(timezone.utc)
+    return now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS)
 
 
 def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any,
@@ -501,23 +507,23 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         notes.insert(0, superseded)
     void = ""
     if verdict.get("by"):  # yielded at the guard: green only once the newer run applied its manifest
-        now = datetime.now(timezone.utc)
         try:
             void = yielded_to(where, ti, verdict["app_id"], verdict["by"], verdict["claim"])
         except CheckAgain:
-            if now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS):
+            if within_sync_wait(first_seen):
                 raise
             void = (f"this run yielded to the manifest of {verdict['by'].get('day')}, whose run was still not past "
                     f"its guard after {SYNC_WAIT_SECONDS}s: clear this run once it has ended")
         if void:
             notes.insert(0, void)
     revoked: list[dict[str, Any]] = []
+    unreadable: LedgerError | None = None
     if policy.revokes:
         try:
             revoked = Ledger(where.revocations(ds, run_id), int(params.get("max_revocations") or 0)).records()
         except LedgerError as err:  # the report is still written, and the run fails after it
             notes.insert(0, str(err))
-            revoked = [{"users": [], "error": str(err)}]
+            unreadable = err
     would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
     if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
         notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
@@ -528,7 +534,6 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
     good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED}
     bad = [row for row in rows.values() if row["status"] not in good]
-    unreadable = [r["error"] for r in revoked if r.get("error")]
     for row in sorted(bad, key=lambda r: r["index"]):
         log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
                     row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
@@ -537,8 +542,9 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
                        f"see {summary['json']}")
     if bad:
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
-    if unreadable:
-        raise LedgerError(f"{unreadable[0]}; the report ({summary['json']}) lists no revocations of this run")
+    if unreadable is not None:
+        raise LedgerError(f"{unreadable}; the report ({summary['json']}) lists no revocations of this run",
+                          transient=unreadable.transient)
     if void:
         raise EssError(f"{void}; see {summary['json']}")
     if superseded:

@@ -9,9 +9,8 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from ..errors import failure_policy
+from ..errors import failure_policy, redact_location
 from .locations import Locations, manifest_wait, run_day
-from .manifest import shown
 
 STARTED = "wait_started"
 
@@ -60,10 +59,10 @@ class ManifestSensor(BaseOperator):
             return str(where.manifest(ds))
         if state == "wait":
             poll = self.poll_seconds or poll_interval(params)
-            self.log.info("no manifest yet at %s; checking again in %.0fs", shown(where.manifest(ds)), poll)
+            self.log.info("no manifest yet at %s; checking again in %.0fs", redact_location(where.manifest(ds)), poll)
             self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check",
                        kwargs={"started": started})
-        reason = f"no manifest for {ds} at {shown(where.manifest(ds))}"
+        reason = f"no manifest for {ds} at {redact_location(where.manifest(ds))}"
         if params.get("manifest_required"):
             waited = float(params.get("manifest_wait_minutes") or 0)
             raise AirflowFailException(f"{reason} (waited {waited:g} minutes; Param manifest_required is true)")
