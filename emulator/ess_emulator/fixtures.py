@@ -26,6 +26,8 @@ class Organization:
     review_result: str = "SUCCESS"
     employees: list[Employee] = field(default_factory=list)
     closing: bool = False  # being closed (注销中): every action is OperationDenied.OrganizationClosing
+    #: Verified by an authorization letter (授权书认证): its INVOICE seals need a TaxIdentifyCode.
+    authorization_letter: bool = False
 
     def find_employee(self, some_id: str) -> Employee | None:
         """An employee named by OpenId or by e-sign UserId."""
@@ -67,5 +69,6 @@ class Fixture:
                 fixture.organizations[(app_id, str(org["open_id"]))] = Organization(
                     str(org["open_id"]), str(org.get("name", org["open_id"])), bool(org.get("verified", True)),
                     review, employees, bool(org.get("closing", False)),
+                    bool(org.get("authorization_letter", False)),
                 )
         return fixture

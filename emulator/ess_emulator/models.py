@@ -26,6 +26,7 @@ from .exceptions import (
     OperatorHasNoPermission,
     OrganizationClosing,
     InvalidImage,
+    MissingParameter,
     MissingSealImage,
     OfficialSealExists,
     OperatorNotFound,
@@ -45,6 +46,11 @@ GENERATE_SYSTEM = "SealGenerateSourceSystem"
 #: What the SealStatuses filter accepts (the SDK's list: STOPPED, VOID, INVALID since Go v1.0.953); the emulator's
 #: seals take the first five (CHECKING-SADM only under the `sadm` profile).
 SEAL_STATUSES = ("CHECKING", "CHECKING-SADM", "SUCCESS", "FAIL", "DISABLE", "STOPPED", "VOID", "INVALID")
+#: An image seal's custom `SealSize` (Go SDK v1.3.143): `W_H` in mm, each 10-100, aspect ratio 0.1-10.
+IMAGE_SIZE_MM = (10, 100)
+IMAGE_ASPECT = (0.1, 10.0)
+#: What the SealTypes filter accepts besides SEAL_TYPES (the demo kit): two more types and any `OTHER_…`.
+MORE_FILTER_TYPES = ("LEGAL_PERSON_SEAL", "EMPLOYEE_QUALIFICATION_SEAL")
 MAX_IMAGE_RAW = 5 * 1024 * 1024
 FAIL_REASON = "印章图片审核未通过:图片不清晰或与企业名称不符"
 
@@ -107,6 +113,7 @@ class SealSpec:
     horizontal_text: str = ""
     description: str = ""
     tax_identify_code: str = ""
+    sub_seal_type: str = ""
     image: bytes | None = None  # decoded; checked, measured, never stored
 
 
@@ -132,16 +139,15 @@ class Seal:
     def fail_reason(self) -> str:
         return FAIL_REASON if self.status == "FAIL" else ""
 
-    @property
-    def real_size_mm(self) -> tuple[int, int]:
+    def real_size_mm(self, physical: bool = False) -> tuple[int, int]:
         """(width, height) in mm, from `SealSize` `W_H`.
 
-        ASSUMPTION: a seal made from an uploaded image has no drawn size: (0, 0), so a client can tell an
-        image seal from a system-drawn one by `RealWidth`/`RealHeight`.
+        ASSUMPTION (no source says): a seal made from an uploaded image reports (0, 0); under the `image-size`
+        profile (`physical`) it reports its physical size instead: the custom size asked for, else 42×42.
         """
-        if self.from_image:
+        if self.from_image and not physical:
             return 0, 0
-        width, height = self.size.split("_")
+        width, height = (self.size or "42_42").split("_")
         return int(width), int(height)
 
 
@@ -152,6 +158,10 @@ PROFILES = {
     "id33": "SealIds are 33 characters with an '=' (an SDK example) instead of 32 letters and digits",
     "empty-image-id": "CreateSealByImage answers SealId '' for an image seal (an old CLI example)",
     "createon-ms": "CreateOn is in milliseconds instead of seconds",
+    "image-size": "image seals report their physical size in RealWidth/RealHeight (the size asked for, else 42x42) "
+                  "instead of 0x0",
+    "no-query-permission": "no operator holds the seal-query permission: every ChannelDescribeOrganizationSeals "
+                           "answers OperationDenied.OperatorHasNoPermission",
 }
 
 
@@ -252,25 +262,40 @@ class EssBackend:
         return row
 
     # ----------------------------------------------------------------- CreateSealByImage
-    def create_seal(self, agent: Agent, spec: SealSpec) -> Seal:
-        """A new seal: system-drawn (SUCCESS at once) or from an image (CHECKING until reviewed)."""
-        style = spec.style or "circle"
-        is_ellipse = style == "ellipse"
-        if is_ellipse and spec.seal_type in CIRCLE_ONLY_TYPES:
-            raise ParamError(f"{spec.seal_type} 类型印章只支持圆形")
-        # ASSUMPTION: the docs give 42_42 as the default size; for an ellipse (where 42_42 is no size) it is 40_30.
-        size = spec.size or ("40_30" if is_ellipse else "42_42")
-        if size not in (ELLIPSE_SIZES if is_ellipse else CIRCLE_SIZES):
-            raise ParamError(f"SealSize {size} 与 SealStyle {style} 不匹配")
-        # ASSUMPTION: TaxIdentifyCode is "only used with INVOICE"; the strict reading refuses it elsewhere.
-        if spec.tax_identify_code and spec.seal_type != "INVOICE":
-            raise ParamError("TaxIdentifyCode 仅适用于 INVOICE 类型印章")
+    def create_seal(self, agent: Agent, spec: SealSpec, *, preview: bool = False) -> Seal:
+        """A new seal: system-drawn (SUCCESS at once) or from an image (CHECKING until reviewed).
+
+        `preview` (Options CreateSealPreview=true): every rule is checked, nothing is stored."""
         if not spec.image and not spec.generate_source:
             raise MissingSealImage
         # ASSUMPTION: an image together with system generation is ambiguous; the strict reading refuses it.
         if spec.image and spec.generate_source:
             raise ParamError("SealImage 与 GenerateSource 不能同时指定")
+        if spec.image:
+            # An image seal (Go SDK v1.3.143): SealStyle is ignored, SealSize is a custom W_H in mm.
+            style, size = "", check_image_size(spec.size)
+        else:
+            style = spec.style or "circle"
+            is_ellipse = style == "ellipse"
+            if is_ellipse and spec.seal_type in CIRCLE_ONLY_TYPES:
+                raise ParamError(f"{spec.seal_type} 类型印章只支持圆形")
+            # ASSUMPTION: the docs give 42_42 as the default size; for an ellipse (42_42 is no ellipse) it is 40_30.
+            size = spec.size or ("40_30" if is_ellipse else "42_42")
+            if size not in (ELLIPSE_SIZES if is_ellipse else CIRCLE_SIZES):
+                raise ParamError(f"SealSize {size} 与 SealStyle {style} 不匹配")
+        # ASSUMPTION: TaxIdentifyCode is "only used with INVOICE"; the strict reading refuses it elsewhere.
+        if spec.tax_identify_code and spec.seal_type != "INVOICE":
+            raise ParamError("TaxIdentifyCode 仅适用于 INVOICE 类型印章")
+        # Required for INVOICE seals of an enterprise verified by an authorization letter (the SDK's docstring).
+        if spec.seal_type == "INVOICE" and agent.organization.authorization_letter and not spec.tax_identify_code:
+            raise MissingParameter("缺少参数 TaxIdentifyCode: 授权书认证的企业创建发票专用章时必填")
+        # SubSealType: OTHER seals drawn by the system only (and, on the real service, whitelisted apps).
+        if spec.sub_seal_type and (spec.seal_type != "OTHER" or spec.image):
+            raise ParamError("SubSealType 仅适用于系统生成的 OTHER 类型印章")
         image_bytes = check_image(spec.image) if spec.image else 0
+        if preview:
+            return Seal("", agent.app_id, agent.organization.open_id, spec.name, spec.seal_type, style, size,
+                        spec.horizontal_text, spec.description, bool(spec.image), time.time(), "")
 
         org_open_id = agent.organization.open_id
         with self._transaction() as db:
@@ -372,7 +397,7 @@ class EssBackend:
 
         `statuses` empty means enabled seals only (`SUCCESS`); `ALL` means every status.
         """
-        if not agent.operator.can_query_seals:
+        if not agent.operator.can_query_seals or "no-query-permission" in self.profiles:
             raise OperatorHasNoPermission
         wanted = statuses or ["SUCCESS"]
         with self._lock:
@@ -427,6 +452,20 @@ class EssBackend:
         with self._transaction() as db:
             db.execute("DELETE FROM grants")
             db.execute("DELETE FROM seals")
+
+
+def check_image_size(size: str) -> str:
+    """An image seal's custom `SealSize`: '' (the image's own size) or `W_H` in mm, 10-100 each, aspect 0.1-10."""
+    if not size:
+        return ""
+    low, high = IMAGE_SIZE_MM
+    try:
+        width, height = (int(part) for part in size.split("_"))
+    except ValueError:
+        raise ParamError(f"SealSize {size} 格式应为 宽_高 (毫米)") from None
+    if not (low <= width <= high and low <= height <= high) or not IMAGE_ASPECT[0] <= width / height <= IMAGE_ASPECT[1]:
+        raise ParamError(f"SealSize {size}: 宽高须在 {low}-{high} 毫米之间, 宽高比 0.1-10")
+    return f"{width}_{height}"
 
 
 def check_image(raw: bytes) -> int:

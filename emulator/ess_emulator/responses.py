@@ -23,7 +23,17 @@ from .exceptions import (
     SealNameTooLong,
     UnknownParameter,
 )
-from .models import GENERATE_SYSTEM, SEAL_STATUSES, SEAL_STYLES, SEAL_TYPES, Agent, EssBackend, Seal, SealSpec
+from .models import (
+    GENERATE_SYSTEM,
+    MORE_FILTER_TYPES,
+    SEAL_STATUSES,
+    SEAL_STYLES,
+    SEAL_TYPES,
+    Agent,
+    EssBackend,
+    Seal,
+    SealSpec,
+)
 
 MAX_IMAGE_B64 = 10 * 1024 * 1024
 _ID_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
@@ -34,9 +44,9 @@ _OPERATOR_KEYS = {"OpenId", "Channel", "CustomUserId", "ClientIp", "ProxyIp"}
 PARAMETERS = {
     "CreateSealByImage": {
         "Agent", "SealName", "SealImage", "GenerateSource", "SealType", "SealHorizontalText", "SealStyle",
-        "SealSize", "TaxIdentifyCode", "SealDescription", "Options", "Operator",
+        "SealSize", "TaxIdentifyCode", "SealDescription", "Options", "Operator", "SubSealType",
     },
-    "ChannelCreateSealPolicy": {"Agent", "SealId", "UserIds", "Operator", "Organization"},
+    "ChannelCreateSealPolicy": {"Agent", "SealId", "UserIds", "Operator", "Organization", "Options"},
     "ChannelDeleteSealPolicies": {"Agent", "SealId", "UserIds", "Operator", "Organization"},
     "ChannelDescribeOrganizationSeals": {"Agent", "Limit", "Offset", "InfoType", "SealId", "SealTypes", "SealStatuses"},
     "ChannelUpdateSealStatus": {"Agent", "SealId", "Status", "Reason", "Operator", "Options"},
@@ -47,6 +57,16 @@ ACTIONS = tuple(PARAMETERS)
 def preview_url(host: str, seal_id: str) -> str:
     """Where `GET` serves a system seal's drawing (the `ImageUrl` / `Url` the API answers)."""
     return f"http://{host}/_emulator/seal-images/{seal_id}.png"
+
+
+def verify_links(host: str, options: dict[str, str], subject: str) -> dict[str, str]:
+    """`SealOperatorVerifyPath` / `SealOperatorVerifyQrcodeUrl`: where the operator verifies (face or SMS) when
+    Options `SealOperatorVerify=true`; empty otherwise. ASSUMPTION: the path is a mini-program page, the QR code
+    an https image; the emulator answers stable fake ones that name the subject."""
+    if options.get("SealOperatorVerify") != "true":
+        return {"SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl": ""}
+    return {"SealOperatorVerifyPath": f"pages/guide/index?verify={subject}",
+            "SealOperatorVerifyQrcodeUrl": f"http://{host}/_emulator/verify/{subject}.png"}
 
 
 class EssResponses:
@@ -85,18 +105,27 @@ class EssResponses:
         text = _text(params, "SealHorizontalText")
         if len(text) > 15:
             raise ParamError("SealHorizontalText 最多15个字")
-        _options(params)
+        options = _options(params)
+        preview = options.get("CreateSealPreview") == "true"
         seal = self.backend.create_seal(agent, SealSpec(
             name=name, seal_type=seal_type, generate_source=source, style=style, size=_text(params, "SealSize"),
             horizontal_text=text, description=_text(params, "SealDescription"),
-            tax_identify_code=_text(params, "TaxIdentifyCode"), image=_image(params),
-        ))
-        answered = "" if seal.from_image and "empty-image-id" in self.backend.profiles else seal.seal_id
-        return {"SealId": answered, "ImageUrl": "" if seal.from_image else preview_url(host, seal.seal_id)}
+            tax_identify_code=_text(params, "TaxIdentifyCode"), sub_seal_type=_text(params, "SubSealType"),
+            image=_image(params),
+        ), preview=preview)
+        # A preview makes no seal: SealId "" and the drawing's preview files (the SDK's CreateSealPreview).
+        answered = "" if preview or (seal.from_image and "empty-image-id" in self.backend.profiles) else seal.seal_id
+        drawn = "" if seal.from_image or preview else preview_url(host, seal.seal_id)
+        preview_files = {"PreviewFileUrl": f"http://{host}/_emulator/preview/{name}.png" if preview else "",
+                         "PreviewPdfUrl": f"http://{host}/_emulator/preview/{name}.pdf" if preview else ""}
+        return {"SealId": answered, "ImageUrl": drawn, **preview_files,
+                **verify_links(host, options, seal.seal_id or "preview")}
 
     def channel_create_seal_policy(self, params: dict[str, Any], host: str) -> dict[str, Any]:
         seal_id, user_ids = _seal_id(params), _user_ids(params)
-        return {"UserIds": self.backend.grant(self._agent(params), seal_id, user_ids)}
+        options = _options(params)
+        granted = self.backend.grant(self._agent(params), seal_id, user_ids)
+        return {"UserIds": granted, **verify_links(host, options, seal_id)}
 
     def channel_delete_seal_policies(self, params: dict[str, Any], host: str) -> dict[str, Any]:
         seal_id, user_ids = _seal_id(params), _user_ids(params)
@@ -111,18 +140,19 @@ class EssResponses:
         if status != "DISABLE":
             raise ParamError("Status 只支持 DISABLE")
         reason = _text(params, "Reason")
-        _options(params)
+        options = _options(params)
         self.backend.disable_seal(self._agent(params), seal_id, reason)
         # ASSUMPTION (the docs are silent): with the default options no face verification is asked: both links empty.
-        return {"SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl": ""}
+        return verify_links(host, options, seal_id)
 
     def channel_describe_organization_seals(self, params: dict[str, Any], host: str) -> dict[str, Any]:
         agent = self._agent(params)
-        limit = _int(params, "Limit", 20, 1, 100)
+        # Leniency the demo kit shows: a Limit above 100 is served as 100; any InfoType but 1 answers no users.
+        limit = min(_int(params, "Limit", 20, 1, 2**31 - 1), 100)
         offset = _int(params, "Offset", 0, 0, 20000)
-        info_type = _int(params, "InfoType", 0, 0, 1)
+        info_type = _int(params, "InfoType", 0, 0, 2**31 - 1)
         statuses = _list(params, "SealStatuses", SEAL_STATUSES + ("ALL",))
-        types = _list(params, "SealTypes", SEAL_TYPES)
+        types = _list(params, "SealTypes", SEAL_TYPES + MORE_FILTER_TYPES, prefix="OTHER_")
         total, seals = self.backend.describe_seals(
             agent, seal_id=params.get("SealId") or "", types=types, statuses=statuses, offset=offset, limit=limit,
             with_users=info_type == 1,
@@ -146,7 +176,7 @@ class EssResponses:
 def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool,
                    profiles: frozenset[str] = frozenset()) -> dict[str, Any]:
     """One row of `Seals`: the fields of the SDK's `OccupiedSeal` that the emulator knows."""
-    width, height = seal.real_size_mm
+    width, height = seal.real_size_mm(physical="image-size" in profiles)
     row: dict[str, Any] = {
         "SealId": seal.seal_id,
         "SealName": seal.name,
@@ -159,8 +189,8 @@ def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool,
         "RealHeight": height,
         "SealDescription": seal.description,
     }
+    row["AuthorizedUsers"] = []  # InfoType=0 (or any but 1): present and empty (the demo kit)
     if with_users:
-        row["AuthorizedUsers"] = []
         for user_id in seal.authorized_user_ids:
             employee = agent.organization.find_employee(user_id)
             # The SDK's AuthorizedUser has only OpenId: a client cannot map a holder back to a 32-character UserId.
@@ -233,27 +263,33 @@ def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -
     return value
 
 
-def _list(params: dict[str, Any], name: str, allowed: tuple[str, ...]) -> list[str]:
+def _list(params: dict[str, Any], name: str, allowed: tuple[str, ...], prefix: str = "") -> list[str]:
+    """A list of known values (or, with `prefix`, values that start with it)."""
     value = params.get(name) or []
-    if not isinstance(value, list) or any(item not in allowed for item in value):
+    if not isinstance(value, list) or any(
+        not isinstance(item, str) or (item not in allowed and not (prefix and item.startswith(prefix)))
+        for item in value
+    ):
         raise ParamError(f"{name} 取值无效")
     return value
 
 
-def _options(params: dict[str, Any]) -> None:
-    """`Options`: a list of `{Key, Value}` strings.
+def _options(params: dict[str, Any]) -> dict[str, str]:
+    """`Options`: a list of `{Key, Value}` strings, as a dict.
 
-    ASSUMPTION: the docs name no option keys ("个性化配置字段,默认不传"); well-formed options are accepted and
-    change nothing, a malformed list is `InvalidParameter.ParamError`.
+    The keys the SDK's docstrings show are acted on: `SealOperatorVerify=true` (verification links answered) and,
+    on CreateSealByImage, `CreateSealPreview=true` (nothing made). ASSUMPTION: other well-formed options are
+    accepted and change nothing; a malformed list is `InvalidParameter.ParamError`.
     """
     options = params.get("Options")
     if options is None:
-        return
+        return {}
     if not isinstance(options, list) or not all(
         isinstance(option, dict) and set(option) <= {"Key", "Value"}
         and all(isinstance(value, str) for value in option.values()) for option in options
     ):
         raise ParamError("Options 必须是 {Key, Value} 的列表")
+    return {option.get("Key", ""): option.get("Value", "") for option in options}
 
 
 def _image(params: dict[str, Any]) -> bytes | None:

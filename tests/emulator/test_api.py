@@ -11,6 +11,7 @@ import pytest
 import requests
 from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
 
+from ess_emulator import DEFAULT_FIXTURE
 from tests.conftest import APP_ID, ORG, SECRET_KEY, agent, png_b64, png_bytes, sdk_client
 from tests.conftest import emulator_state as state
 
@@ -354,7 +355,31 @@ def test_describe_pages_and_filters_statuses(make_emulator):
     page = client.call_json("ChannelDescribeOrganizationSeals",
                             {"Agent": agent(), "Limit": 2, "Offset": 4, "SealStatuses": ["ALL"]})["Response"]
     assert page["TotalCount"] == 6 and [s["SealName"] for s in page["Seals"]] == ["章4", "审核中"]
-    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 101}) == "InvalidParameter.ParamError"
+    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 0}) == "InvalidParameter.ParamError"
+
+
+def test_describe_is_as_lenient_as_the_demo_kit_shows(make_emulator):
+    """Limit above 100 is served as 100; InfoType 0 (and any but 1) answers AuthorizedUsers []; the SealTypes filter
+    takes LEGAL_PERSON_SEAL, EMPLOYEE_QUALIFICATION_SEAL and OTHER_…"""
+    client = sdk_client(make_emulator(rate_limit=0).endpoint)
+    for i in range(102):
+        client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))
+    seal_id = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1})["Response"]["Seals"][0]["SealId"]
+    client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9528"]})
+    page = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1000})["Response"]
+    assert page["TotalCount"] == 102 and len(page["Seals"]) == 100
+    for info_type in (0, 2):
+        first = client.call_json("ChannelDescribeOrganizationSeals",
+                                 {"Agent": agent(), "Limit": 1, "InfoType": info_type})["Response"]["Seals"][0]
+        assert first["SealId"] == seal_id and first["AuthorizedUsers"] == []
+    first = client.call_json("ChannelDescribeOrganizationSeals",
+                             {"Agent": agent(), "Limit": 1, "InfoType": 1})["Response"]["Seals"][0]
+    assert first["AuthorizedUsers"] == [{"OpenId": "n9528"}]
+    for types in (["LEGAL_PERSON_SEAL"], ["EMPLOYEE_QUALIFICATION_SEAL"], ["OTHER_XX"]):
+        assert client.call_json("ChannelDescribeOrganizationSeals",
+                                {"Agent": agent(), "SealTypes": types})["Response"]["TotalCount"] == 0
+    assert code_of(client, "ChannelDescribeOrganizationSeals",
+                   {"Agent": agent(), "SealTypes": ["NOT_A_TYPE"]}) == "InvalidParameter.ParamError"
 
 
 def test_describe_reports_what_each_seal_is(client):
@@ -372,6 +397,78 @@ def test_describe_reports_what_each_seal_is(client):
     assert [(s.SealName, s.RealWidth, s.RealHeight, s.SealDescription) for s in parsed.Seals] == [
         ("圆章", 45, 45, "用于合同"), ("默认章", 42, 42, ""), ("椭圆章", 45, 30, ""), ("图片章", 0, 0, "上传的图片"),
     ]
+
+
+@pytest.mark.parametrize("size, real", [("", (0, 0)), ("60_45", (0, 0))])
+def test_an_image_seal_takes_a_custom_size_and_ignores_the_style(emulator, client, size, real):
+    """For an image seal SealSize is W_H in mm (10-100, aspect 0.1-10) and SealStyle is ignored (Go SDK v1.3.143)."""
+    params = {"Agent": agent(), "SealName": "图片章", "SealType": "CONTRACT", "SealImage": png_b64(),
+              "SealStyle": "ellipse", **({"SealSize": size} if size else {})}
+    assert client.call_json("CreateSealByImage", params)["Response"]["SealId"]
+    [seal] = client.call_json("ChannelDescribeOrganizationSeals",
+                              {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]["Seals"]
+    assert (seal["RealWidth"], seal["RealHeight"]) == real
+
+
+@pytest.mark.parametrize("size", ["9_40", "40_101", "abc", "40x40", "40_40_40", "0_0"])
+def test_an_image_seal_size_out_of_range_is_refused(emulator, client, size):
+    params = {"Agent": agent(), "SealName": "图片章", "SealType": "OTHER", "SealImage": png_b64(), "SealSize": size}
+    assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.ParamError"
+    assert state(emulator)["seals"] == []
+
+
+def test_under_the_image_size_profile_an_image_seal_reports_its_physical_size(make_emulator):
+    client = sdk_client(make_emulator(profiles=["image-size"]).endpoint)
+    for name, extra in (("自定尺寸", {"SealSize": "60_45"}), ("默认尺寸", {})):
+        client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": name, "SealType": "OTHER",
+                                               "SealImage": png_b64(), **extra})
+    seals = client.call_json("ChannelDescribeOrganizationSeals",
+                             {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]["Seals"]
+    assert [(s["SealName"], s["RealWidth"], s["RealHeight"]) for s in seals] == [("自定尺寸", 60, 45), ("默认尺寸", 42, 42)]
+
+
+def test_under_the_no_query_permission_profile_every_describe_is_refused(make_emulator):
+    client = sdk_client(make_emulator(profiles=["no-query-permission"]).endpoint)
+    assert client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
+    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent()}) \
+        == "OperationDenied.OperatorHasNoPermission"
+
+
+def test_newer_fields_are_accepted_and_answered(emulator, client):
+    """SubSealType (OTHER, system-drawn), Options SealOperatorVerify / CreateSealPreview, and the answers' newer
+    fields, as the SDK's models name them."""
+    from tencentcloud.essbasic.v20210526 import models
+
+    verify = [{"Key": "SealOperatorVerify", "Value": "true"}]
+    raw = client.call_json("CreateSealByImage", system_seal("其他章", SealType="OTHER", SubSealType="CONTRACT_SEAL",
+                                                             Options=verify))["Response"]
+    parsed = models.CreateSealByImageResponse()
+    parsed._deserialize(raw)
+    assert parsed.SealId and parsed.SealOperatorVerifyPath and parsed.SealOperatorVerifyQrcodeUrl
+    assert parsed.PreviewFileUrl == "" and parsed.PreviewPdfUrl == ""
+    granted = client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": parsed.SealId,
+                                                           "UserIds": ["n9528"], "Options": verify})["Response"]
+    assert granted["UserIds"] == ["n9528"] and granted["SealOperatorVerifyQrcodeUrl"]
+    plain = client.call_json("CreateSealByImage", system_seal("普通章"))["Response"]
+    assert plain["SealOperatorVerifyPath"] == plain["SealOperatorVerifyQrcodeUrl"] == ""
+    preview = client.call_json("CreateSealByImage", system_seal(
+        "预览章", Options=[{"Key": "CreateSealPreview", "Value": "true"}]))["Response"]
+    assert preview["SealId"] == "" and preview["PreviewFileUrl"] and preview["PreviewPdfUrl"]
+    assert sorted(s["seal_name"] for s in state(emulator)["seals"]) == ["其他章", "普通章"], "a preview makes no seal"
+    for extra in ({"SubSealType": "X"}, {"SubSealType": "X", "SealType": "OTHER", "GenerateSource": "",
+                                          "SealImage": png_b64()}):
+        assert code_of(client, "CreateSealByImage", system_seal("子类型", **extra)) == "InvalidParameter.ParamError"
+
+
+def test_an_invoice_seal_of_an_enterprise_verified_by_letter_needs_its_tax_code(tmp_path, make_emulator):
+    fixture = json.loads(DEFAULT_FIXTURE.read_text(encoding="utf-8"))
+    fixture["apps"][0]["organizations"][0]["authorization_letter"] = True
+    path = tmp_path / "fixture.json"
+    path.write_text(json.dumps(fixture), encoding="utf-8")
+    client = sdk_client(make_emulator(fixtures=path).endpoint)
+    invoice = system_seal("发票专用章", SealType="INVOICE", SealStyle="ellipse", SealSize="40_30")
+    assert code_of(client, "CreateSealByImage", invoice) == "MissingParameter"
+    assert client.call_json("CreateSealByImage", {**invoice, "TaxIdentifyCode": "91440300MA5ABCDE1X"})["Response"]["SealId"]
 
 
 def test_seal_description_must_be_text(client):

@@ -98,6 +98,6 @@ def test_a_database_from_before_seal_descriptions_gains_the_column(tmp_path, me)
     backend = EssBackend(str(db), Fixture.load(DEFAULT_FIXTURE))
     try:
         [seal] = backend.describe_seals(me)[1]
-        assert (seal.name, seal.description, seal.real_size_mm) == ("旧章", "", (40, 40))
+        assert (seal.name, seal.description, seal.real_size_mm()) == ("旧章", "", (40, 40))
     finally:
         backend.close()
