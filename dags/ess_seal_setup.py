@@ -26,7 +26,9 @@ from tencent_ess.validation import (
     SEAL_TYPES,
 )
 
-ID_PATTERN = f"^[A-Za-z0-9]{{1,{MAX_OPEN_ID}}}$"
+#: 1-64 characters without white space: the API decides the rest (the seed page says letters and digits, the SDK's
+#: examples use `_`; docs/api-readings.md).
+ID_PATTERN = f"^\\S{{1,{MAX_OPEN_ID}}}$"
 #: Seal images come from this folder only (Variable `ess_seal_image_dir`); `seal_image_path` may not leave it.
 IMAGE_DIR = "{{ var.value.get('ess_seal_image_dir', '%s') }}" % (Path(__file__).resolve().parents[1] / "data" / "seals")
 
@@ -50,13 +52,16 @@ PARAMS = {
     "seal_style": Param("circle", enum=list(SEAL_STYLES), title="Seal style", section="Seal",
                         description="circle (also spelled cycle) or ellipse."),
     "seal_size": Param("42_42", enum=list(SEAL_SIZES), title="Seal size (mm)", section="Seal",
-                       description="Circles 38_38 … 58_58; ellipses 40_30, 45_30."),
+                       description="Circles 38_38 … 58_58; ellipses 40_30, 45_30. For an image: its printed size."),
     "seal_horizontal_text": Param(None, type=["null", "string"], maxLength=MAX_HORIZONTAL_TEXT,
                                   title="Horizontal text", section="Seal",
                                   description="Optional, at most 15 characters."),
+    "tax_identify_code": Param(None, type=["null", "string"], maxLength=64, title="Tax identification code",
+                               section="Seal", description="INVOICE seals only: required by the API when the "
+                               "enterprise was verified by an authorization letter."),
     "user_ids": Param(
         type="array", minItems=1, items={"type": "string", "pattern": ID_PATTERN}, title="Employees to grant",
-        section="Employees", description="OpenIds or 32-character e-sign UserIds (letters and digits), one per line.",
+        section="Employees", description="OpenIds or 32-character e-sign UserIds, one per line.",
     ),
     # How it is drawn: the platform by default, or an image that is reviewed by hand.
     "generate_source": Param(
@@ -101,6 +106,7 @@ with DAG(
         seal_size="{{ params.seal_size }}",
         # Optional Params are None when not given: `or ''` keeps None from rendering as the text "None".
         seal_horizontal_text="{{ params.seal_horizontal_text or '' }}",
+        tax_identify_code="{{ params.tax_identify_code or '' }}",
         seal_image_path="{{ params.seal_image_path or '' }}",
         image_base_dir=IMAGE_DIR,
         **AGENT,

@@ -15,8 +15,10 @@ AGENT = {"proxy_organization_open_id": ORG, "operator_open_id": OPERATOR}
 
 
 def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None, retries: int = 2,
-             retry_seconds: float = 0.5, sensor: dict | None = None, agent: dict | None = None) -> DAG:
-    """create → [review sensor] → grant, with fast retries; `agent` overrides the enterprise for every task."""
+             retry_seconds: float = 0.5, sensor: dict | None = None, agent: dict | None = None,
+             grant: dict | None = None) -> DAG:
+    """create → [review sensor] → grant, with fast retries; `agent` overrides the enterprise for every task, `grant`
+    adds the grant's arguments."""
     agent = {**AGENT, **(agent or {})}
     from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
     from tencent_ess.sensors import EssSealReviewSensor
@@ -26,10 +28,10 @@ def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None,
         op = CreateSealByImageOperator(task_id="create", **{
             "seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
             **agent, **(create or {})})
-        grant = ChannelCreateSealPolicyOperator(task_id="grant", seal_id=op.output,
-                                                user_ids=users or ["n9528", "n9529"], **agent)
+        granting = ChannelCreateSealPolicyOperator(task_id="grant", seal_id=op.output,
+                                                   user_ids=users or ["n9528", "n9529"], **agent, **(grant or {}))
         if sensor is not None:
-            op >> EssSealReviewSensor(task_id="review", seal_id=op.output, **agent, **sensor) >> grant
+            op >> EssSealReviewSensor(task_id="review", seal_id=op.output, **agent, **sensor) >> granting
     return dag
 
 

@@ -10,7 +10,7 @@ raises an Airflow exception; `failure_policy` is where domain errors become task
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 #: SDK-side codes: a requests exception (`ClientNetworkError`) or a non-200 HTTP status (`ServerNetworkError`).
 NETWORK_CODES = frozenset({"ClientNetworkError", "ServerNetworkError"})
@@ -39,15 +39,27 @@ CREDENTIAL_HINTS = {
 #: What to check for errors about one tenant's enterprise or operator (not the connection): code → the input at fault
 #: and what to do. Codes from the Go SDK's client lists (ESS_API.md, "Other readings").
 TENANT_HINTS = {
-    "OperationDenied.OperatorHasNoPermission": "operator_open_id: the operator lacks the seal-query permission "
-                                               "(印章查询) of this enterprise, which every seal action here needs to "
-                                               "describe its seals first; grant it in the e-sign console, or name an "
-                                               "operator who holds it",
-    "OperationDenied.OrganizationClosing": "proxy_organization_open_id: the enterprise is being closed (注销中); "
-                                           "nothing can be done for it",
+    "OperationDenied.OperatorHasNoPermission": "operator_open_id: operator {operator!r} lacks the seal-query "
+                                               "permission (印章查询) of enterprise {enterprise!r}, which every seal "
+                                               "action here needs to describe its seals first; grant it in the e-sign "
+                                               "console, or name an operator who holds it",
+    "OperationDenied.OrganizationClosing": "proxy_organization_open_id: enterprise {enterprise!r} is being closed "
+                                           "(注销中); nothing can be done for it",
     "MissingParameter.UserId": "user_ids: the API found no user to act on",
-    "ResourceNotFound.VerifyUser": "operator_open_id: not a verified employee of this enterprise",
+    "ResourceNotFound.VerifyUser": "operator_open_id: {operator!r} is not a verified employee of enterprise "
+                                   "{enterprise!r}",
 }
+
+
+def tenant_hint(code: str, agent: Any) -> str:
+    """The hint for a tenant's error code, naming the enterprise and operator the request's `Agent` gave."""
+    hint = TENANT_HINTS.get(code, "")
+    if not hint:
+        return ""
+    agent = agent if isinstance(agent, dict) else {}
+    operator = agent.get("ProxyOperator") if isinstance(agent.get("ProxyOperator"), dict) else {}
+    return hint.format(enterprise=str(agent.get("ProxyOrganizationOpenId") or "?"),
+                       operator=str(operator.get("OpenId") or "?"))
 
 #: Codes that concern the connection or the account, not one tenant: with them every call of the task would fail
 #: the same way, so a chunk stops at the first one instead of making each tenant's call fail in turn.

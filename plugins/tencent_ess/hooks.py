@@ -26,12 +26,12 @@ from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 from . import CONN_TYPE, DEFAULT_CONN_ID
 from .errors import (
     CREDENTIAL_HINTS,
-    TENANT_HINTS,
     SERVER_ERROR_ATTEMPTS,
     EssApiError,
     EssConfigError,
     is_rate_limited,
     is_server_error,
+    tenant_hint,
 )
 
 DEFAULT_ENDPOINT = "https://essbasic.tencentcloudapi.com"
@@ -299,7 +299,7 @@ class EssHook(BaseHook):
             message = err.get_message()
             if isinstance(message, bytes):  # ServerNetworkError carries the raw body
                 message = message[:200].decode("utf-8", "replace")
-            error = self._error(action, code, str(message or ""), err.get_request_id())
+            error = self._error(action, code, str(message or ""), err.get_request_id(), params.get("Agent"))
         except (ValueError, KeyError, AttributeError, json.JSONDecodeError) as err:  # a 200 that is not the envelope
             error = EssApiError(action, "ServerNetworkError", f"unreadable response: {type(err).__name__}")
         else:
@@ -311,7 +311,7 @@ class EssHook(BaseHook):
             if not isinstance(failure, dict):
                 failure = {"Code": "ServerNetworkError", "Message": "malformed Response.Error"}
             error = self._error(action, str(failure.get("Code") or "ServerNetworkError"),
-                                str(failure.get("Message") or ""), response.get("RequestId"))
+                                str(failure.get("Message") or ""), response.get("RequestId"), params.get("Agent"))
         self._count(f"errors.{error.code}")
         if is_rate_limited(error.code) and self.limiter is not None:
             self.limiter.throttled(action)
@@ -321,14 +321,15 @@ class EssHook(BaseHook):
         with self._lock:  # a moving average: recent calls count most, one slow answer does not dominate
             self.latency = seconds if not self.latency else 0.8 * self.latency + 0.2 * seconds
 
-    def _error(self, action: str, code: str, message: str, request_id: str | None) -> EssApiError:
-        """An API error, naming the connection field to check when the credentials or AppId are refused."""
+    def _error(self, action: str, code: str, message: str, request_id: str | None, agent: Any = None) -> EssApiError:
+        """An API error, naming the connection field to check when the credentials or AppId are refused, or the
+        tenant's field (with the enterprise and operator of `agent`) for a tenant's error."""
         hint = CREDENTIAL_HINTS.get(code, "")
         if not hint and code.startswith("AuthFailure"):
             hint = "login (SecretId) and password (SecretKey)"
         if hint:
             hint = f"connection {self.ess_conn_id!r}: {hint}"
-        return EssApiError(action, code, message, request_id, hint or TENANT_HINTS.get(code, ""))
+        return EssApiError(action, code, message, request_id, hint or tenant_hint(code, agent))
 
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()

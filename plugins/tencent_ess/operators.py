@@ -11,7 +11,14 @@ from . import DEFAULT_CONN_ID, RETRY_DEFAULTS
 from .base import EssMixin
 from .errors import EssValidationError, failure_policy
 from .storage import storage_path
-from .validation import DEFAULT_SEAL_TYPE, check_seal_spec, load_seal_image, parse_user_ids, require_text
+from .validation import (
+    DEFAULT_SEAL_TYPE,
+    check_options,
+    check_seal_spec,
+    load_seal_image,
+    parse_user_ids,
+    require_text,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,14 +63,16 @@ class CreateSealByImageOperator(EssBaseOperator):
     Idempotent: when a seal of that name exists already (a re-run, or a create whose answer was lost) and
     it is the seal asked for (same type; image vs system-drawn, size), its ``SealId`` is returned, unless
     ``if_exists="fail"``. A seal of that name that differs fails the task, naming the difference. The preview
-    URL is pushed to XCom as ``image_url``. Every argument is templated.
+    URL is pushed to XCom as ``image_url``; where the API asks the operator to verify (face or SMS) before the seal
+    takes effect, its link is logged and pushed as ``operator_verify``. Every argument is templated.
 
     :param seal_name: 1-50 characters, unique within the enterprise (NFC-normalised; no control characters).
     :param seal_type: ``CONTRACT`` (default), ``FINANCE``, ``PERSONNEL``, ``INVOICE``, ``OTHER``, or ``OFFICIAL``
         (the enterprise's one main seal: only when asked for).
     :param generate_source: ``SealGenerateSourceSystem`` (default without an image) or empty (with an image).
-    :param seal_style: ``circle`` (default; ``cycle`` accepted) or ``ellipse``.
-    :param seal_size: ``W_H`` in mm (default ``42_42``, ellipse ``40_30``).
+    :param seal_style: ``circle`` (default; ``cycle`` accepted) or ``ellipse``; ignored (not sent) for an image.
+    :param seal_size: ``W_H`` in mm: a drawn seal's size (default ``42_42``, ellipse ``40_30``), or an image's
+        printed size (10-100 mm each, aspect ratio 0.1-10; default: the image's own).
     :param seal_horizontal_text: at most 15 characters.
     :param seal_image_path: a PNG/JPG (≤ 5 MB, ≤ 16 MP), relative to ``image_base_dir``; it may not leave it.
     :param image_base_dir: folder relative image paths resolve against; default the DAG file's folder.
@@ -71,15 +80,19 @@ class CreateSealByImageOperator(EssBaseOperator):
     :param seal_image_base64: the image as base64, masked in logs and rendered fields. Give it through a
         template (``{{ var.value.x }}``, an XCom); a literal over 1 KB is refused, as it would be stored in
         the serialized DAG.
-    :param tax_identify_code: INVOICE seals only.
+    :param tax_identify_code: INVOICE seals only; the API requires it of enterprises verified by an
+        authorization letter.
     :param seal_description: free text.
+    :param sub_seal_type: ``SubSealType``, OTHER seals drawn by the system only (apps the vendor enabled).
+    :param options: the API's ``Options`` as a mapping, e.g. ``{"SealOperatorVerify": True}`` (the operator then
+        verifies by face or SMS; see ``operator_verify``). ``CreateSealPreview`` is refused: it makes no seal.
     :param if_exists: ``reuse`` (default) or ``fail``.
     """
 
     template_fields: Sequence[str] = (
         "proxy_organization_open_id", "operator_open_id", "app_id", "seal_name", "seal_type", "generate_source",
         "seal_style", "seal_size", "seal_horizontal_text", "seal_image_path", "seal_image_base64",
-        "tax_identify_code", "seal_description", "if_exists", "image_base_dir",
+        "tax_identify_code", "seal_description", "sub_seal_type", "options", "if_exists", "image_base_dir",
     )
     ui_color = "#f7d7d9"
 
@@ -96,6 +109,8 @@ class CreateSealByImageOperator(EssBaseOperator):
         seal_image_base64: str | None = None,
         tax_identify_code: str | None = None,
         seal_description: str | None = None,
+        sub_seal_type: str | None = None,
+        options: dict[str, Any] | str | None = None,
         if_exists: str = "reuse",
         image_base_dir: str | None = None,
         allow_absolute_image_path: bool = False,
@@ -119,6 +134,8 @@ class CreateSealByImageOperator(EssBaseOperator):
         self.seal_image_base64 = seal_image_base64
         self.tax_identify_code = tax_identify_code
         self.seal_description = seal_description
+        self.sub_seal_type = sub_seal_type
+        self.options = options
         self.if_exists = if_exists
         self.image_base_dir = image_base_dir
         self.allow_absolute_image_path = allow_absolute_image_path
@@ -145,12 +162,16 @@ class CreateSealByImageOperator(EssBaseOperator):
             spec = check_seal_spec(
                 seal_name=self.seal_name, seal_type=self.seal_type, generate_source=self.generate_source,
                 seal_style=self.seal_style, seal_size=self.seal_size, seal_horizontal_text=self.seal_horizontal_text,
-                tax_identify_code=self.tax_identify_code, seal_description=self.seal_description, has_image=has_image,
+                tax_identify_code=self.tax_identify_code, seal_description=self.seal_description,
+                sub_seal_type=self.sub_seal_type, has_image=has_image,
             )
+            options = check_options(self.options)
             image = load_seal_image(self.seal_image_path, self.seal_image_base64, self._base_dir(),
                                     allow_absolute=self.allow_absolute_image_path)
-            outcome = self.seals.create_or_reuse(self.agent(), spec, image, if_exists=self.if_exists)
+            outcome = self.seals.create_or_reuse(self.agent(), spec, image, if_exists=self.if_exists, options=options)
         context["ti"].xcom_push(key="image_url", value=outcome.image_url)
+        if outcome.verify:
+            context["ti"].xcom_push(key="operator_verify", value=outcome.verify)
         return outcome.seal_id
 
 
@@ -178,17 +199,28 @@ class ChannelCreateSealPolicyOperator(EssSealUsersOperator):
 
     Users already authorized are skipped by the API; XCom keys ``newly_granted`` and
     ``already_granted`` tell them apart, so a re-run returns the same value.
+
+    :param options: the API's ``Options`` as a mapping, e.g. ``{"SealOperatorVerify": True}``: the operator then
+        verifies by face or SMS; the link is logged and pushed to XCom as ``operator_verify``.
     """
 
+    template_fields: Sequence[str] = (*EssSealUsersOperator.template_fields, "options")
     ui_color = "#d9e7f7"
+
+    def __init__(self, *, options: dict[str, Any] | str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.options = options
 
     def execute(self, context: Context) -> list[str]:
         with failure_policy():
             seal_id, users = self.checked()
-            newly, already = self.seals.grant(self.agent(), seal_id, users)
-        self.log.info("Seal %s: granted to %s; already held by %s", seal_id, newly or "nobody new", already or "nobody")
-        context["ti"].xcom_push(key="newly_granted", value=newly)
-        context["ti"].xcom_push(key="already_granted", value=already)
+            granted = self.seals.grant(self.agent(), seal_id, users, check_options(self.options))
+        self.log.info("Seal %s: granted to %s; already held by %s", seal_id, granted.newly or "nobody new",
+                      granted.already or "nobody")
+        context["ti"].xcom_push(key="newly_granted", value=granted.newly)
+        context["ti"].xcom_push(key="already_granted", value=granted.already)
+        if granted.verify:
+            context["ti"].xcom_push(key="operator_verify", value=granted.verify)
         return users
 
 

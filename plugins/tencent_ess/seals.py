@@ -47,6 +47,15 @@ class SealNotListedError(EssError):
     transient = True
 
 
+class Granted(NamedTuple):
+    """What a grant did: users newly granted, users who held the seal already (request order), and the link where
+    the operator must verify before it takes effect (`operator_verify`; empty when none was asked)."""
+
+    newly: list[str]
+    already: list[str]
+    verify: str = ""
+
+
 class Grants(NamedTuple):
     """What a grant-missing did: users newly granted, users who held the seal already, and among those the ones the
     describe did not show as holders (listed by an id the API does not report back, such as a UserId)."""
@@ -54,6 +63,13 @@ class Grants(NamedTuple):
     newly: list[str]
     already: list[str]
     unmatched: list[str]
+    verify: str = ""
+
+
+def operator_verify(response: dict[str, Any]) -> str:
+    """The link where the operator must verify (face or SMS) for a create or grant to take effect: the QR code URL,
+    else the mini-program path (`SealOperatorVerify*`, answered with Options SealOperatorVerify=true); '' if none."""
+    return str(response.get("SealOperatorVerifyQrcodeUrl") or response.get("SealOperatorVerifyPath") or "")
 
 
 @dataclass
@@ -65,6 +81,7 @@ class SealOutcome:
     image_url: str
     created: bool
     seal: dict[str, Any] = field(default_factory=dict)
+    verify: str = ""  # where the operator must verify, when the API answered such a link
 
     @property
     def status(self) -> str:
@@ -115,8 +132,10 @@ def anonymous_holders(seal: dict[str, Any]) -> int:
 def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
     """How an existing seal differs from the one asked for, in words; empty when it is the same seal.
 
-    Compared: the type always; image vs system-drawn, shape and size where the API reports the seal's
-    `RealWidth`/`RealHeight` (ASSUMPTION, see README: an uploaded image reports 0×0).
+    Compared: the type always, and the size where the API reports `RealWidth`/`RealHeight`. No source says what
+    an image seal reports there (docs/api-readings.md): 0×0, or its physical size. So 0×0 means "from an image"
+    (a drawn seal always has a size), while a size means "drawn, or an image of that size": a seal from an image is
+    compared by the size asked for only, and a drawn one by its drawn size, which holds under both readings.
     """
     found: list[str] = []
     if seal.get("SealType") and seal["SealType"] != spec.seal_type:
@@ -132,7 +151,8 @@ def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
         if not spec.from_image:
             found.append("it was made from an uploaded image, asked for a system-drawn seal")
     elif spec.from_image:
-        found.append("it is system-drawn, asked for a seal from an uploaded image")
+        if spec.size and f"{width}_{height}" != spec.size:
+            found.append(f"it is {width}_{height} mm, asked for {spec.size} mm")
     elif f"{width}_{height}" != spec.size:
         shape = "ellipse" if width != height else "circle"
         found.append(f"it is a {width}_{height} mm {shape}, asked for a {spec.size} mm {spec.shape}")
@@ -181,7 +201,7 @@ class SealOperations:
     # ------------------------------------------------------------------ creating
     def create_or_reuse(
         self, agent: dict[str, Any], spec: SealSpec, image: str = "", *, if_exists: str = "reuse",
-        existing: dict[str, Any] | None = None,
+        existing: dict[str, Any] | None = None, options: list[dict[str, str]] | None = None,
     ) -> SealOutcome:
         """The seal `spec` asks for: created, or the existing seal of that name when it is the same seal.
 
@@ -189,12 +209,14 @@ class SealOperations:
         - `if_exists="fail"` and the seal was there before: `SealExistsError`. A create that this call sent
           more than once (its first answer lost) and that finds a matching seal made meanwhile is a success.
         - `existing`: the seal as already described by the caller (onboarding describes once per enterprise).
+        - `options`: the API's `Options` (`validation.check_options`).
         """
         if existing is not None:
             return self._reuse(spec, existing, if_exists, own=False)
         started = time.time()
         try:
-            response = self.hook.call("CreateSealByImage", {"Agent": agent, **spec.to_params(image)})
+            params = {"Agent": agent, **spec.to_params(image), **({"Options": options} if options else {})}
+            response = self.hook.call("CreateSealByImage", params)
         except EssApiError as err:
             if err.code != EXISTS_CODE:
                 raise
@@ -216,7 +238,11 @@ class SealOperations:
         seal = {"SealId": seal_id, "SealName": spec.seal_name, "SealType": spec.seal_type,
                 "SealStatus": CHECKING if spec.from_image else SUCCESS, "AuthorizedUsers": []}
         log.info("Created seal %r: SealId %s (RequestId %s)", spec.seal_name, seal_id, response.get("RequestId"))
-        return SealOutcome(seal_id, response.get("ImageUrl") or "", True, seal)
+        verify = operator_verify(response)
+        if verify:
+            log.warning("Seal %r (%s): the operator must verify before it takes effect: %s", spec.seal_name, seal_id,
+                        verify)
+        return SealOutcome(seal_id, response.get("ImageUrl") or "", True, seal, verify)
 
     def _created_id(self, agent: dict[str, Any], spec: SealSpec, request_id: str | None) -> str:
         """The SealId of the seal a create just made but did not name: the enterprise's seal of that name, when it
@@ -248,11 +274,16 @@ class SealOperations:
         return SealOutcome(seal["SealId"], seal.get("Url") or "", own, seal)
 
     # ------------------------------------------------------------------ granting
-    def grant(self, agent: dict[str, Any], seal_id: str, users: list[str]) -> tuple[list[str], list[str]]:
-        """Grant `users`; returns (newly granted, already held) in request order."""
-        response = self.hook.call("ChannelCreateSealPolicy", {"Agent": agent, "SealId": seal_id, "UserIds": users})
+    def grant(self, agent: dict[str, Any], seal_id: str, users: list[str],
+              options: list[dict[str, str]] | None = None) -> Granted:
+        """Grant `users`; returns who was newly granted and who held the seal already, in request order."""
+        params = {"Agent": agent, "SealId": seal_id, "UserIds": users, **({"Options": options} if options else {})}
+        response = self.hook.call("ChannelCreateSealPolicy", params)
         newly = set(response.get("UserIds") or [])
-        return [u for u in users if u in newly], [u for u in users if u not in newly]
+        verify = operator_verify(response)
+        if verify:
+            log.warning("Seal %s: the operator must verify before the grant takes effect: %s", seal_id, verify)
+        return Granted([u for u in users if u in newly], [u for u in users if u not in newly], verify)
 
     def revoke(self, agent: dict[str, Any], seal_id: str, users: list[str]) -> list[str]:
         """Revoke `users`' use of the seal (ChannelDeleteSealPolicies); revoking a user who does not hold it is
@@ -283,8 +314,8 @@ class SealOperations:
         already = [user for user in users if user in held]
         if not missing:
             return Grants([], already, [])
-        newly, also_held = self.grant(agent, seal["SealId"], missing)
-        return Grants(newly, already + also_held, also_held)
+        newly, also_held, verify = self.grant(agent, seal["SealId"], missing)
+        return Grants(newly, already + also_held, also_held, verify)
 
 
 def in_review(status: str) -> bool:

@@ -27,6 +27,10 @@ SEAL_STYLES = ("circle", "cycle", "ellipse")
 CIRCLE_SIZES = ("38_38", "40_40", "42_42", "45_45", "50_50", "58_58")
 ELLIPSE_SIZES = ("40_30", "45_30")
 SEAL_SIZES = CIRCLE_SIZES + ELLIPSE_SIZES
+#: An image seal's `SealSize` is its own `W_H` in mm (Go SDK v1.3.143): 10-100 each, aspect ratio 0.1-10.
+IMAGE_SIZE_MM = (10, 100)
+IMAGE_ASPECT = (0.1, 10.0)
+_IMAGE_SIZE_RE = re.compile(r"^([0-9]{1,3})_([0-9]{1,3})$")
 GENERATE_SYSTEM = "SealGenerateSourceSystem"
 GENERATE_SOURCES = ("", GENERATE_SYSTEM)
 MAX_SEAL_NAME = 50
@@ -43,7 +47,10 @@ DEFAULT_SEAL_TYPE = "CONTRACT"
 #: Unicode categories refused in names: controls, format characters (RLO, zero-width space), separators
 #: other than the plain space, private use and surrogates.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
-_ID_RE = re.compile(r"^[A-Za-z0-9]+$")
+#: What an OpenId or UserId may not contain. The seed page says letters and digits, yet `UserInfo.OpenId` has no such
+#: rule and the SDK's examples use `_` (ESS_API.md, "Other readings"): only what no id can hold is refused here,
+#: and the API decides the rest (its answer is reported).
+_ID_REFUSED = re.compile(r"[\s\x00-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
 def require_text(field_name: str, value: Any, *, max_len: int, min_len: int = 1) -> str:
@@ -95,7 +102,7 @@ def require_choice(field_name: str, value: Any, choices: Iterable[str]) -> str:
 
 
 def parse_user_ids(value: Any, field_name: str = "user_ids") -> list[str]:
-    """A non-empty list of e-sign UserIds or OpenIds: letters and digits, at most 64 each.
+    """A non-empty list of e-sign UserIds or OpenIds: 1-64 characters each, no white space or control characters.
 
     Accepts a list, a JSON list in a string (what a Jinja template renders) or a comma-separated string.
     Duplicates are dropped, order kept.
@@ -117,9 +124,24 @@ def parse_user_ids(value: Any, field_name: str = "user_ids") -> list[str]:
             raise EssValidationError(name, "must be a non-empty string")
         if len(user_id) > MAX_OPEN_ID:
             raise EssValidationError(name, f"must be at most {MAX_OPEN_ID} characters (got {len(user_id)})")
-        if not _ID_RE.match(user_id):
-            raise EssValidationError(name, f"must contain only letters A-Z, a-z and digits 0-9 (got {user_id!r})")
+        if _ID_REFUSED.search(user_id):
+            raise EssValidationError(name, f"must not contain white space or control characters (got {user_id!r})")
     return list(dict.fromkeys(value))
+
+
+def check_image_seal_size(value: Any) -> str:
+    """An image seal's custom size: `W_H` in mm, each 10-100, aspect ratio 0.1-10 (Go SDK v1.3.143)."""
+    low, high = IMAGE_SIZE_MM
+    match = _IMAGE_SIZE_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise EssValidationError("seal_size", f"for a seal from an image must be W_H in mm, e.g. 40_40 (got {value!r})")
+    width, height = int(match[1]), int(match[2])
+    if not (low <= width <= high and low <= height <= high):
+        raise EssValidationError("seal_size", f"for a seal from an image: width and height must be {low}-{high} mm "
+                                 f"(got {value})")
+    if not IMAGE_ASPECT[0] <= width / height <= IMAGE_ASPECT[1]:
+        raise EssValidationError("seal_size", f"for a seal from an image: the aspect ratio must be 0.1-10 (got {value})")
+    return f"{width}_{height}"
 
 
 def check_image_bytes(raw: bytes, field_name: str) -> None:
@@ -212,6 +234,36 @@ def load_seal_image(
     return ""
 
 
+#: Option keys an operator may not pass: `CreateSealPreview=true` makes no seal (it answers SealId "").
+REFUSED_OPTIONS = {"CreateSealPreview": "previews a seal without making it; these operators make seals"}
+
+
+def check_options(value: Any, field_name: str = "options") -> list[dict[str, str]]:
+    """`Options` as the API takes them (a list of {Key, Value} strings) from a dict; booleans become "true"/"false".
+    Keys are passed as given (the API documents few and adds more); `REFUSED_OPTIONS` are refused."""
+    if value is None or value == {}:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise EssValidationError(field_name, "is not a valid JSON object") from None
+    if not isinstance(value, dict):
+        raise EssValidationError(field_name, f"must be a mapping of option names to values, got {type(value).__name__}")
+    options = []
+    for key, raw in value.items():
+        if not isinstance(key, str) or not key:
+            raise EssValidationError(field_name, "option names must be non-empty strings")
+        if isinstance(raw, bool):
+            raw = "true" if raw else "false"
+        if not isinstance(raw, (str, int)):
+            raise EssValidationError(f"{field_name}[{key!r}]", f"must be a string or a boolean, got {type(raw).__name__}")
+        if key in REFUSED_OPTIONS and str(raw) == "true":
+            raise EssValidationError(f"{field_name}[{key!r}]", REFUSED_OPTIONS[key])
+        options.append({"Key": key, "Value": str(raw)})
+    return options
+
+
 @dataclass(frozen=True)
 class SealSpec:
     """A seal to create, checked: the snake_case twin of CreateSealByImage's parameters (Agent and image aside)."""
@@ -224,6 +276,7 @@ class SealSpec:
     seal_horizontal_text: str = ""
     tax_identify_code: str = ""
     seal_description: str = ""
+    sub_seal_type: str = ""
 
     @property
     def from_image(self) -> bool:
@@ -237,7 +290,10 @@ class SealSpec:
 
     @property
     def size(self) -> str:
-        """The size the platform draws: the one asked for, or the API's default for the shape."""
+        """The size the platform draws: the one asked for, or the API's default for the shape. For a seal from an
+        image: the size asked for, or '' (the image's own)."""
+        if self.from_image:
+            return self.seal_size
         return self.seal_size or ("40_30" if self.shape == "ellipse" else "42_42")
 
     def to_params(self, seal_image: str = "") -> dict[str, Any]:
@@ -250,6 +306,7 @@ class SealSpec:
             "SealHorizontalText": self.seal_horizontal_text,
             "TaxIdentifyCode": self.tax_identify_code,
             "SealDescription": self.seal_description,
+            "SubSealType": self.sub_seal_type,
             "SealImage": seal_image,
         }
         params.update({key: value for key, value in optional.items() if value})
@@ -266,6 +323,7 @@ def check_seal_spec(
     seal_horizontal_text: Any = None,
     tax_identify_code: Any = None,
     seal_description: Any = None,
+    sub_seal_type: Any = None,
     has_image: bool = False,
 ) -> SealSpec:
     """Every CreateSealByImage rule that can be checked without the API. None or '' means "not given":
@@ -282,20 +340,30 @@ def check_seal_spec(
     if source and has_image:
         raise EssValidationError("generate_source", f"{GENERATE_SYSTEM!r} draws the seal: give no image with it")
     style = require_choice("seal_style", seal_style or "", ("",) + SEAL_STYLES)
-    size = require_choice("seal_size", seal_size or "", ("",) + SEAL_SIZES)
+    if not source:
+        # A seal from an image (Go SDK v1.3.143): SealStyle is ignored, so it is not sent; SealSize is the image's
+        # printed size, W_H in mm. The shape and size rules below are those of the platform's drawing.
+        style = ""
+        size = check_image_seal_size(seal_size) if seal_size else ""
+    else:
+        size = require_choice("seal_size", seal_size or "", ("",) + SEAL_SIZES)
     if style == "ellipse" and seal_type in CIRCLE_ONLY_TYPES:
         raise EssValidationError("seal_style", f"{seal_type} seals must be circles, not ellipse")
-    if size:
+    if size and source:
         allowed = ELLIPSE_SIZES if style == "ellipse" else CIRCLE_SIZES
         if size not in allowed:
             shape = "ellipse" if style == "ellipse" else "circle"
             raise EssValidationError("seal_size", f"{size} is not a {shape} size; use one of {', '.join(allowed)}")
     text = require_name("seal_horizontal_text", seal_horizontal_text or "", max_len=MAX_HORIZONTAL_TEXT, min_len=0)
+    # Required by the API for INVOICE seals of an enterprise verified by an authorization letter; the API decides.
     tax = require_text("tax_identify_code", tax_identify_code, max_len=64, min_len=0)
     if tax and seal_type != "INVOICE":
         raise EssValidationError("tax_identify_code", "is only used with seal_type 'INVOICE'")
     description = require_text("seal_description", seal_description, max_len=1000, min_len=0)
-    return SealSpec(name, seal_type, source, style, size, text, tax, description)
+    sub_type = require_text("sub_seal_type", sub_seal_type, max_len=64, min_len=0)
+    if sub_type and (seal_type != "OTHER" or not source):
+        raise EssValidationError("sub_seal_type", "is only used with seal_type 'OTHER' drawn by the system")
+    return SealSpec(name, seal_type, source, style, size, text, tax, description, sub_type)
 
 
 @dataclass(frozen=True)
@@ -314,8 +382,10 @@ class Tenant:
         return (self.proxy_organization_open_id, name_key(self.seal.seal_name))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form (for XCom): the manifest's keys, with the defaults filled in."""
-        return {
+        """JSON-safe form (for XCom): the manifest's keys, with the defaults filled in (the tax code only when
+        given, so that the fingerprints of entries without one stay as they were)."""
+        extra = {"tax_identify_code": self.seal.tax_identify_code} if self.seal.tax_identify_code else {}
+        return extra | {
             "proxy_organization_open_id": self.proxy_organization_open_id,
             "operator_open_id": self.operator_open_id,
             "seal_name": self.seal.seal_name,
@@ -339,7 +409,7 @@ class Tenant:
 REQUIRED_TENANT_KEYS = ("proxy_organization_open_id", "operator_open_id", "seal_name", "user_ids")
 TENANT_KEYS = (
     "proxy_organization_open_id", "operator_open_id", "seal_name", "seal_type", "generate_source", "seal_style",
-    "seal_size", "seal_horizontal_text", "seal_image_path", "user_ids",
+    "seal_size", "seal_horizontal_text", "seal_image_path", "user_ids", "tax_identify_code",
 )
 
 
@@ -391,6 +461,7 @@ def check_tenant(entry: Any, base_dir: str | Path | None = None, check_image: bo
         seal_style=entry.get("seal_style"),
         seal_size=entry.get("seal_size"),
         seal_horizontal_text=entry.get("seal_horizontal_text"),
+        tax_identify_code=entry.get("tax_identify_code"),
         has_image=bool(image_path),
     )
     users = parse_user_ids(entry.get("user_ids"))

@@ -1,6 +1,8 @@
 """Both DAGs under every reading of the API the sources leave open (the emulator's profiles, ESS_API.md "Other
 readings"): a super-admin review stage, 33-character ids with '=', an empty SealId from an image create, CreateOn
-in milliseconds. Each profile runs the paths it changes: an image seal created, reviewed and granted."""
+in milliseconds, image seals that report their physical size. Each profile runs the paths it changes: an image seal
+created, reviewed, granted, and re-run over. Where the reading leaves nothing to do (an operator without the
+seal-query permission), the run fails closed, naming the operator and the permission, and grants no one."""
 
 from __future__ import annotations
 
@@ -16,7 +18,13 @@ from tests.dags.test_seal_setup import IDENTITY
 from tests.dags.test_tenant_onboarding import DAY, read_report, run_day
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+#: Readings under which no seal can be looked at: the runs must fail, naming why, and grant no one.
+NO_DESCRIBE = "no-query-permission"
+WORKING = sorted(set(PROFILES) - {NO_DESCRIBE})
+PERMISSION_WORDS = "lacks the seal-query permission (印章查询)"
+
+
+@pytest.mark.parametrize("profile", WORKING)
 def test_seal_setup_creates_reviews_and_grants_an_image_seal_under_every_reading(airflow_db, make_emulator,
                                                                                  monkeypatch, profile):
     from airflow.dag_processing.dagbag import DagBag
@@ -25,12 +33,32 @@ def test_seal_setup_creates_reviews_and_grants_an_image_seal_under_every_reading
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
     conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
-            "user_ids": ["n9528"]}
+            "seal_size": "45_45", "user_ids": ["n9528"]}
     result = run_dag(dag, conf=conf)
     assert result.state == "success", result.states
     [seal] = emulator_state(emulator)["seals"]
     assert result.xcom("create_seal") == seal["seal_id"] != "", "never an empty SealId in XCom"
     assert seal["seal_status"] == "SUCCESS" and seal["authorized_user_ids"] == ["n9528"]
+    again = run_dag(dag, conf={**conf, "user_ids": ["n9528", "n9529"]})  # a re-run over the image seal reuses it
+    assert again.state == "success", again.states
+    [seal] = emulator_state(emulator)["seals"]
+    assert again.xcom("create_seal") == seal["seal_id"] and seal["authorized_user_ids"] == ["n9528", "n9529"]
+
+
+def test_seal_setup_without_the_seal_query_permission_fails_naming_operator_and_permission(airflow_db, make_emulator,
+                                                                                          monkeypatch, capfd):
+    from airflow.dag_processing.dagbag import DagBag
+
+    emulator = make_emulator(review_seconds=1, profiles=[NO_DESCRIBE])
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
+    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
+            "user_ids": ["n9528"]}
+    result = run_dag(dag, conf=conf)
+    assert result.state == "failed" and result.states["wait_for_review"] == "failed", result.states
+    assert result.tries["wait_for_review"] == 1, "a missing permission is permanent: not retried"
+    assert f"operator {IDENTITY['operator_open_id']!r} {PERMISSION_WORDS}" in "".join(capfd.readouterr())
+    assert all(seal["authorized_user_ids"] == [] for seal in emulator_state(emulator)["seals"])
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
@@ -51,6 +79,12 @@ def test_onboarding_converges_under_every_reading(airflow_db, make_emulator, mon
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_tenant_onboarding.py")).dags["ess_tenant_onboarding"]
 
     first = run_day(dag)
+    if profile == NO_DESCRIBE:  # fails closed: every tenant's row names the operator and the permission
+        assert first.state == "failed" and first.states["report"] == "failed", first.states
+        rows = read_report(reports, run_id=first.run_id)["tenants"]
+        assert rows and all(r["status"] == "failed" and PERMISSION_WORDS in r["error"] for r in rows)
+        assert emulator_state(emulator)["seals"] == []
+        return
     assert first.state == "success", first.states
     seals = emulator_state(emulator)["seals"]
     rows = read_report(reports, run_id=first.run_id)["tenants"]

@@ -49,8 +49,8 @@ def test_reuse_of_the_same_seal_returns_it(ops):
 
 @pytest.mark.parametrize("seal, asked, words", [
     ({"SealType": "CONTRACT", "RealWidth": 0, "RealHeight": 0}, {}, "made from an uploaded image"),
-    ({"SealType": "CONTRACT", "RealWidth": 42, "RealHeight": 42}, {"has_image": True, "generate_source": ""},
-     "system-drawn, asked for a seal from an uploaded image"),
+    ({"SealType": "CONTRACT", "RealWidth": 42, "RealHeight": 42},
+     {"has_image": True, "generate_source": "", "seal_size": "60_45"}, "it is 42_42 mm, asked for 60_45 mm"),
     ({"SealType": "CONTRACT", "RealWidth": 45, "RealHeight": 45}, {}, "45_45 mm circle, asked for a 42_42 mm circle"),
     ({"SealType": "OTHER", "RealWidth": 40, "RealHeight": 30}, {"seal_type": "OTHER"},
      "40_30 mm ellipse, asked for a 42_42 mm circle"),
@@ -58,6 +58,22 @@ def test_reuse_of_the_same_seal_returns_it(ops):
 def test_differences_compare_source_shape_and_size_where_reported(seal, asked, words):
     spec = check_seal_spec(seal_name="章", **asked)
     assert any(words in line for line in differences(spec, seal)), differences(spec, seal)
+
+
+@pytest.mark.parametrize("size", ["", "42_42"])
+def test_an_image_seal_is_the_same_seal_under_both_readings_of_its_size(size):
+    """No source says whether an image seal reports 0×0 or its physical size: a re-run over it must reuse it under
+    either reading (a drawn seal of that name and size cannot be told apart, and is reused too)."""
+    spec = check_seal_spec(seal_name="章", has_image=True, seal_size=size or None)
+    for reported in ((0, 0), (42, 42)):
+        assert differences(spec, {"SealType": "CONTRACT", "RealWidth": reported[0], "RealHeight": reported[1]}) == []
+    assert spec.seal_style == "" and "SealStyle" not in spec.to_params()
+
+
+def test_an_image_seal_ignores_the_drawn_shapes_rules():
+    """SealStyle is ignored for an image seal: an OFFICIAL seal from an image may be given any style, none is sent."""
+    spec = check_seal_spec(seal_name="章", seal_type="OFFICIAL", seal_style="ellipse", seal_size="60_45", has_image=True)
+    assert (spec.seal_style, spec.seal_size) == ("", "60_45")
 
 
 def test_same_seal_has_no_differences_and_unreported_sizes_are_not_guessed():

@@ -48,10 +48,17 @@ def test_image_with_system_generation_is_refused():
         check_seal_spec(**GOOD, has_image=True)
 
 
+def test_user_ids_with_characters_the_sources_disagree_on_are_left_to_the_api():
+    """The seed page says letters and digits; UserInfo.OpenId has no such rule and the SDK's examples use `_`."""
+    assert parse_user_ids(["zhangsan_01", "test_openid", "n95@29", "a-b.c"]) == ["zhangsan_01", "test_openid",
+                                                                                  "n95@29", "a-b.c"]
+
+
 @pytest.mark.parametrize("value, field, words", [
     ([], "user_ids", "non-empty"),
     ("", "user_ids", "non-empty"),
-    (["n9527", "bad-id!"], "user_ids[1]", "letters"),
+    (["n9527", "bad id"], "user_ids[1]", "white space"),
+    (["n9527\n"], "user_ids[0]", "control"),
     (["x" * 65], "user_ids[0]", "at most 64"),
     ([""], "user_ids[0]", "non-empty"),
     ("[not json", "user_ids", "JSON"),

@@ -97,6 +97,8 @@ class TenantResult:
     would_create: bool = False
     would_grant: list[str] = field(default_factory=list)
     would_revoke: list[str] = field(default_factory=list)
+    #: Where the operator must verify (face or SMS) for the create or grant to take effect, when the API said so.
+    operator_verify: str = ""
     fingerprint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +179,7 @@ def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, ba
             image = load_seal_image(spec.seal_image_path, None, base_dir)
         outcome = ops.create_or_reuse(agent, spec.seal, image, existing=existing)
         result.seal_id, result.seal_status, result.created = outcome.seal_id, outcome.status, outcome.created
+        result.operator_verify = outcome.verify
         return grant_when_ready(ops, agent, outcome.seal, spec, result, policy, tenant)
     except Exception as err:  # noqa: BLE001 - every tenant gets a row, whatever went wrong
         return failed(result, err)
@@ -235,6 +238,7 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
         return result
     grants = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
     result.granted, result.skipped = grants.newly, grants.already
+    result.operator_verify = grants.verify or result.operator_verify
     if policy.revoke_unlisted:
         if grants.unmatched:
             raise EssError(

@@ -8,6 +8,7 @@ from tencent_ess.hooks import EssHook
 from tencent_ess.onboarding.engine import Progress, TenantResult, onboard_chunk
 from tencent_ess.onboarding.manifest import plan_tenants
 from tencent_ess.ratelimit import ActionRateLimiter
+from tencent_ess.seals import Grants
 from tests.conftest import conn_json, emulator_state
 
 LOG = logging.getLogger("test-onboarding")
@@ -247,7 +248,7 @@ def test_a_holder_listed_without_an_id_is_drift_never_in_sync():
     assert row.status == "drift" and "without an OpenId or UserId" in row.error
     assert plan_tenant(spec, seal, new_result(planned), Policy("plan", False), planned).status == "in_sync"
     revoked = []
-    ops = SimpleNamespace(grant_missing=lambda *a: SimpleNamespace(newly=[], already=["n9528"], unmatched=[]),
+    ops = SimpleNamespace(grant_missing=lambda *a: Grants(newly=[], already=["n9528"], unmatched=[]),
                           revoke=lambda agent, seal_id, users: revoked.extend(users) or users)
     with pytest.raises(Exception, match="cannot be revoked by id"):
         grant_when_ready(ops, {}, seal, spec, new_result(planned), Policy("apply", True), planned)
@@ -267,3 +268,22 @@ def test_a_wrong_key_stops_the_chunk_at_the_first_tenant(make_emulator, monkeypa
         onboard_chunk(EssHook(), planned, concurrency=2, log=LOG)
     assert "wrong-key" not in str(info.value)
     assert emulator_state(emulator)["request_counts"]["ChannelDescribeOrganizationSeals"] <= 2
+
+
+def test_an_operator_verification_link_the_api_answers_reaches_the_report_row(ess_conn, monkeypatch):
+    """Where the API asks the operator to verify (SealOperatorVerify* in a create's or grant's answer), the row
+    carries the link: the report is where the user sees what is left to do."""
+    hook = EssHook()
+    real = hook._call_once
+
+    def answered_with_links(action, params):
+        response = real(action, params)
+        if action in ("CreateSealByImage", "ChannelCreateSealPolicy"):
+            response["SealOperatorVerifyQrcodeUrl"] = f"https://verify.example/{action}.png"
+        return response
+
+    monkeypatch.setattr(hook, "_call_once", answered_with_links)
+    tasks, _ = plan_tenants([tenant("org_dianziqian", "核验章", ["n9528"])])
+    [row] = onboard_chunk(hook, tasks, log=LOG)
+    assert row.status == "done" and row.operator_verify == "https://verify.example/ChannelCreateSealPolicy.png"
+    assert TenantResult.from_dict(row.to_wire()).operator_verify == row.operator_verify
