@@ -41,7 +41,7 @@ def test_trigger_form_params(dagbag):
     assert params.get_param("user_ids").schema["type"] == "array"
 
 
-@pytest.mark.parametrize("name", ["ess_seal_setup.py", "ess_tenant_onboarding.py"])
+@pytest.mark.parametrize("name", ["ess_seal_setup.py", "ess_tenant_onboarding.py", "ess_sandbox_check.py"])
 def test_dag_files_import_without_network_or_database(name, tmp_path):
     """Parse in a fresh interpreter where any socket connect or sqlite open raises."""
     probe = f"""
@@ -78,5 +78,17 @@ def test_parsing_the_onboarding_dag_loads_no_api_client_code():
             " 'tencent_ess.onboarding.engine', 'tencentcloud'))))"
             % (str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags" / "ess_tenant_onboarding.py")))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_parsing_the_sandbox_check_dag_loads_no_api_client_code():
+    """The sandbox self-check's task code (`tencent_ess.sandbox`) and what it calls are imported by the task only."""
+    loaded = ("'tencent_ess.hooks', 'tencent_ess.seals', 'tencent_ess.sandbox', 'tencent_ess.validation', "
+              "'tencentcloud'")
+    code = (f"import sys, runpy; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'plugins')!r}];"
+            f"runpy.run_path({str(ROOT / 'dags' / 'ess_sandbox_check.py')!r});"
+            f"print(sorted(m for m in sys.modules if m.startswith(({loaded}))))")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

@@ -388,8 +388,10 @@ def test_only_5xx_408_and_429_answers_are_transient(status_server, monkeypatch, 
 
 
 @pytest.mark.parametrize("change, code, words", [
-    ({"can_query_seals": False}, "OperationDenied.OperatorHasNoPermission", "operator_open_id: the operator lacks"),
-    ({"closing": True}, "OperationDenied.OrganizationClosing", "proxy_organization_open_id: the enterprise is being"),
+    ({"can_query_seals": False}, "OperationDenied.OperatorHasNoPermission",
+     f"operator_open_id: operator {OPERATOR!r} lacks the seal-query permission (印章查询) of enterprise {ORG!r}"),
+    ({"closing": True}, "OperationDenied.OrganizationClosing",
+     f"proxy_organization_open_id: enterprise {ORG!r} is being closed"),
 ])
 def test_errors_about_one_enterprise_say_which_input_and_what_to_do(make_emulator, monkeypatch, tmp_path, change,
                                                                     code, words):
