@@ -187,6 +187,69 @@ def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_h
 
     [csv_file] = (stack.reports / ds).glob("*.csv")
     lines = csv_file.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].split(",")[-3:] == ["would_create", "would_grant", "would_revoke"] and len(lines) == 11
+    assert lines[0].split(",")[-4:] == ["would_create", "would_grant", "would_revoke", "operator_verify"]
+    assert len(lines) == 11
     assert all(line.split(",")[3] == "done" and line.split(",")[11] == "False" for line in lines[1:]), lines
     assert {line.split(",")[1] for line in lines[1:]} == {e["proxy_organization_open_id"] for e in entries}
+
+
+def test_the_sandbox_check_from_its_form_names_every_difference_an_emulator_profile_plays(page, stack, api, tmp_path):
+    """Where a user meets the sandbox self-check: its trigger form, against an endpoint that answers every open reading
+    the other way (an emulator playing each profile but the one that forbids describing). The report must name each
+    profile, contradict the matching finding, and the check must leave its own seals disabled and no other touched."""
+    from emulator_process import DEMO_SECRET_ID, demo_connection, start_emulator
+    from stack import terminate, wait_for
+
+    from ess_emulator import PROFILES, fetch_state
+    from tencent_ess.onboarding.locations import run_name
+
+    profiles = sorted(set(PROFILES) - {"no-query-permission"})
+    process, url = start_emulator(tmp_path / "sandbox.db", "--profile", ",".join(profiles), "--review-seconds", "4",
+                                  log=tmp_path / "sandbox-emulator.log")
+    conn = json.loads(demo_connection(url))
+    def deployment_seals() -> set:  # statuses aside: an earlier test's image seal may finish its review meanwhile
+        return {(s["seal_id"], s["seal_name"], tuple(s["authorized_user_ids"])) for s in emulator_state(stack)["seals"]}
+
+    seals_before = deployment_seals()
+    api.call("POST", "/connections", json={"connection_id": "ess_sandbox", "conn_type": conn["conn_type"],
+                                           "login": DEMO_SECRET_ID, "password": conn["password"],
+                                           "extra": json.dumps(conn["extra"])})
+    api.call("POST", "/variables", json={"key": "ess_sandbox_conn_id", "value": "ess_sandbox"})
+    try:
+        api.ready("ess_sandbox_check")
+        dialog, submit = open_trigger_form(page, stack, "ess_sandbox_check")
+        dialog.get_by_role("button", name="Sandbox enterprise").click()
+        dialog.locator("#element_proxy_organization_open_id").fill("org_dianziqian")
+        dialog.locator("#element_operator_open_id").fill("n9527")
+        dialog.locator("#element_user_ids").fill("n9528\nn9529")
+        dialog.get_by_role("button", name="Check", exact=True).click()
+        # number fields carry no element_ id: found by their label, as the user reads them
+        dialog.get_by_role("spinbutton", name="Watch the image seal's review (seconds)").fill("60")
+        dialog.get_by_role("spinbutton", name="Seconds between looks").fill("0.5")
+        page.screenshot(path=page.shots / "sandbox-form.png", full_page=True)
+        before = {run["dag_run_id"] for run in api.runs("ess_sandbox_check")}
+        submit.click()
+        run_id = wait_new_run(api, "ess_sandbox_check", before)
+        run = api.wait_run("ess_sandbox_check", run_id, timeout=300)
+        page.goto(f"{stack.url}/dags/ess_sandbox_check/runs/{run_id}")
+        page.wait_for_load_state("networkidle")
+        page.screenshot(path=page.shots / "sandbox-run.png", full_page=True)
+        assert run["state"] == "success", api.task_instances("ess_sandbox_check", run_id)
+        page.goto(f"{stack.url}/dags/ess_sandbox_check/runs/{run_id}/tasks/check")  # the log, where the table is
+        expect(page.get_by_text("Sandbox self-check findings", exact=False)).to_be_visible(timeout=60_000)
+        page.screenshot(path=page.shots / "sandbox-log.png", full_page=True)
+
+        report_file = stack.reports / "sandbox-check" / f"{run_name(run_id)}.json"
+        report = json.loads(wait_for("the sandbox report", report_file.exists, 30) and report_file.read_text("utf-8"))
+        assert report["matching_profiles"] == profiles and report["unexplained"] == []
+        by_profile = {f["profile"]: f for f in report["findings"] if f["profile"]}
+        assert sorted(by_profile) == profiles
+        assert all(f["verdict"] == "contradicted" and f["request_ids"] for f in by_profile.values())
+        made = fetch_state(url, timeout=10)["seals"]
+        assert len(made) == 2 and all(s["seal_status"] == "DISABLE" for s in made), made
+        assert deployment_seals() == seals_before, "the deployment's own endpoint was not touched"
+        assert conn["password"] not in report_file.read_text("utf-8")
+    finally:
+        api.call("DELETE", "/variables/ess_sandbox_conn_id")
+        api.call("DELETE", "/connections/ess_sandbox")
+        terminate(process, "sandbox emulator")
