@@ -33,3 +33,17 @@ def test_the_emulator_wheel_holds_its_package_and_fixture(tmp_path):
     names = build_wheel(ROOT / "emulator", tmp_path)
     assert "ess_emulator/default_fixture.json" in names and "ess_emulator/server.py" in names
     assert not [name for name in names if name.startswith("tencent_ess")]
+
+
+def test_the_version_has_one_source(tmp_path):
+    """pyproject.toml reads it from tencent_ess.__version__, which get_provider_info reports: they cannot differ."""
+    import tomllib
+
+    import tencent_ess
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    names = build_wheel(ROOT, tmp_path)
+    [dist_info] = {name.split("/")[0] for name in names if ".dist-info/" in name}
+    assert dist_info == f"airflow_provider_tencent_ess-{tencent_ess.__version__}.dist-info"
+    assert tencent_ess.get_provider_info()["versions"] == [tencent_ess.__version__]

@@ -99,7 +99,10 @@ class EmbeddedEmulator:
         self.server.state.reset()
 
     def close(self) -> None:
-        self.server.shutdown()
+        """Stop serving (if it ever started: `shutdown()` would wait forever for a loop that never ran) and free the
+        port, the database and the temporary folder."""
+        if self._thread.is_alive():
+            self.server.shutdown()
         self.server.server_close()
         self.server.state.backend.close()
         if self._tmp is not None:

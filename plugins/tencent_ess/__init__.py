@@ -68,7 +68,14 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "app_id": {"label": "AppId", "schema": {"type": ["string", "null"]}},
                     "region": {"label": "Region", "schema": {"type": ["string", "null"]}},
-                    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["integer", "null"]}},
+                    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"],
+                                                                           "exclusiveMinimum": 0}},
+                    "allow_plain_http": {
+                        "label": "Allow plain http",
+                        "description": "Only for an endpoint on a private network (a compose service): http to a "
+                                       "host other than loopback is refused unless this is on.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
                 },
             }
         ],

@@ -406,7 +406,6 @@ class Tenant:
 
 
 #: Manifest keys: the first four are required, the others optional (defaults in `check_seal_spec`).
-REQUIRED_TENANT_KEYS = ("proxy_organization_open_id", "operator_open_id", "seal_name", "user_ids")
 TENANT_KEYS = (
     "proxy_organization_open_id", "operator_open_id", "seal_name", "seal_type", "generate_source", "seal_style",
     "seal_size", "seal_horizontal_text", "seal_image_path", "user_ids", "tax_identify_code",

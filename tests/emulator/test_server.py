@@ -243,3 +243,16 @@ def test_a_stalled_body_is_dropped_after_body_seconds(emulator, monkeypatch):
         assert sock.recv(4096) == b""  # closed without an answer: there is no request to answer
         assert time.monotonic() - started < 3
     assert requests.get(emulator.url + "/_emulator/health", timeout=5).status_code == 200
+
+
+def test_an_embedded_emulator_never_entered_closes_at_once():
+    """close() on an emulator whose serving thread never started used to wait forever in shutdown()."""
+    import threading
+
+    from ess_emulator import EmbeddedEmulator
+
+    emulator = EmbeddedEmulator()
+    closer = threading.Thread(target=emulator.close, daemon=True)
+    closer.start()
+    closer.join(timeout=5)
+    assert not closer.is_alive(), "close() hung"

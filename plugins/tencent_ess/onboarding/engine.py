@@ -35,6 +35,7 @@ from ..seals import (
     unlisted_holders,
 )
 from ..validation import TENANT_KEYS, Tenant, check_tenant, load_seal_image
+from ..wording import quantity
 
 #: Outcomes of a tenant in the report (apply mode). SUPERSEDED: a revoking apply of an older manifest than one
 #: already applied for the same AppId changes nothing (see `tasks.guard`).
@@ -401,7 +402,8 @@ def budget_refusal(label: str, count: int, max_revocations: int, first: list[str
     over = f"over max_revocations={max_revocations}" if not spent else (
         f"over the {max(0, max_revocations - spent)} left of max_revocations={max_revocations} (this run "
         f"revoked {spent} already)")
-    return f"{label} would revoke {count} users, {over}; nothing was changed. First affected: {'; '.join(first)}"
+    return (f"{label} would revoke {quantity(count, 'user')}, {over}; nothing was changed. First affected: "
+            f"{'; '.join(first)}")
 
 
 def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants: list[dict], base_dir: Any,

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import EssError, LedgerError, RevocationBudgetError, redact_location
 from ..storage import storage_path
+from ..wording import quantity
 from . import AWAITING
 from .engine import (
     AWAITING_REVIEW,
@@ -33,6 +34,7 @@ from .engine import (
     finish_reviewed,
     onboard_chunk,
 )
+from .handoff import pack, unpack
 from .journal import (
     attempt_counts,
     attempt_record,
@@ -54,7 +56,6 @@ from .manifest import (
     read_manifest_bytes,
 )
 from .report import write_report
-from .handoff import pack, unpack
 from .revocations import Ledger, claim, mark, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,8 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     tenants, rejected = plan_tenants(entries, base_dir=where.images)
     size = params["chunk_size"] if params.get("chunk_size") is not None else chunk_size_for(params["rate_limit"])
     chunks = make_chunks(tenants, size, max_chunks)
-    log.info("manifest %s: %d entries, %d valid, %d rejected, %d chunks of about %d", path, len(entries), len(tenants),
-             len(rejected), len(chunks), size)
+    log.info("manifest %s: %s, %d valid, %d rejected, %s of about %d", path, quantity(len(entries), "entry", "entries"),
+             len(tenants), len(rejected), quantity(len(chunks), "chunk"), size)
     for row in rejected:
         log.warning("rejected: %s", row["error"])
     info["rejected"] = rejected
@@ -186,7 +187,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     carried = carry_over(records, task, series, tenants)
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
-        log.info("%s: %d tenants finished by earlier attempts; %d left", label, len(carried), len(todo))
+        log.info("%s: %s finished by earlier attempts; %d left", label, quantity(len(carried), "tenant"), len(todo))
     attempt = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
                             log=log, label=label, policy=run_policy(where, ds, ti, params, verdict, task))
     earlier = last_rows(records, task)
@@ -205,7 +206,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
         _journal(where, ds, ti, attempt_record(hook, attempt, task=task, try_number=ti.try_number,
                                                plan_id=info["plan_id"], series=series))
-        raise RetryLater(f"{label}: {len(retry)} tenants hit transient errors, e.g. {retry[0].error}")
+        raise RetryLater(f"{label}: {quantity(len(retry), 'tenant')} hit transient errors, e.g. {retry[0].error}")
     counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
                             series=series)
     return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
@@ -305,7 +306,8 @@ def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, p
                             policy=Policy(PLAN, True))
     retry = [r for r in results if r.status == RETRY]
     if retry:
-        raise RetryLater(f"revocation guard: {len(retry)} tenants could not be described, e.g. {retry[0].error}")
+        raise RetryLater(f"revocation guard: {quantity(len(retry), 'tenant')} could not be described, e.g. "
+                         f"{retry[0].error}")
     withheld = {t["fingerprint"] for t in tenants if t.get("withheld")}
     counted = [r for r in results if r.fingerprint not in withheld and r.status in (IN_SYNC, DRIFT)]
     count, first = count_revocations(counted)
@@ -317,8 +319,8 @@ def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, p
         ti.xcom_push(key=GUARD, value=verdict)
         raise RevocationBudgetError(verdict["blocked"])
     verdict["allowed"] = {r.fingerprint: r.would_revoke for r in counted if r.would_revoke}
-    log.info("revocation guard: %d users would be revoked (max %d, %d revoked earlier in this run)", count,
-             params["max_revocations"], spent)
+    log.info("revocation guard: %s would be revoked (max %d, %d revoked earlier in this run)",
+             quantity(count, "user"), params["max_revocations"], spent)
     return verdict
 
 
