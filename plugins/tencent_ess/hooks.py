@@ -374,7 +374,7 @@ class EssHook(BaseHook):
         retrying = Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, EssApiError) and e.transient),
             # base·2ⁿ plus up to `base` of jitter: spreads clients apart yet always outlasts a 1-s rate window
-            wait=wait_exponential_jitter(initial=self.backoff_base, max=self.backoff_max, jitter=self.backoff_base),
+            wait=wait_exponential_jitter(multiplier=self.backoff_base, max=self.backoff_max, jitter=self.backoff_base),
             stop=stop,
             before_sleep=self._before_sleep,
             reraise=True,
