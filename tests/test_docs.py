@@ -1,7 +1,7 @@
-"""Every code block of the README and the operators guide runs (or, for shell lines, is checked) here.
+"""Every code block of the README, docs/ and the emulator's README runs (or, for shell lines, is checked) here.
 
-- ```python blocks: the README's are executed; the guide's are DAG files, each run with dag.test() against the
-  emulator (the trigger's example is run against a seal made for it);
+- ```python blocks: the operators guide's are DAG files, each run with dag.test() against the emulator (the
+  trigger's example is run against a seal made for it); every other page's are executed;
 - ```json blocks: parsed, and a manifest example is planned with the same rules as the DAG;
 - shell blocks: `make X` names a Makefile target, `python -m ess_emulator ...` parses with the emulator's own
   options, `export AIRFLOW_CONN_...='{json}'` is a connection the hook accepts.
@@ -26,12 +26,15 @@ def blocks(path: Path, language: str) -> list[str]:
 
 
 README, GUIDE = ROOT / "README.md", ROOT / "docs" / "operators.md"
+#: Every page of documentation: what the README links to, and what links to it.
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md")), ROOT / "emulator" / "README.md", ROOT / "CHANGELOG.md"]
+OTHER_PAGES = [page for page in PAGES if page != GUIDE]
 
 
 def shell_lines() -> list[str]:
     """Logical shell lines of every unlabelled or shell block (continuations and open quotes joined)."""
     lines: list[str] = []
-    for path in (README, GUIDE):
+    for path in PAGES:
         for language in ("", "bash", "sh", "shell", "console"):
             for body in blocks(path, language):
                 pending = ""
@@ -49,16 +52,33 @@ def shell_lines() -> list[str]:
 
 
 def test_the_docs_have_code_to_check():
-    assert blocks(README, "python") and blocks(README, "json") and blocks(GUIDE, "python") and shell_lines()
+    assert blocks(README, "python") and blocks(GUIDE, "python") and shell_lines()
+    assert [body for page in PAGES for body in blocks(page, "json")]
 
 
-@pytest.mark.parametrize("source", blocks(README, "python"))
-def test_readme_python_blocks_run(source, monkeypatch):
+@pytest.mark.parametrize("source", [body for page in OTHER_PAGES for body in blocks(page, "python")])
+def test_python_blocks_run(source, monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", raising=False)
-    exec(compile(source, "README.md", "exec"), {"__name__": "readme_block"})  # noqa: S102 - our own docs
+    exec(compile(source, "docs", "exec"), {"__name__": "docs_block"})  # noqa: S102 - our own docs
 
 
-@pytest.mark.parametrize("source", blocks(README, "json") + blocks(GUIDE, "json"))
+def test_every_relative_link_of_the_docs_leads_somewhere():
+    broken = []
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} → {target}")
+    assert not broken, broken
+
+
+def test_the_readme_stays_short_and_links_every_page():
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 120
+    for page in PAGES[1:]:
+        assert str(page.relative_to(ROOT)) in text, f"README does not link {page.relative_to(ROOT)}"
+
+
+@pytest.mark.parametrize("source", [body for page in PAGES for body in blocks(page, "json")])
 def test_json_blocks_parse_and_manifests_plan_cleanly(source):
     data = json.loads(source)
     if isinstance(data, list) and data and "seal_name" in data[0]:
