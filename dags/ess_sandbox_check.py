@@ -6,9 +6,9 @@ of its own (`{name_prefix}-{token}-sys` and `-img`), checks each reading (SealId
 CreateOn's unit, RealWidth/RealHeight, the image review's stages, describe leniency, grant and revoke, disable),
 disables what it made where the API allows, and touches no other seal.
 
-- The connection: Airflow Variable `ess_sandbox_conn_id`, else `ess_conn_id` (default `tencentcloud_ess_default`), so
-  that a deployment checks the sandbox without repointing its onboarding; for the sandbox, extra `endpoint`
-  `https://essbasic.test.ess.tencent.cn` and region "".
+- The connection: Airflow Variable `ess_sandbox_conn_id` (required: the check never falls back to the deployment's
+  `ess_conn_id`), whose endpoint is `https://essbasic.test.ess.tencent.cn` (region "") or this machine; another
+  host only with Param `allow_other_endpoint`.
 - Report: `{ess_report_dir}/sandbox-check/{run_id}.json` (Variable `ess_report_dir`, default `output/`), a table
   in the task log, and the report's path and summary as the task's XCom. Attach the JSON to an issue.
 - The run is red when an answer contradicts what the product assumes with no emulator profile to explain it, or
@@ -51,6 +51,11 @@ PARAMS = {
         600, type="integer", minimum=0, maximum=3600, title="Watch the image seal's review (seconds)",
         section="Check", description="How long to watch the image seal's review before reporting its stages.",
     ),
+    "allow_other_endpoint": Param(
+        False, type="boolean", title="Allow an endpoint other than the sandbox", section="Check",
+        description="Off: the check runs only against essbasic.test.ess.tencent.cn or this machine. It makes "
+                    "seals and sends an image to manual review: never turn this on for production.",
+    ),
     "poll_seconds": Param(
         10, type="number", minimum=0.1, maximum=600, title="Seconds between looks", section="Check",
         description="Between looks at the review (stretched so that there are at most 60 looks).",
@@ -76,18 +81,20 @@ def ess_sandbox_check():
     def check(params: dict | None = None, run_id: str | None = None, dag_run: Any = None) -> dict[str, Any]:
         """Every check in turn; the report, the log table; red on an unexplained or unanswered finding."""
         from airflow.sdk import Variable
-        from tencent_ess import DEFAULT_CONN_ID, sandbox
-        from tencent_ess.errors import failure_policy
+        from tencent_ess import sandbox
+        from tencent_ess.errors import EssConfigError, failure_policy
         from tencent_ess.params import check_conf
 
         with failure_policy():
             check_conf(dag_run.conf if dag_run is not None else None, PARAMS)
+            # The deployment's choice (never the trigger's conf), and never the onboarding's connection by default:
+            # pointed at production, this check would make seals there.
+            conn_id = Variable.get("ess_sandbox_conn_id", default=None)
+            if not conn_id:
+                raise EssConfigError("Variable ess_sandbox_conn_id is not set: set it to the id of a connection to the "
+                                     "sandbox (essbasic.test.ess.tencent.cn); the check does not use ess_conn_id")
             return sandbox.run(
-                params or {}, run_id=str(run_id),
-                # The deployment's connection (never the trigger's conf, as for the onboarding DAG): its own Variable
-                # first, so that the sandbox is checked while the onboarding keeps its connection.
-                conn_id=Variable.get("ess_sandbox_conn_id", default=None)
-                or Variable.get("ess_conn_id", default=DEFAULT_CONN_ID),
+                params or {}, run_id=str(run_id), conn_id=conn_id,
                 report_dir=Variable.get("ess_report_dir", default=str(REPO / "output")),
                 image_dir=REPO / "data" / "seals",
             )

@@ -68,6 +68,11 @@ PARAMS = {
         GENERATE_SYSTEM, enum=[GENERATE_SYSTEM, ""], title="Generate source", section="Advanced",
         description="SealGenerateSourceSystem: the platform draws the seal. Ignored when an image path is given.",
     ),
+    "image_size": Param(
+        None, type=["null", "string"], pattern="^[0-9]{2,3}_[0-9]{2,3}$", title="Image's printed size (mm)",
+        section="Advanced", description="For a seal from an image only: W_H in mm, 10-100 each (e.g. 40_40). Empty: "
+        "the image's own size. Seal size and style above apply to drawn seals only.",
+    ),
     "seal_image_path": Param(
         None, type=["null", "string"], title="Seal image path", section="Advanced",
         description="Optional PNG/JPG (≤ 5 MB), relative to the seal image folder (Variable ess_seal_image_dir, "
@@ -102,8 +107,9 @@ with DAG(
         seal_type="{{ params.seal_type }}",
         # An image path means an image seal: the system-drawn default steps aside.
         generate_source="{{ '' if params.seal_image_path else (params.generate_source or '') }}",
-        seal_style="{{ params.seal_style }}",
-        seal_size="{{ params.seal_size }}",
+        # An image seal takes its own printed size (Param image_size) and no style: the drawn seal's do not apply.
+        seal_style="{{ '' if params.seal_image_path else params.seal_style }}",
+        seal_size="{{ (params.image_size or '') if params.seal_image_path else params.seal_size }}",
         # Optional Params are None when not given: `or ''` keeps None from rendering as the text "None".
         seal_horizontal_text="{{ params.seal_horizontal_text or '' }}",
         tax_identify_code="{{ params.tax_identify_code or '' }}",

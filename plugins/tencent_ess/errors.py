@@ -45,7 +45,8 @@ TENANT_HINTS = {
                                                "console, or name an operator who holds it",
     "OperationDenied.OrganizationClosing": "proxy_organization_open_id: enterprise {enterprise!r} is being closed "
                                            "(注销中); nothing can be done for it",
-    "MissingParameter.UserId": "user_ids: the API found no user to act on",
+    "MissingParameter.UserId": "operator_open_id: the API found no user for operator {operator!r} of enterprise "
+                               "{enterprise!r} (a describe names no user but the operator)",
     "ResourceNotFound.VerifyUser": "operator_open_id: {operator!r} is not a verified employee of enterprise "
                                    "{enterprise!r}",
 }

@@ -32,7 +32,7 @@ from typing import Any
 from .errors import EssApiError, EssError, EssValidationError, is_account_error, may_have_applied
 from .hooks import EssHook
 from .onboarding.locations import run_name
-from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS
+from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS, operator_verify
 from .storage import StoragePath, storage_path, write_atomic
 from .validation import (
     GENERATE_SYSTEM,
@@ -51,6 +51,10 @@ DEFAULT_PREFIX = "ESSCHECK"
 MAX_PREFIX = 30  # + "-" + 8-character token + "-sys": within the API's 50-character seal name
 SAMPLE_IMAGE = "sample_seal.png"
 SYSTEM_SIZE = (42, 42)
+#: The image seal's printed size, asked for explicitly: its RealWidth/RealHeight must be 0x0 or exactly this.
+IMAGE_SIZE = (30, 20)
+#: Where a sandbox check may run without `allow_other_endpoint`: the vendor's test host, or this machine.
+SANDBOX_HOST = "essbasic.test.ess.tencent.cn"
 #: At most this many looks at the image seal's review, however long the wait: the poll interval stretches instead.
 MAX_REVIEW_POLLS = 60
 #: A seal just made may take a moment to be listed: this many looks before a listing check is "not checked".
@@ -71,8 +75,8 @@ CHECKS: dict[str, str] = {
     "create_on_unit": "OccupiedSeal.CreateOn is a time in seconds (电子印章授权时间戳，单位秒)",
     "system_seal_size": "a system-drawn 42_42 seal reports RealWidth/RealHeight 42/42",
     "image_seal_id": "CreateSealByImage answers a non-empty SealId for an image seal",
-    "image_seal_size": "an image seal reports RealWidth/RealHeight 0x0 (how the product tells it from a "
-                       "system-drawn seal)",
+    "image_seal_size": "an image seal asked for at 30_20 mm reports RealWidth/RealHeight 0x0 (how the product "
+                       "tells it from a system-drawn seal), or else exactly 30x20",
     "grant_and_revoke": "ChannelCreateSealPolicy answers the UserIds it granted; ChannelDeleteSealPolicies succeeds, "
                         "also for a user who no longer holds the seal",
     "info_type_0": "InfoType 0 answers AuthorizedUsers present and empty (the demo kit; the product sends InfoType 1)",
@@ -252,9 +256,9 @@ class SandboxCheck:
                 step()
         except EssApiError:
             raise  # credentials or AppId refused (`_call`): no cleanup call could succeed either
-        except Exception:
+        except BaseException:  # a bug in a check, or the task stopped (marked failed, timed out, terminated)
             if not self.cleanup_tried:
-                self.disable()  # never leave this run's seals enabled because of a bug in a check
+                self.disable()  # never leave this run's seals enabled
             raise
         return list(self.findings.values())
 
@@ -390,7 +394,8 @@ class SandboxCheck:
     # ------------------------------------------------------------------ the image seal
     def create_image_seal(self) -> None:
         finding = self.findings["image_seal_id"]
-        spec = check_seal_spec(seal_name=self.name("img"), seal_type="OTHER", has_image=True)
+        spec = check_seal_spec(seal_name=self.name("img"), seal_type="OTHER", has_image=True,
+                               seal_size="{}_{}".format(*IMAGE_SIZE))
         seal, answer = self._create(finding, "image", spec, self.image_b64)
         self.image_made_at = self.clock()
         if not answer.ok:
@@ -453,13 +458,13 @@ class SandboxCheck:
         sequence = " -> ".join(s or "''" for s in self.stages)
         unknown = [s for s in self.stages if s not in IN_REVIEW | {SUCCESS, FAIL}]
         reason = f" ({seal.fail_reason})" if seal.status == FAIL and seal.fail_reason else ""
-        if "CHECKING-SADM" in self.stages:
-            ended = "" if seal.status not in IN_REVIEW else f"; still in review after {waited:.0f} s (end not seen)"
-            stages.settle(CONTRADICTED, f"{sequence}{reason}{ended}", "sadm")
-        elif unknown:
+        if unknown:  # first: a known stage beside it must not hide a status the product would fail on
             stages.settle(CONTRADICTED, f"{sequence}: status {unknown[0]!r} is not in the product's table")
-        elif seal.status in IN_REVIEW:
-            stages.answered = f"not checked: {sequence}, still in review after {waited:.0f} s (raise review_wait_seconds)"
+        elif seal.status in IN_REVIEW:  # whatever was seen, the end was not: not checked under every reading
+            stages.answered = (f"not checked: {sequence}, still in review after {waited:.0f} s "
+                               "(raise review_wait_seconds)")
+        elif "CHECKING-SADM" in self.stages:
+            stages.settle(CONTRADICTED, f"{sequence}{reason}", "sadm")
         else:
             stages.settle(VERIFIED, f"{sequence}{reason}")
 
@@ -467,8 +472,11 @@ class SandboxCheck:
         seen = "; ".join(f"{'x'.join(map(str, s)) if s else 'absent'} while {status}" for status, s in self.image_sizes)
         if not self.image_sizes:
             size.answered = "not checked: the image seal was never listed"
-        elif any(s and s != (0, 0) for _, s in self.image_sizes):
-            size.settle(CONTRADICTED, f"RealWidth x RealHeight {seen}", "image-size")
+        elif any(s and s not in ((0, 0), IMAGE_SIZE) for _, s in self.image_sizes):
+            size.settle(CONTRADICTED, f"RealWidth x RealHeight {seen}: neither 0x0 nor the size asked for "
+                        "({}x{}), so the product cannot compare image seals by size".format(*IMAGE_SIZE))
+        elif any(s == IMAGE_SIZE for _, s in self.image_sizes):
+            size.settle(CONTRADICTED, f"RealWidth x RealHeight {seen} (the size asked for)", "image-size")
         elif any(s is None for _, s in self.image_sizes):
             size.settle(CONTRADICTED, f"RealWidth/RealHeight not reported ({seen}); the product then compares the "
                         "type only", affects_product=False)
@@ -566,6 +574,7 @@ class SandboxCheck:
             if not seal.seal_id:
                 seal.note = "its SealId is unknown: disable it in the e-sign console, by its name"
                 said.append(f"{seal.kind}: SealId unknown, not disabled")
+                problems.append((f"the {seal.kind} seal could not be disabled: its SealId is unknown", True))
                 continue
             was = seal.status or (SUCCESS if seal.kind == "system" else "")  # a system seal is SUCCESS at once
             answer = self._call("ChannelUpdateSealStatus", {"Agent": self.agent, "SealId": seal.seal_id,
@@ -573,6 +582,10 @@ class SandboxCheck:
             if answer.ok:
                 seal.disabled = True
                 said.append(f"{seal.kind} {seal.seal_id} ({was or 'status unknown'}): disabled")
+                verify = operator_verify(answer.response)
+                if verify:  # the disable waits for the operator's verification: not done until it is listed so
+                    seal.note = f"its disable waits for the operator's verification: {verify}"
+                    said.append(f"the disable answered a verification link ({verify})")
                 if was in IN_REVIEW or was == FAIL:
                     problems.append((f"a {was} seal was disabled", False))
                 continue
@@ -592,6 +605,8 @@ class SandboxCheck:
                     why = listed.error.code if listed.error else "not listed"
                     said.append(f"{seal.seal_id} not seen afterwards ({why})")
                 elif seal.status != DISABLE:
+                    seal.disabled = False  # what the API lists decides: the seal is left, and named as such
+                    seal.note = seal.note or f"it still lists as {seal.status!r}: disable it in the e-sign console"
                     problems.append((f"{seal.seal_id} lists as {seal.status!r} after it was disabled", True))
                 else:
                     said.append(f"{seal.seal_id} lists as DISABLE")
@@ -664,6 +679,29 @@ def format_table(findings: list[Finding], width: int = 90) -> str:
 
 
 # --------------------------------------------------------------------------- the task
+def check_sandbox_endpoint(conn_id: str, scheme: str, netloc: str, allow_other: bool) -> None:
+    """The check makes seals, grants and disables them, and sends an image to the platform's manual review: it runs
+    against the vendor's test host or this machine, and elsewhere (production) only when told to."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(f"{scheme}://{netloc}").hostname or ""
+    if host == SANDBOX_HOST or host == "localhost" or _loopback(host) or allow_other:
+        return
+    raise EssValidationError("allow_other_endpoint", f"connection {conn_id!r} points at {host}, not the sandbox "
+                             f"({SANDBOX_HOST}): the check makes seals there and sends an image to manual review. "
+                             "Point Variable ess_sandbox_conn_id at a sandbox connection, or set this Param to run "
+                             "it there anyway")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run(params: Mapping[str, Any], *, run_id: str, conn_id: str, report_dir: str, image_dir: str | Path,
         sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """The task: check the Params, run every check, write the report, log the table. Returns the report's path and
@@ -673,6 +711,7 @@ def run(params: Mapping[str, Any], *, run_id: str, conn_id: str, report_dir: str
     image = load_seal_image(SAMPLE_IMAGE, None, Path(image_dir))
     hook = EssHook(conn_id)
     endpoint = hook.settings.netloc  # a wrong connection fails here, before any call
+    check_sandbox_endpoint(conn_id, hook.settings.scheme, endpoint, bool(params.get("allow_other_endpoint")))
     started = datetime.now(UTC)
     check = SandboxCheck(hook, config, image, sleep=sleep)
     log.info("Sandbox self-check against %s, enterprise %s, seals named %s / %s", endpoint,
@@ -680,7 +719,7 @@ def run(params: Mapping[str, Any], *, run_id: str, conn_id: str, report_dir: str
     stopped: BaseException | None = None
     try:
         check.run()
-    except Exception as err:  # noqa: BLE001 - the report is written first, then the error is raised as it is
+    except BaseException as err:  # noqa: BLE001 - the report is written first (even for a task being stopped)
         stopped = err
     report = build_report(check, endpoint=endpoint, conn_id=conn_id, run_id=run_id, started=started,
                           stopped=f"{type(stopped).__name__}: {stopped}" if stopped else "")

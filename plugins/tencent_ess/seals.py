@@ -159,6 +159,22 @@ def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
     return found
 
 
+def unconfirmed(spec: SealSpec, seal: dict[str, Any]) -> str:
+    """What `differences` could not confirm about an existing seal taken for an image seal, in words ('' when
+    nothing): under either reading of `RealWidth`/`RealHeight`, 0×0 hides an image seal's size, and a size does not
+    tell an image seal from a drawn one."""
+    if not spec.from_image:
+        return ""
+    try:
+        width, height = int(seal.get("RealWidth")), int(seal.get("RealHeight"))
+    except (TypeError, ValueError):
+        return "the API reports no size, so neither its source nor its size could be compared"
+    if width == 0 and height == 0:
+        return f"its printed size is not reported (0x0), so a size of {spec.size} mm could not be compared" \
+            if spec.size else ""
+    return f"it reports {width}x{height} mm, which a drawn seal could report too: that it came from an image is assumed"
+
+
 class SealOperations:
     """The seal actions for one connection (one `EssHook`, shared by every thread of a task)."""
 
@@ -265,6 +281,9 @@ class SealOperations:
             raise SealMismatchError(spec.seal_name, seal.get("SealId", ""), found)
         if if_exists == "fail" and not own:
             raise SealExistsError(spec.seal_name, seal.get("SealId", ""))
+        doubt = unconfirmed(spec, seal)
+        if doubt:
+            log.warning("Seal %r (%s) is reused, but %s", spec.seal_name, seal.get("SealId"), doubt)
         if own:
             log.info("Seal %r: the create's first answer was lost; it had made SealId %s", spec.seal_name,
                      seal["SealId"])

@@ -241,13 +241,17 @@ REFUSED_OPTIONS = {"CreateSealPreview": "previews a seal without making it; thes
 def check_options(value: Any, field_name: str = "options") -> list[dict[str, str]]:
     """`Options` as the API takes them (a list of {Key, Value} strings) from a dict; booleans become "true"/"false".
     Keys are passed as given (the API documents few and adds more); `REFUSED_OPTIONS` are refused."""
-    if value is None or value == {}:
+    if value is None or value == {} or value == []:
         return []
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             raise EssValidationError(field_name, "is not a valid JSON object") from None
+    if isinstance(value, list):  # the API's own shape: [{"Key": ..., "Value": ...}]
+        if not all(isinstance(item, dict) and set(item) == {"Key", "Value"} for item in value):
+            raise EssValidationError(field_name, 'as a list must hold {"Key": ..., "Value": ...} objects only')
+        value = {item["Key"]: item["Value"] for item in value}
     if not isinstance(value, dict):
         raise EssValidationError(field_name, f"must be a mapping of option names to values, got {type(value).__name__}")
     options = []
@@ -258,7 +262,7 @@ def check_options(value: Any, field_name: str = "options") -> list[dict[str, str
             raw = "true" if raw else "false"
         if not isinstance(raw, (str, int)):
             raise EssValidationError(f"{field_name}[{key!r}]", f"must be a string or a boolean, got {type(raw).__name__}")
-        if key in REFUSED_OPTIONS and str(raw) == "true":
+        if key in REFUSED_OPTIONS and str(raw).strip().lower() in ("true", "1", "yes"):
             raise EssValidationError(f"{field_name}[{key!r}]", REFUSED_OPTIONS[key])
         options.append({"Key": key, "Value": str(raw)})
     return options
@@ -360,9 +364,11 @@ def check_seal_spec(
     if tax and seal_type != "INVOICE":
         raise EssValidationError("tax_identify_code", "is only used with seal_type 'INVOICE'")
     description = require_text("seal_description", seal_description, max_len=1000, min_len=0)
+    # Where SubSealType takes effect (OTHER seals drawn by the system, apps the vendor enabled) is the API's to say;
+    # its docs only ask not to send a horizontal text with it.
     sub_type = require_text("sub_seal_type", sub_seal_type, max_len=64, min_len=0)
-    if sub_type and (seal_type != "OTHER" or not source):
-        raise EssValidationError("sub_seal_type", "is only used with seal_type 'OTHER' drawn by the system")
+    if sub_type and text:
+        raise EssValidationError("sub_seal_type", "must not be combined with seal_horizontal_text (the API's rule)")
     return SealSpec(name, seal_type, source, style, size, text, tax, description, sub_type)
 
 

@@ -37,6 +37,18 @@ def test_the_form_passes_the_tax_code_an_enterprise_verified_by_letter_needs(sea
     assert seal["seal_type"] == "INVOICE" and seal["authorized_user_ids"] == ["letterstaff1"]
 
 
+@pytest.mark.parametrize("image_size, sent", [(None, ""), ("60_45", "60_45")])
+def test_the_form_sends_an_image_its_own_printed_size_and_no_drawn_style(seal_setup, ess_conn, image_size, sent):
+    """The form's seal size and style (defaults 42_42, circle) are a drawn seal's: an image seal gets Param
+    image_size, or nothing (the image's own size), and no style."""
+    conf = {**LETTER, "seal_name": "图片章", "seal_type": "OTHER", "seal_image_path": "sample_seal.png",
+            "user_ids": ["letterstaff1"], **({"image_size": image_size} if image_size else {})}
+    result = run_dag(seal_setup, conf=conf)
+    assert result.states["create_seal"] == "success", result.states
+    rendered = result.rendered["create_seal"]
+    assert (rendered["seal_size"], rendered["seal_style"]) == (sent, "")
+
+
 def test_an_open_id_the_sources_disagree_on_reaches_the_api_whose_answer_is_reported(seal_setup, ess_conn, capfd):
     """The form and the provider let `letter_staff_01` through (the SDK's examples use `_`); the emulator keeps the
     seed page's letters-and-digits rule, so the API refuses it: one call, not retried, its code in the log."""

@@ -35,7 +35,8 @@ def test_the_dag_writes_the_parity_report_and_leaks_no_secret(airflow_db, dag, m
 
     caplog.set_level(logging.DEBUG)
     emulator = make_emulator(review_seconds=2, profiles=profiles)
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    monkeypatch.setenv("AIRFLOW_CONN_ESS_SANDBOX", conn_json(emulator))
+    monkeypatch.setenv("AIRFLOW_VAR_ESS_SANDBOX_CONN_ID", "ess_sandbox")
     monkeypatch.setenv("AIRFLOW_VAR_ESS_REPORT_DIR", str(tmp_path / "reports"))
 
     result = run_dag(dag, conf=CONF)
@@ -65,13 +66,27 @@ def test_the_dag_writes_the_parity_report_and_leaks_no_secret(airflow_db, dag, m
 def test_an_unknown_conf_key_fails_before_any_call(airflow_db, dag, make_emulator, monkeypatch, tmp_path, capfd,
                                                    caplog):
     emulator = make_emulator()
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    monkeypatch.setenv("AIRFLOW_CONN_ESS_SANDBOX", conn_json(emulator))
+    monkeypatch.setenv("AIRFLOW_VAR_ESS_SANDBOX_CONN_ID", "ess_sandbox")
     monkeypatch.setenv("AIRFLOW_VAR_ESS_REPORT_DIR", str(tmp_path / "reports"))
     result = run_dag(dag, conf={**CONF, "poll_second": 1})
     assert result.state == "failed" and result.tries["check"] == 1  # no retry: a retry would make new seals
     assert sum(emulator_state(emulator)["request_counts"].values()) == 0
     out, err = capfd.readouterr()
     assert "'poll_second' (did you mean 'poll_seconds'?)" in out + err + caplog.text
+
+
+def test_without_its_own_connection_the_check_refuses_to_run(airflow_db, dag, make_emulator, monkeypatch, tmp_path,
+                                                             capfd):
+    """Never the deployment's connection by default: pointed at production, the check would make seals there."""
+    production = make_emulator()
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(production))
+    monkeypatch.delenv("AIRFLOW_VAR_ESS_SANDBOX_CONN_ID", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_ESS_REPORT_DIR", str(tmp_path / "reports"))
+    result = run_dag(dag, conf=CONF)
+    assert result.state == "failed" and result.tries["check"] == 1
+    assert sum(emulator_state(production)["request_counts"].values()) == 0
+    assert "Variable ess_sandbox_conn_id is not set" in "".join(capfd.readouterr())
 
 
 def test_the_sandbox_connection_variable_leaves_the_deployments_connection_alone(airflow_db, dag, make_emulator,

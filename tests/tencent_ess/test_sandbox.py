@@ -218,3 +218,98 @@ def test_seal_id_readings(seal_id, verdict, profile):
 ])
 def test_create_on_readings(value, verdict, profile):
     assert sandbox.read_create_on(value, now=1_796_000_100.0)[::2] == (verdict, profile)
+
+
+# ------------------------------------------------------------------ from an adversarial review
+def test_a_disable_answered_but_not_applied_is_named_left_for_the_console(make_emulator, monkeypatch, tmp_path):
+    """Regression: a disable that answers OK with a verification link, the seal still listed SUCCESS, was taken as
+    done: left_for_console was empty and the link was dropped."""
+    emulator = make_emulator(review_seconds=0)
+    real = EssHook.call
+
+    def call(self, action, params):
+        if action == "ChannelUpdateSealStatus":  # answered, yet nothing changes until the operator verifies
+            return {"RequestId": "req-verify", "SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl":
+                    "https://verify.example/qr.png"}
+        return real(self, action, params)
+
+    monkeypatch.setattr(EssHook, "call", call)
+    with pytest.raises(sandbox.SandboxCheckFailed):
+        run_check(emulator, monkeypatch, tmp_path)
+    report = read_report(tmp_path)
+    made = ours(emulator_state(emulator))
+    assert {s["seal_status"] for s in made} == {"SUCCESS"}
+    assert sorted(report["summary"]["left_for_console"]) == sorted(s["seal_id"] for s in made)
+    assert all("https://verify.example/qr.png" in seal["note"] for seal in report["left_for_console"])
+
+
+def test_a_task_stopped_mid_check_still_cleans_up_and_writes_its_report(make_emulator, monkeypatch, tmp_path):
+    """Regression: a task marked failed during the review watch raises a BaseException (AirflowTaskTerminated),
+    which went past every `except Exception`: no cleanup, no report."""
+    emulator = make_emulator(review_seconds=60)
+
+    class Terminated(BaseException):
+        pass
+
+    def stop_while_watching(seconds):
+        raise Terminated("the task was marked failed")
+
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    with pytest.raises(Terminated):
+        sandbox.run({**IDENTITY, **FAST}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
+                    report_dir=str(tmp_path), image_dir=ROOT / "data" / "seals", sleep=stop_while_watching)
+    report = read_report(tmp_path)
+    assert "Terminated" in report["stopped"] and report["summary"]["status"] == "failed"
+    statuses = {s["seal_name"].rsplit("-", 1)[1]: s["seal_status"] for s in ours(emulator_state(emulator))}
+    assert statuses == {"sys": "DISABLE", "img": "CHECKING"}
+    assert report["summary"]["left_for_console"] == [s["seal_id"] for s in ours(emulator_state(emulator))
+                                                     if s["seal_name"].endswith("-img")]
+
+
+def test_production_is_refused_before_any_call_unless_asked_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
+                       conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"}))
+    calls = []
+    monkeypatch.setattr(EssHook, "call", lambda self, action, params: calls.append(action))
+    with pytest.raises(sandbox.EssValidationError, match="allow_other_endpoint: .* points at "
+                       "essbasic.tencentcloudapi.com, not the sandbox"):
+        sandbox.run({**IDENTITY, **FAST}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
+                    report_dir=str(tmp_path), image_dir=ROOT / "data" / "seals")
+    assert calls == [] and not (tmp_path / "sandbox-check").exists()
+    for host in ("essbasic.test.ess.tencent.cn", "127.0.0.1", "localhost"):
+        sandbox.check_sandbox_endpoint("c", "https", f"{host}:443", False)
+    sandbox.check_sandbox_endpoint("c", "https", "essbasic.tencentcloudapi.com", True)
+
+
+@pytest.mark.parametrize("stages, status, verdict, profile", [
+    (["CHECKING", "CHECKING-SADM", "APPROVED"], "APPROVED", "contradicted", ""),  # an unknown status is never hidden
+    (["CHECKING", "CHECKING-SADM"], "CHECKING-SADM", "not checked", ""),  # the end not seen: not checked
+    (["CHECKING"], "CHECKING", "not checked", ""),
+    (["CHECKING", "CHECKING-SADM", "SUCCESS"], "SUCCESS", "contradicted", "sadm"),
+    (["CHECKING", "SUCCESS"], "SUCCESS", "verified", ""),
+])
+def test_review_stages_are_judged_alike_under_every_reading(stages, status, verdict, profile):
+    from types import SimpleNamespace
+
+    check = sandbox.SandboxCheck.__new__(sandbox.SandboxCheck)
+    check.findings = {cid: sandbox.Finding(cid, text) for cid, text in sandbox.CHECKS.items()}
+    check.config = SimpleNamespace(poll_seconds=0.1, review_wait_seconds=0.0)
+    check.image = sandbox.MadeSeal("image", "x", seal_id="S1", status=status)
+    check.describe_refused, check.image_made_at, check.clock = "", 0.0, lambda: 1.0
+    check.stages, check.image_sizes = stages, [(status, (0, 0))]
+    check.watch_review()
+    found = check.findings["image_review_stages"]
+    assert (found.verdict, found.profile) == (verdict, profile), found.answered
+
+
+@pytest.mark.parametrize("size, verdict, profile", [
+    ((0, 0), "verified", ""), ((30, 20), "contradicted", "image-size"), ((400, 300), "contradicted", ""),
+    ((42, 42), "contradicted", ""),
+])
+def test_an_image_seals_size_counts_as_a_reading_only_when_it_is_the_size_asked_for(size, verdict, profile):
+    check = sandbox.SandboxCheck.__new__(sandbox.SandboxCheck)
+    check.image_sizes = [("SUCCESS", size)]
+    found = sandbox.Finding("image_seal_size", "")
+    check._judge_size(found)
+    assert (found.verdict, found.profile, found.unexplained) == (verdict, profile, verdict == "contradicted"
+                                                                 and not profile)

@@ -194,3 +194,15 @@ def test_an_empty_seal_id_from_a_create_is_resolved_by_name_and_spec_never_kept(
     made = ops.create_or_reuse(agent(), spec, png_b64())
     [seal] = emulator_state(emulator)["seals"]
     assert made.created and made.seal_id == seal["seal_id"] != ""
+
+
+def test_what_the_comparison_could_not_confirm_about_an_image_seal_is_said():
+    from tencent_ess.seals import unconfirmed
+
+    sized = check_seal_spec(seal_name="章", has_image=True, seal_size="60_45")
+    plain = check_seal_spec(seal_name="章", has_image=True)
+    assert "0x0" in unconfirmed(sized, {"RealWidth": 0, "RealHeight": 0})
+    assert unconfirmed(plain, {"RealWidth": 0, "RealHeight": 0}) == ""
+    assert "a drawn seal could report too" in unconfirmed(plain, {"RealWidth": 42, "RealHeight": 42})
+    assert "no size" in unconfirmed(plain, {})
+    assert unconfirmed(check_seal_spec(seal_name="章"), {"RealWidth": 0, "RealHeight": 0}) == ""

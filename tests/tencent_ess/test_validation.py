@@ -203,3 +203,28 @@ def test_manifest_entries_naming_a_key_twice_are_refused():
                        '"seal_name": "B", "user_ids": ["u1"]}', object_pairs_hook=json_object_pairs)
     with pytest.raises(EssValidationError, match="seal_name: is given more than once"):
         check_tenant(entry)
+
+
+@pytest.mark.parametrize("value", [{"CreateSealPreview": True}, {"CreateSealPreview": "True"},
+                                   {"CreateSealPreview": 1}, [{"Key": "CreateSealPreview", "Value": "true"}]])
+def test_a_preview_option_is_refused_however_it_is_written(value):
+    from tencent_ess.validation import check_options
+
+    with pytest.raises(EssValidationError, match=r"options\['CreateSealPreview'\]: previews a seal"):
+        check_options(value)
+
+
+def test_options_in_the_apis_own_shape_are_taken():
+    from tencent_ess.validation import check_options
+
+    assert check_options([{"Key": "SealOperatorVerify", "Value": "true"}]) == \
+        check_options({"SealOperatorVerify": True}) == [{"Key": "SealOperatorVerify", "Value": "true"}]
+    with pytest.raises(EssValidationError, match="options: as a list"):
+        check_options([{"Key": "SealOperatorVerify"}])
+
+
+def test_where_a_sub_seal_type_applies_is_the_apis_to_say_but_not_with_a_horizontal_text():
+    spec = check_seal_spec(seal_name="章", seal_type="CONTRACT", sub_seal_type="X")
+    assert spec.to_params()["SubSealType"] == "X"
+    with pytest.raises(EssValidationError, match="sub_seal_type: must not be combined with seal_horizontal_text"):
+        check_seal_spec(seal_name="章", seal_type="OTHER", sub_seal_type="X", seal_horizontal_text="横")

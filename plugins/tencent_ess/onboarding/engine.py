@@ -239,13 +239,18 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
         return result
     grants = ops.grant_missing(agent, seal, spec.user_ids, spec.seal.seal_name)
     result.granted, result.skipped = grants.newly, grants.already
-    result.operator_verify = grants.verify or result.operator_verify
+    result.operator_verify = "; ".join(dict.fromkeys(filter(None, (result.operator_verify, grants.verify))))
     if policy.revoke_unlisted:
         if grants.unmatched:
             raise EssError(
                 f"revoke_unlisted: {', '.join(grants.unmatched)} hold the seal but are not among its holders as the "
                 "API lists them (by OpenId): list these users by OpenId to revoke safely. Nothing was revoked.")
         result.revoked = revoke_unlisted(ops, agent, seal, spec, policy, tenant or {})
+    if result.operator_verify:  # answered, but it takes effect only once the operator has verified: not done
+        result.status = FAILED
+        result.error = (f"operator_open_id: the API asks operator {spec.operator_open_id!r} to verify (face or SMS) "
+                        f"before this takes effect: {result.operator_verify}. Verify, then re-run this date")
+        return result
     result.status = DONE
     return result
 

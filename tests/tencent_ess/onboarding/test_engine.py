@@ -272,7 +272,7 @@ def test_a_wrong_key_stops_the_chunk_at_the_first_tenant(make_emulator, monkeypa
 
 def test_an_operator_verification_link_the_api_answers_reaches_the_report_row(ess_conn, monkeypatch):
     """Where the API asks the operator to verify (SealOperatorVerify* in a create's or grant's answer), the row
-    carries the link: the report is where the user sees what is left to do."""
+    carries the links and is not done (the action takes effect only once verified): the report says what is left."""
     hook = EssHook()
     real = hook._call_once
 
@@ -285,5 +285,8 @@ def test_an_operator_verification_link_the_api_answers_reaches_the_report_row(es
     monkeypatch.setattr(hook, "_call_once", answered_with_links)
     tasks, _ = plan_tenants([tenant("org_dianziqian", "核验章", ["n9528"])])
     [row] = onboard_chunk(hook, tasks, log=LOG)
-    assert row.status == "done" and row.operator_verify == "https://verify.example/ChannelCreateSealPolicy.png"
+    links = "https://verify.example/CreateSealByImage.png; https://verify.example/ChannelCreateSealPolicy.png"
+    assert row.operator_verify == links, "both links kept"
+    assert row.status == "failed" and "asks operator 'n9527' to verify" in row.error, "waiting is not done"
+    assert row.seal_id and row.granted == ["n9528"], "what was answered is kept"
     assert TenantResult.from_dict(row.to_wire()).operator_verify == row.operator_verify
