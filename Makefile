@@ -31,7 +31,10 @@ install: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# Lint and format first (seconds), then the suite.
 test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
 demo: $(STAMP)

@@ -59,9 +59,9 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from emulator_process import demo_connection, start_emulator  # noqa: E402
-from ess_emulator import fetch_state  # noqa: E402
 
 from bench.workload import calls_between, check_converged, write_fixture, write_manifest  # noqa: E402
+from ess_emulator import fetch_state  # noqa: E402
 
 ONBOARDING = "ess_tenant_onboarding"
 CHUNK_SIZE = 1000  # the chunk size the memory stage plans with (the DAG's default at 20/s)
@@ -110,12 +110,17 @@ class Bench:
         for folder in (self.manifests, self.reports, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.env = {
-            **os.environ, "AIRFLOW_HOME": str(work / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "NO_PROXY": "127.0.0.1,localhost",
-            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
-                {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
-                {"name": "bench-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(ROOT / "bench/dags")}},
-            ]),
+            **os.environ,
+            "AIRFLOW_HOME": str(work / "airflow"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "NO_PROXY": "127.0.0.1,localhost",
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+                [
+                    {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+                    {"name": "bench-dags", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(ROOT / "bench/dags")}},
+                ]
+            ),
             "AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR": str(self.manifests),
             "AIRFLOW_VAR_ESS_REPORT_DIR": str(self.reports),
             "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT)]),
@@ -123,36 +128,43 @@ class Bench:
         self.url = ""
 
     def airflow(self, *args: str) -> None:
-        subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def emulator_state(self) -> dict[str, Any]:
         return fetch_state(self.url)
 
     def start(self, name: str, fixture: Path, *options: str) -> subprocess.Popen:
-        proc, self.url = start_emulator(self.work / f"{name}.db", "--fixtures", str(fixture), *options,
-                                        log=self.logs / f"{name}.log")
+        proc, self.url = start_emulator(
+            self.work / f"{name}.db", "--fixtures", str(fixture), *options, log=self.logs / f"{name}.log"
+        )
         self.env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"] = demo_connection(self.url)
         return proc
 
-    def run(self, name: str, dag_id: str, day: str, tenants: int, conf: dict[str, Any] | None = None,
-            *extra: str) -> Run:
+    def run(
+        self, name: str, dag_id: str, day: str, tenants: int, conf: dict[str, Any] | None = None, *extra: str
+    ) -> Run:
         """`airflow dags test dag_id day`, timed, its process tree's peak RSS sampled, the emulator diffed."""
         return self.airflow_run(name, ["dags", "test", dag_id, day, "-c", json.dumps(conf or {}), *extra], day, tenants)
 
     def task(self, name: str, task_id: str, day: str, tenants: int, map_index: int, params: dict[str, Any]) -> Run:
         """`airflow tasks test` of one mapped task instance of the onboarding run of `day`, in its own process,
         as a worker would run it."""
-        argv = ["tasks", "test", ONBOARDING, task_id, day, "--map-index", str(map_index),
-                "-t", json.dumps(params)]
+        argv = ["tasks", "test", ONBOARDING, task_id, day, "--map-index", str(map_index), "-t", json.dumps(params)]
         return self.airflow_run(name, argv, day, tenants, report=False)
 
     def airflow_run(self, name: str, argv: list[str], day: str, tenants: int, report: bool = True) -> Run:
         before = self.emulator_state()
         log = (self.logs / f"{name}.log").open("w", encoding="utf-8")
         started = time.perf_counter()
-        proc = psutil.Popen([sys.executable, "-m", "airflow", *argv], env=self.env, stdout=log,
-                            stderr=subprocess.STDOUT)
+        proc = psutil.Popen(
+            [sys.executable, "-m", "airflow", *argv], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
         cpu_samples: list[tuple[float, Any, float]] = []
         peak = _watch(proc, cpu_samples)
         wall = time.perf_counter() - started
@@ -162,8 +174,19 @@ class Bench:
         data = latest_report(self.reports / day) if tenants and report else None
         times = run_times(self.logs / f"{name}.log")
         busy, span_cpu = within(cpu_samples, times[:2] if times else None)
-        return Run(name, tenants, wall, proc.returncode, peak / 2**20, requests_made, limited, data,
-                   span=times[2] if times else wall, busy=busy, span_cpu_s=span_cpu)
+        return Run(
+            name,
+            tenants,
+            wall,
+            proc.returncode,
+            peak / 2**20,
+            requests_made,
+            limited,
+            data,
+            span=times[2] if times else wall,
+            busy=busy,
+            span_cpu_s=span_cpu,
+        )
 
     def fixed_cost(self, name: str, dag_id: str, day: str, times: int) -> Run:
         """The DAG on a date with no manifest, `times` times; the quickest is kept, so that subtracting it
@@ -248,8 +271,11 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
 
     before = fetch_state(stack.emulator_url, timeout=120)
     started = time.time()
-    backfill = api.call("POST", "/backfills", json={"dag_id": ONBOARDING, "from_date": f"{days[0]}T00:00:00Z",
-                                                    "to_date": f"{days[-1]}T00:00:00Z"})
+    backfill = api.call(
+        "POST",
+        "/backfills",
+        json={"dag_id": ONBOARDING, "from_date": f"{days[0]}T00:00:00Z", "to_date": f"{days[-1]}T00:00:00Z"},
+    )
 
     def finished() -> list[dict] | None:
         runs = [r for r in api.runs(ONBOARDING) if r["run_type"] == "backfill" and r["logical_date"][:10] in days]
@@ -257,20 +283,42 @@ def backfill_run(stack: Any, api: Any, name: str, days: list[str], tenants: int,
 
     runs = wait_for(f"{name}: {len(days)} runs finished", finished, timeout=3600, interval=2, alive=stack.dead)
     # the scheduler closes the backfill shortly after its last run; one backfill per DAG may be open at a time
-    wait_for(f"{name}: backfill {backfill['id']} completed",
-             lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"], timeout=300, interval=1)
+    wait_for(
+        f"{name}: backfill {backfill['id']} completed",
+        lambda: api.call("GET", f"/backfills/{backfill['id']}")["completed_at"],
+        timeout=300,
+        interval=1,
+    )
     wall = max(datetime.fromisoformat(r["end_date"]).timestamp() for r in runs) - started
     after = fetch_state(stack.emulator_url, timeout=120)
     requests_made, limited = calls_between(before, after)
     states = [r["state"] for r in sorted(runs, key=lambda r: r["logical_date"])]
-    hosts = sorted({t["hostname"] for r in runs for t in api.task_instances(ONBOARDING, r["dag_run_id"])
-                    if t["task_id"] == "onboard" and t["hostname"]})
+    hosts = sorted(
+        {
+            t["hostname"]
+            for r in runs
+            for t in api.task_instances(ONBOARDING, r["dag_run_id"])
+            if t["task_id"] == "onboard" and t["hostname"]
+        }
+    )
     by_day = {}
     for day in days:
         by_day[day] = latest_report(reports / day)
     ok = all(state == "success" for state in states)
-    return Run(name, tenants, wall, 0 if ok else 1, 0.0, requests_made, limited, None, reports=by_day if tenants else {},
-               states=states, hosts=hosts, span=wall)
+    return Run(
+        name,
+        tenants,
+        wall,
+        0 if ok else 1,
+        0.0,
+        requests_made,
+        limited,
+        None,
+        reports=by_day if tenants else {},
+        states=states,
+        hosts=hosts,
+        span=wall,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- parse time
@@ -317,17 +365,21 @@ def limited_counts(run: Run) -> tuple[int, int, int]:
 
 
 def table(runs: list[Run]) -> str:
-    head = f"{'run':<26}{'tenants':>8}{'wall s':>9}{'run s':>8}{'net s':>8}{'tenants/s':>11}{'% ceiling':>11}" \
-           f"{'by wall':>9}{'RLE seen/retried/failed':>25}{'peak RSS MB':>13}{'exit':>6}"
+    head = (
+        f"{'run':<26}{'tenants':>8}{'wall s':>9}{'run s':>8}{'net s':>8}{'tenants/s':>11}{'% ceiling':>11}"
+        f"{'by wall':>9}{'RLE seen/retried/failed':>25}{'peak RSS MB':>13}{'exit':>6}"
+    )
     lines = [head, "-" * len(head)]
     for run in runs:
         seen, retried, failed = limited_counts(run)
         rate = f"{run.rate:.2f}" if run.rated else "-"
         share = f"{100 * run.rate / run.ceiling:.1f}%" if run.rated and math.isfinite(run.ceiling) else "-"
         by_wall = f"{run.wall_rate:.2f}" if run.rated else "-"
-        lines.append(f"{run.name:<26}{run.tenants:>8}{run.wall:>9.1f}{run.span:>8.1f}{run.net:>8.1f}{rate:>11}"
-                     f"{share:>11}{by_wall:>9}{f'{seen}/{retried}/{failed}':>25}{run.peak_rss_mb:>13.0f}"
-                     f"{run.returncode:>6}")
+        lines.append(
+            f"{run.name:<26}{run.tenants:>8}{run.wall:>9.1f}{run.span:>8.1f}{run.net:>8.1f}{rate:>11}"
+            f"{share:>11}{by_wall:>9}{f'{seen}/{retried}/{failed}':>25}{run.peak_rss_mb:>13.0f}"
+            f"{run.returncode:>6}"
+        )
     return "\n".join(lines)
 
 
@@ -365,34 +417,40 @@ class Stages:
     def throughput(self) -> tuple[Run, Run, Run | None]:
         """1 and 2: 1,000 tenants at the ceiling, the same date again, and the naive baseline."""
         bench, opts, work = self.bench, self.opts, self.bench.work
-        emulator = bench.start("emulator-limited", work / "fixture.json", "--rate-limit", "20", "--latency-ms",
-                               "50-150", "--seed", "5")
+        emulator = bench.start(
+            "emulator-limited", work / "fixture.json", "--rate-limit", "20", "--latency-ms", "50-150", "--seed", "5"
+        )
         naive = None
         try:
             print("stage 1: ess_tenant_onboarding at --rate-limit 20 --latency-ms 50-150", flush=True)
             empty = self.staged(bench.fixed_cost("empty date", ONBOARDING, "2026-12-01", 3), None)
             entries = write_manifest(bench.manifests / "2026-12-02.json", opts.tenants, "合同专用章")
             first = self.staged(bench.run("onboarding", ONBOARDING, "2026-12-02", opts.tenants), empty)
-            again = self.staged(bench.run("same date again", ONBOARDING, "2026-12-02", opts.tenants),
-                                empty)
+            again = self.staged(bench.run("same date again", ONBOARDING, "2026-12-02", opts.tenants), empty)
             if "2" in opts.stages:
                 print("stage 2: naive baseline, one mapped task instance per tenant per step", flush=True)
-                naive_empty = self.staged(bench.fixed_cost("naive empty date", "ess_naive_onboarding", "2026-12-03", 2),
-                                          None)
+                naive_empty = self.staged(
+                    bench.fixed_cost("naive empty date", "ess_naive_onboarding", "2026-12-03", 2), None
+                )
                 naive_entries = write_manifest(bench.manifests / "2026-12-04.json", opts.baseline, "基线专用章")
-                naive = self.staged(bench.run("naive baseline", "ess_naive_onboarding", "2026-12-04", opts.baseline),
-                                    naive_empty)
+                naive = self.staged(
+                    bench.run("naive baseline", "ess_naive_onboarding", "2026-12-04", opts.baseline), naive_empty
+                )
                 found = check_converged(bench.emulator_state()["seals"], naive_entries)
-                self.check(naive.returncode == 0 and found["missing"] == found["duplicates"] == 0,
-                           f"naive baseline: exit {naive.returncode}, {found}")
+                self.check(
+                    naive.returncode == 0 and found["missing"] == found["duplicates"] == 0,
+                    f"naive baseline: exit {naive.returncode}, {found}",
+                )
             seals = bench.emulator_state()["seals"]
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)
         for run in (first, again):
             by_status = (run.report or {}).get("summary", {}).get("by_status")
-            self.check(run.returncode == 0 and by_status == {"done": opts.tenants},
-                       f"{run.name}: exit {run.returncode}, statuses {by_status}")
+            self.check(
+                run.returncode == 0 and by_status == {"done": opts.tenants},
+                f"{run.name}: exit {run.returncode}, statuses {by_status}",
+            )
             self.check(limited_counts(run)[2] == 0, f"{run.name}: tenants failed on RequestLimitExceeded")
             self.check(run.rate >= 0.95 * CEILING, f"{run.name}: {run.rate:.2f} tenants/s < 95% of the ceiling")
         found = check_converged(seals, entries)
@@ -401,17 +459,25 @@ class Stages:
         self.check(again.requests.get("ChannelCreateSealPolicy", 0) == 0, "the re-run granted again")
         print(f"calls in the first run: {first.requests}; in the re-run: {again.requests}")
         own = chunk_rates(bench.logs / f"{first.name}.log")
-        self.figure(f"onboarding: {opts.tenants} tenants at 20/s, {first.rate:.1f} tenants/s "
-                    f"({100 * first.rate / CEILING:.1f}% of the ceiling; target 95%); the chunk itself "
-                    f"{', '.join(f'{rate:.1f}' for rate in own)} tenants/s; by the CLI's wall clock "
-                    f"{first.wall_rate:.1f} ({100 * first.wall_rate / CEILING:.1f}%)")
-        self.figure(f"same date again: {again.rate:.1f} tenants/s ({100 * again.rate / CEILING:.1f}% of the ceiling; "
-                    f"target 95%; by wall clock {100 * again.wall_rate / CEILING:.1f}%), "
-                    f"{again.requests.get('CreateSealByImage', 0)} creates and "
-                    f"{again.requests.get('ChannelCreateSealPolicy', 0)} grants")
+        self.figure(
+            f"onboarding: {opts.tenants} tenants at 20/s, {first.rate:.1f} tenants/s "
+            f"({100 * first.rate / CEILING:.1f}% of the ceiling; target 95%); the chunk itself "
+            f"{', '.join(f'{rate:.1f}' for rate in own)} tenants/s; by the CLI's wall clock "
+            f"{first.wall_rate:.1f} ({100 * first.wall_rate / CEILING:.1f}%)"
+        )
+        self.figure(
+            f"same date again: {again.rate:.1f} tenants/s ({100 * again.rate / CEILING:.1f}% of the ceiling; "
+            f"target 95%; by wall clock {100 * again.wall_rate / CEILING:.1f}%), "
+            f"{again.requests.get('CreateSealByImage', 0)} creates and "
+            f"{again.requests.get('ChannelCreateSealPolicy', 0)} grants"
+        )
         if naive:
-            self.figure(f"naive baseline: {naive.rate:.1f} tenants/s, {first.rate / naive.rate:.1f}x slower than the "
-                        "onboarding DAG" if naive.rate else "naive baseline: no rate")
+            self.figure(
+                f"naive baseline: {naive.rate:.1f} tenants/s, {first.rate / naive.rate:.1f}x slower than the "
+                "onboarding DAG"
+                if naive.rate
+                else "naive baseline: no rate"
+            )
         return first, again, naive
 
     def memory(self) -> float:
@@ -421,37 +487,69 @@ class Stages:
         emulator = bench.start("emulator-unlimited", bench.work / "fixture.json", "--rate-limit", "0")
         chunks: list[Run] = []
         try:
-            print(f"stage 3: peak RSS of a chunk, {small} vs {large} tenants in the manifest (no rate limit)",
-                  flush=True)
+            print(
+                f"stage 3: peak RSS of a chunk, {small} vs {large} tenants in the manifest (no rate limit)", flush=True
+            )
             for count, day, seal_name in ((small, "2026-12-05", "记忆专用章"), (large, "2026-12-06", "记忆专用章二")):
                 write_manifest(bench.manifests / f"{day}.json", count, seal_name)
-                planned = self.staged(bench.run(f"plan of {count}", ONBOARDING, day, 0,
-                                                {"chunk_size": CHUNK_SIZE},
-                                                "--mark-success-pattern", "onboard|finish_reviews|report"), None)
+                planned = self.staged(
+                    bench.run(
+                        f"plan of {count}",
+                        ONBOARDING,
+                        day,
+                        0,
+                        {"chunk_size": CHUNK_SIZE},
+                        "--mark-success-pattern",
+                        "onboard|finish_reviews|report",
+                    ),
+                    None,
+                )
                 self.check(planned.returncode == 0, f"{planned.name}: exit {planned.returncode}")
                 size = min(count, CHUNK_SIZE)
-                chunk = self.staged(bench.task(f"chunk 0 of {count}", "onboard", day, size, 0, {"rate_limit": 100000}),
-                                    None)
-                self.check(chunk.returncode == 0 and chunk.requests.get("ChannelCreateSealPolicy") == size,
-                           f"{chunk.name}: exit {chunk.returncode}, calls {chunk.requests}")
+                chunk = self.staged(
+                    bench.task(f"chunk 0 of {count}", "onboard", day, size, 0, {"rate_limit": 100000}), None
+                )
+                self.check(
+                    chunk.returncode == 0 and chunk.requests.get("ChannelCreateSealPolicy") == size,
+                    f"{chunk.name}: exit {chunk.returncode}, calls {chunk.requests}",
+                )
                 chunks.append(chunk)
         finally:
             emulator.terminate()
             emulator.wait(timeout=30)
         ratio = chunks[1].peak_rss_mb / chunks[0].peak_rss_mb
-        self.figure(f"memory: a chunk's peak RSS {chunks[1].peak_rss_mb:.0f} MB with {large} tenants in the manifest vs "
-              f"{chunks[0].peak_rss_mb:.0f} MB with {small}: ratio {ratio:.2f} (target <= 1.5)")
+        self.figure(
+            f"memory: a chunk's peak RSS {chunks[1].peak_rss_mb:.0f} MB with {large} tenants in the manifest vs "
+            f"{chunks[0].peak_rss_mb:.0f} MB with {small}: ratio {ratio:.2f} (target <= 1.5)"
+        )
         self.check(ratio <= 1.5, f"memory ratio {ratio:.2f} > 1.5")
         return ratio
 
-    def quota_run(self, name: str, emulator_name: str, server_limit: int, param_limit: int, day: str,
-                  empty: Run, seal_name: str, seed: str) -> Run:
+    def quota_run(
+        self,
+        name: str,
+        emulator_name: str,
+        server_limit: int,
+        param_limit: int,
+        day: str,
+        empty: Run,
+        seal_name: str,
+        seed: str,
+    ) -> Run:
         """Stage 5's one run: `opts.raised` tenants against a fresh emulator at `server_limit` (0: unlimited), Param
         `rate_limit` alone set; net of `empty` (its fixed cost), the emulator's CPU time taken, checked
         converged."""
         bench, count = self.bench, self.opts.raised
-        emulator = bench.start(emulator_name, bench.work / "fixture.json",
-                               "--rate-limit", str(server_limit), "--latency-ms", "50-150", "--seed", seed)
+        emulator = bench.start(
+            emulator_name,
+            bench.work / "fixture.json",
+            "--rate-limit",
+            str(server_limit),
+            "--latency-ms",
+            "50-150",
+            "--seed",
+            seed,
+        )
         try:
             entries = write_manifest(bench.manifests / f"{day}.json", count, seal_name)
             server = psutil.Process(emulator.pid)
@@ -465,8 +563,9 @@ class Stages:
             emulator.terminate()
             emulator.wait(timeout=30)
         by_status = (run.report or {}).get("summary", {}).get("by_status")
-        self.check(run.returncode == 0 and by_status == {"done": count},
-                   f"{run.name}: exit {run.returncode}, {by_status}", run)
+        self.check(
+            run.returncode == 0 and by_status == {"done": count}, f"{run.name}: exit {run.returncode}, {by_status}", run
+        )
         self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}", run)
         return run
 
@@ -501,10 +600,14 @@ class Stages:
         each round's lifted run (the same DAG unpaced: what pacing costs, if anything), the emulator's CPU per
         tenant and how busy the machine's cores were."""
         opts, configs = self.opts, [("quota lifted", 0, 10000, "无限专用章", "9")]
-        configs += [(f"raised quota {limit} per s", limit, limit, f"提额专用章{limit}", "7")
-                    for limit in opts.raised_limits]
-        print(f"stage 5: {opts.raised} tenants with the quota lifted and at --rate-limit "
-              f"{', '.join(map(str, opts.raised_limits))} (Params rate_limit only), {opts.rounds} rounds", flush=True)
+        configs += [
+            (f"raised quota {limit} per s", limit, limit, f"提额专用章{limit}", "7") for limit in opts.raised_limits
+        ]
+        print(
+            f"stage 5: {opts.raised} tenants with the quota lifted and at --rate-limit "
+            f"{', '.join(map(str, opts.raised_limits))} (Params rate_limit only), {opts.rounds} rounds",
+            flush=True,
+        )
         first = pendulum.date(2027, 1, 1)
         empty = self.quota_empty(first.to_date_string())
         taken: list[list[Run]] = [[] for _ in configs]
@@ -513,32 +616,54 @@ class Stages:
             for c in [*range(shift, len(configs)), *range(shift)]:
                 name, server, param, seal, seed = configs[c]
                 day = first.add(days=c * opts.rounds + round_).to_date_string()
-                taken[c].append(self.quota_run(f"{name} r{round_}", f"emulator-{server or 'lifted'}-r{round_}",
-                                               server, param, day, empty, seal, seed))
+                taken[c].append(
+                    self.quota_run(
+                        f"{name} r{round_}",
+                        f"emulator-{server or 'lifted'}-r{round_}",
+                        server,
+                        param,
+                        day,
+                        empty,
+                        seal,
+                        seed,
+                    )
+                )
         lifted = taken[0]
-        for (name, limit, *_), runs in zip(configs, taken):
+        for (name, limit, *_), runs in zip(configs, taken, strict=True):
             client = [self.client_ms(run, empty) for run in runs]
-            shares = [run.rate / min(run.ceiling, 1000 / ms) if run.rated else 0.0 for run, ms in zip(runs, client)]
-            rounds = [self.round_line(run, ms, share, unpaced if limit else None)
-                      for run, ms, share, unpaced in zip(runs, client, shares, lifted)]
+            shares = [
+                run.rate / min(run.ceiling, 1000 / ms) if run.rated else 0.0
+                for run, ms in zip(runs, client, strict=True)
+            ]
+            rounds = [
+                self.round_line(run, ms, share, unpaced if limit else None)
+                for run, ms, share, unpaced in zip(runs, client, shares, lifted, strict=True)
+            ]
             share, rate, ms = (statistics.median(values) for values in (shares, [run.rate for run in runs], client))
             of_ceiling = f" ({100 * rate / limit:.0f}% of the ceiling)" if limit else ""
             verdict = f"(target 90%): {'met' if share >= 0.9 else 'NOT MET'}" if limit else "(no target)"
-            self.figure(f"{name}: median {rate:.1f} tenants/s{of_ceiling}, median {100 * share:.0f}% of min(ceiling, "
-                        f"the machine's limit) {verdict}; client CPU {ms:.1f} ms a tenant (median): one worker core "
-                        f"drives about {1000 / ms:.0f} tenants/s. By round: {' | '.join(rounds)}")
+            self.figure(
+                f"{name}: median {rate:.1f} tenants/s{of_ceiling}, median {100 * share:.0f}% of min(ceiling, "
+                f"the machine's limit) {verdict}; client CPU {ms:.1f} ms a tenant (median): one worker core "
+                f"drives about {1000 / ms:.0f} tenants/s. By round: {' | '.join(rounds)}"
+            )
             if limit:
-                self.check(share >= 0.9, f"{name}: median {100 * share:.0f}% of min(ceiling, the machine's limit) "
-                                         "< 90%")
+                self.check(
+                    share >= 0.9, f"{name}: median {100 * share:.0f}% of min(ceiling, the machine's limit) < 90%"
+                )
 
     @staticmethod
     def round_line(run: Run, ms: float, share: float, lifted: Run | None) -> str:
         """One stage-5 run as its figure's line lists it: rate, share of its limit, against the round's lifted
         run (for a raised quota), the emulator's CPU per tenant and the machine's load."""
-        against = f", {100 * run.rate / lifted.rate:.0f}% of the round's lifted run" if lifted and lifted.rate > 0 else ""
-        return (f"{run.rate:.1f} tenants/s, {100 * share:.0f}% of min(ceiling, one core's {1000 / ms:.0f} at {ms:.1f} "
-                f"ms a tenant){against}; emulator {1000 * run.server_cpu_s / max(run.tenants, 1):.1f} ms a tenant, "
-                f"machine {100 * run.busy:.0f}% busy")
+        against = (
+            f", {100 * run.rate / lifted.rate:.0f}% of the round's lifted run" if lifted and lifted.rate > 0 else ""
+        )
+        return (
+            f"{run.rate:.1f} tenants/s, {100 * share:.0f}% of min(ceiling, one core's {1000 / ms:.0f} at {ms:.1f} "
+            f"ms a tenant){against}; emulator {1000 * run.server_cpu_s / max(run.tenants, 1):.1f} ms a tenant, "
+            f"machine {100 * run.busy:.0f}% busy"
+        )
 
     def backfill(self) -> Run:
         """6: a backfill of `--backfill-days` dates, `--backfill` tenants a date, at --rate-limit 20, under the real
@@ -550,17 +675,23 @@ class Stages:
         days, per = opts.backfill_days, opts.backfill
         fixture = work / "fixture-backfill.json"
         write_fixture(fixture, days * per)
-        print(f"stage 6: a {days}-date backfill of {per} tenants a date at --rate-limit 20, under the scheduler and "
-              "two Celery workers (scripts/stack.py)", flush=True)
+        print(
+            f"stage 6: a {days}-date backfill of {per} tenants a date at --rate-limit 20, under the scheduler and "
+            "two Celery workers (scripts/stack.py)",
+            flush=True,
+        )
         stack_dir = work / "stack"
         stack_dir.mkdir()
         stack_dir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data directory
         manifests, reports = work / "stack-tenants", work / "stack-reports"
         manifests.mkdir()
-        stack = Stack(stack_dir, manifest_dir=manifests, report_dir=reports,
-                      emulator_args=("--fixtures", str(fixture), "--rate-limit", "20", "--latency-ms", "50-150",
-                                     "--seed", "6"),
-                      log=lambda line: print(f"  [stack] {line}", flush=True))
+        stack = Stack(
+            stack_dir,
+            manifest_dir=manifests,
+            report_dir=reports,
+            emulator_args=("--fixtures", str(fixture), "--rate-limit", "20", "--latency-ms", "50-150", "--seed", "6"),
+            log=lambda line: print(f"  [stack] {line}", flush=True),
+        )
         with stack:
             api = Api(stack)
             api.ready(ONBOARDING)
@@ -570,32 +701,40 @@ class Stages:
             entries = []
             for n, day in enumerate(busy_days):
                 entries += write_manifest(manifests / f"{day}.json", per, "回填专用章", first=n * per)
-            run = self.staged(backfill_run(stack, api, f"backfill {days} dates", busy_days, days * per, reports),
-                              empty)
+            run = self.staged(backfill_run(stack, api, f"backfill {days} dates", busy_days, days * per, reports), empty)
             found = check_converged(fetch_state(stack.emulator_url, timeout=120)["seals"], entries)
         calls = sum(run.requests.values())
         statuses = {day: (report or {}).get("summary", {}).get("by_status") for day, report in run.reports.items()}
-        self.check(run.returncode == 0 and all(s == {"done": per} for s in statuses.values()) and len(statuses) == days,
-                   f"{run.name}: runs {run.states}, statuses {statuses}")
+        self.check(
+            run.returncode == 0 and all(s == {"done": per} for s in statuses.values()) and len(statuses) == days,
+            f"{run.name}: runs {run.states}, statuses {statuses}",
+        )
         self.check(found["missing"] == found["duplicates"] == 0, f"{run.name}: {found}")
-        self.check(run.rate_limited <= 0.01 * calls, f"{run.name}: {run.rate_limited} of {calls} calls "
-                                                       "answered RequestLimitExceeded (> 1%)")
+        self.check(
+            run.rate_limited <= 0.01 * calls,
+            f"{run.name}: {run.rate_limited} of {calls} calls answered RequestLimitExceeded (> 1%)",
+        )
         self.check(run.rate >= 0.9 * CEILING, f"{run.name}: {run.rate:.2f} tenants/s < 90% of the ceiling")
-        self.figure(f"backfill: {days} dates x {per} tenants in parallel runs on 2 Celery workers, "
-                    f"{run.rate:.1f} tenants/s net ({100 * run.rate / CEILING:.0f}% of the 20/s ceiling; "
-                    f"{run.tenants / run.wall:.1f}/s gross), RequestLimitExceeded {run.rate_limited} of {calls} calls "
-                    f"({100 * run.rate_limited / max(calls, 1):.2f}%), seals {found['seals']}, duplicates "
-                    f"{found['duplicates']}, missing {found['missing']}; onboard chunks ran on {', '.join(run.hosts)}")
+        self.figure(
+            f"backfill: {days} dates x {per} tenants in parallel runs on 2 Celery workers, "
+            f"{run.rate:.1f} tenants/s net ({100 * run.rate / CEILING:.0f}% of the 20/s ceiling; "
+            f"{run.tenants / run.wall:.1f}/s gross), RequestLimitExceeded {run.rate_limited} of {calls} calls "
+            f"({100 * run.rate_limited / max(calls, 1):.2f}%), seals {found['seals']}, duplicates "
+            f"{found['duplicates']}, missing {found['missing']}; onboard chunks ran on {', '.join(run.hosts)}"
+        )
         return run
 
     def parse(self) -> float:
         """4: each DAG file's import time over a minimal airflow.sdk DAG file's."""
-        print(f"stage 4: DAG file import time vs a minimal airflow.sdk DAG, median of {self.opts.parse_runs}",
-              flush=True)
+        print(
+            f"stage 4: DAG file import time vs a minimal airflow.sdk DAG, median of {self.opts.parse_runs}", flush=True
+        )
         ratios = parse_ratios(self.opts.parse_runs, self.bench.env)
         minimal_ms = ratios.pop("_minimal_ms")
         for name, ratio in ratios.items():
-            self.figure(f"parse: {name}.py imports in {ratio:.2f}x the minimal DAG's {minimal_ms:.1f} ms (target <= 1.5)")
+            self.figure(
+                f"parse: {name}.py imports in {ratio:.2f}x the minimal DAG's {minimal_ms:.1f} ms (target <= 1.5)"
+            )
         worst = max(ratios.values())
         self.check(worst <= 1.5, f"parse ratio {worst:.2f} > 1.5")
         return worst
@@ -605,12 +744,20 @@ def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--tenants", type=int, default=1000)
     args.add_argument("--baseline", type=int, default=100)
-    args.add_argument("--memory", default="1000,10000", type=lambda text: tuple(int(x) for x in text.split(",")),
-                      help="two manifest sizes for the memory comparison")
+    args.add_argument(
+        "--memory",
+        default="1000,10000",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        help="two manifest sizes for the memory comparison",
+    )
     args.add_argument("--parse-runs", type=int, default=9)
     args.add_argument("--raised", type=int, default=3000, help="tenants for each raised-quota run")
-    args.add_argument("--raised-limits", default="100,200", type=lambda text: [int(x) for x in text.split(",")],
-                      help="the raised quotas (requests/s) of stage 5")
+    args.add_argument(
+        "--raised-limits",
+        default="100,200",
+        type=lambda text: [int(x) for x in text.split(",")],
+        help="the raised quotas (requests/s) of stage 5",
+    )
     args.add_argument("--rounds", type=int, default=3, help="rounds of stage 5 (its verdict is their median)")
     args.add_argument("--backfill", type=int, default=1000, help="tenants a date in the backfill stage")
     args.add_argument("--backfill-days", type=int, default=7, help="dates in the backfill stage")

@@ -44,12 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     found = check_converged(state["seals"], entries)
     injected = state["faults_injected"]
     summary = (run.report or {}).get("summary", {})
-    print(f"run: exit {run.returncode} in {run.wall:.0f}s; report {summary.get('by_status')}; "
-          f"retried in call {summary.get('retried_calls')}; "
-          f"tenants retried by task retries {summary.get('tenants_retried_by_task_retry')}")
+    print(
+        f"run: exit {run.returncode} in {run.wall:.0f}s; report {summary.get('by_status')}; "
+        f"retried in call {summary.get('retried_calls')}; "
+        f"tenants retried by task retries {summary.get('tenants_retried_by_task_retry')}"
+    )
     print(f"faults injected: {injected}; log and report under {work}")
-    print(f"chaos: tenants {found['tenants']}, seals {found['seals']}, duplicates {found['duplicates']}, "
-          f"missing {found['missing']}, faults injected {sum(injected.values())}")
+    print(
+        f"chaos: tenants {found['tenants']}, seals {found['seals']}, duplicates {found['duplicates']}, "
+        f"missing {found['missing']}, faults injected {sum(injected.values())}"
+    )
     ok = run.returncode == 0 and found["duplicates"] == 0 and found["missing"] == 0 and found["seals"] == opts.tenants
     return 0 if ok else 1
 

@@ -16,21 +16,39 @@ def org(i: int) -> str:
 def write_fixture(path: Path, tenants: int) -> None:
     """The default fixture's credentials and AppId, with `tenants` verified enterprises of two employees each."""
     default = json.loads(DEFAULT_FIXTURE.read_text("utf-8"))
-    orgs = [{"open_id": org(i), "name": f"Bench tenant {i}", "employees": [
-        {"open_id": f"b{i:05d}admin", "user_id": f"{i:05d}".ljust(32, "a")},
-        {"open_id": f"b{i:05d}staff", "user_id": f"{i:05d}".ljust(32, "s")},
-    ]} for i in range(tenants)]
-    fixture = {"credentials": default["credentials"],
-               "apps": [{"app_id": default["apps"][0]["app_id"], "organizations": orgs}]}
+    orgs = [
+        {
+            "open_id": org(i),
+            "name": f"Bench tenant {i}",
+            "employees": [
+                {"open_id": f"b{i:05d}admin", "user_id": f"{i:05d}".ljust(32, "a")},
+                {"open_id": f"b{i:05d}staff", "user_id": f"{i:05d}".ljust(32, "s")},
+            ],
+        }
+        for i in range(tenants)
+    ]
+    fixture = {
+        "credentials": default["credentials"],
+        "apps": [{"app_id": default["apps"][0]["app_id"], "organizations": orgs}],
+    }
     path.write_text(json.dumps(fixture), encoding="utf-8")
 
 
 def write_manifest(path: Path, count: int, seal_name: str, first: int = 0) -> list[dict]:
     """`count` system-seal tenants, one per enterprise from `first` on, each granting its two employees; returns
     the entries."""
-    entries = [{"proxy_organization_open_id": org(i), "operator_open_id": f"b{i:05d}admin", "seal_name": seal_name,
-                "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "seal_style": "circle",
-                "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"]} for i in range(first, first + count)]
+    entries = [
+        {
+            "proxy_organization_open_id": org(i),
+            "operator_open_id": f"b{i:05d}admin",
+            "seal_name": seal_name,
+            "seal_type": "CONTRACT",
+            "generate_source": "SealGenerateSourceSystem",
+            "seal_style": "circle",
+            "user_ids": [f"b{i:05d}admin", f"b{i:05d}staff"],
+        }
+        for i in range(first, first + count)
+    ]
     path.write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     return entries
 
@@ -52,8 +70,12 @@ def check_converged(seals: list[dict], entries: list[dict]) -> dict[str, int]:
         held = {u for seal in found.get(key, []) for u in seal["authorized_user_ids"]}
         if key not in found or not set(entry["user_ids"]) <= held:
             missing += 1
-    return {"tenants": len(wanted), "seals": sum(len(v) for v in found.values()), "duplicates": duplicates,
-            "missing": missing}
+    return {
+        "tenants": len(wanted),
+        "seals": sum(len(v) for v in found.values()),
+        "duplicates": duplicates,
+        "missing": missing,
+    }
 
 
 def calls_between(before: dict, after: dict) -> tuple[dict[str, int], int]:

@@ -28,36 +28,65 @@ REPO = Path(__file__).resolve().parents[1]
 
 PARAMS = {
     "proxy_organization_open_id": Param(
-        type="string", minLength=1, maxLength=64, title="Test enterprise OpenId", section="Sandbox enterprise",
-        description="Agent.ProxyOrganizationOpenId of a TEST enterprise: the check makes and disables two seals "
-                    "in it.",
+        type="string",
+        minLength=1,
+        maxLength=64,
+        title="Test enterprise OpenId",
+        section="Sandbox enterprise",
+        description="Agent.ProxyOrganizationOpenId of a TEST enterprise: the check makes and disables two seals in it.",
     ),
     "operator_open_id": Param(
-        type="string", minLength=1, maxLength=64, title="Operator OpenId", section="Sandbox enterprise",
+        type="string",
+        minLength=1,
+        maxLength=64,
+        title="Operator OpenId",
+        section="Sandbox enterprise",
         description="Agent.ProxyOperator.OpenId: a verified employee holding the seal-query permission (印章查询).",
     ),
     "user_ids": Param(
-        type="array", minItems=2, maxItems=2, uniqueItems=True, items={"type": "string", "minLength": 1,
-                                                                       "maxLength": 64},
-        title="Two employees", section="Sandbox enterprise",
+        type="array",
+        minItems=2,
+        maxItems=2,
+        uniqueItems=True,
+        items={"type": "string", "minLength": 1, "maxLength": 64},
+        title="Two employees",
+        section="Sandbox enterprise",
         description="Exactly two employees' OpenIds (or UserIds), one per line: granted the check's own system "
-                    "seal, then the second one is revoked twice.",
+        "seal, then the second one is revoked twice.",
     ),
     "name_prefix": Param(
-        "ESSCHECK", type="string", minLength=1, maxLength=30, title="Seal name prefix", section="Check",
+        "ESSCHECK",
+        type="string",
+        minLength=1,
+        maxLength=30,
+        title="Seal name prefix",
+        section="Check",
         description="The check's seals are named {prefix}-{random token}-sys and -img.",
     ),
     "review_wait_seconds": Param(
-        600, type="integer", minimum=0, maximum=3600, title="Watch the image seal's review (seconds)",
-        section="Check", description="How long to watch the image seal's review before reporting its stages.",
+        600,
+        type="integer",
+        minimum=0,
+        maximum=3600,
+        title="Watch the image seal's review (seconds)",
+        section="Check",
+        description="How long to watch the image seal's review before reporting its stages.",
     ),
     "allow_other_endpoint": Param(
-        False, type="boolean", title="Allow an endpoint other than the sandbox", section="Check",
+        False,
+        type="boolean",
+        title="Allow an endpoint other than the sandbox",
+        section="Check",
         description="Off: the check runs only against essbasic.test.ess.tencent.cn or this machine. It makes "
-                    "seals and sends an image to manual review: never turn this on for production.",
+        "seals and sends an image to manual review: never turn this on for production.",
     ),
     "poll_seconds": Param(
-        10, type="number", minimum=0.1, maximum=600, title="Seconds between looks", section="Check",
+        10,
+        type="number",
+        minimum=0.1,
+        maximum=600,
+        title="Seconds between looks",
+        section="Check",
         description="Between looks at the review (stretched so that there are at most 60 looks).",
     ),
 }
@@ -81,6 +110,7 @@ def ess_sandbox_check():
     def check(params: dict | None = None, run_id: str | None = None, dag_run: Any = None) -> dict[str, Any]:
         """Every check in turn; the report, the log table; red on an unexplained or unanswered finding."""
         from airflow.sdk import Variable
+
         from tencent_ess import sandbox
         from tencent_ess.errors import EssConfigError, failure_policy
         from tencent_ess.params import check_conf
@@ -91,10 +121,14 @@ def ess_sandbox_check():
             # pointed at production, this check would make seals there.
             conn_id = Variable.get("ess_sandbox_conn_id", default=None)
             if not conn_id:
-                raise EssConfigError("Variable ess_sandbox_conn_id is not set: set it to the id of a connection to the "
-                                     "sandbox (essbasic.test.ess.tencent.cn); the check does not use ess_conn_id")
+                raise EssConfigError(
+                    "Variable ess_sandbox_conn_id is not set: set it to the id of a connection to the "
+                    "sandbox (essbasic.test.ess.tencent.cn); the check does not use ess_conn_id"
+                )
             return sandbox.run(
-                params or {}, run_id=str(run_id), conn_id=conn_id,
+                params or {},
+                run_id=str(run_id),
+                conn_id=conn_id,
                 report_dir=Variable.get("ess_report_dir", default=str(REPO / "output")),
                 image_dir=REPO / "data" / "seals",
             )

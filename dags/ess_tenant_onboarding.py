@@ -25,54 +25,116 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
+
 from tencent_ess import RETRY_DEFAULTS
 from tencent_ess.onboarding import AWAITING
 from tencent_ess.onboarding.wait import ManifestSensor
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULTS = {"default_manifest_dir": str(REPO / "data" / "tenants"), "default_report_dir": str(REPO / "output"),
-            "default_image_dir": str(REPO / "data" / "seals")}
+DEFAULTS = {
+    "default_manifest_dir": str(REPO / "data" / "tenants"),
+    "default_report_dir": str(REPO / "output"),
+    "default_image_dir": str(REPO / "data" / "seals"),
+}
 
 PARAMS = {
-    "mode": Param("apply", enum=["apply", "plan"], title="Mode", section="Sync",
-                  description="plan: describe only and report what apply would change (zero writes); "
-                              "a plan with changes or errors is a failed run (a drift alarm)."),
-    "revoke_unlisted": Param(False, type="boolean", title="Revoke users not listed", section="Sync",
-                             description="For every seal named in the manifest, revoke users who hold it but are "
-                                         "not in that entry's user_ids. Seals not named are never touched."),
-    "max_revocations": Param(100, type="integer", minimum=0, title="Most revocations per run", section="Sync",
-                             description="An apply that would revoke more fails before any write. Counted over "
-                                         "the whole run: all its tasks, their retries, and a cleared run."),
-    "allow_older_manifest": Param(False, type="boolean", title="Apply an older manifest with revocations",
-                                  section="Sync",
-                                  description="Off: once a newer manifest date was applied with revoke_unlisted for "
-                                              "the same AppId, an older date's revoking apply changes nothing "
-                                              "(it would undo newer grants). On: apply it anyway."),
-    "manifest_date": Param(None, type=["null", "string"], format="date", title="Manifest date (YYYY-MM-DD)",
-                           section="Manifest",
-                           description="Empty: the run's logical date, or, for a run without one, the day it "
-                                       "was triggered (UTC). Reports go under this date."),
-    "rate_limit": Param(20, type="integer", minimum=1, title="API rate limit (requests/s per action)",
-                        description="The account's limit; 20 unless Tencent Cloud raised it.", section="Throughput"),
-    "chunk_size": Param(None, type=["null", "integer"], minimum=1, maximum=5000, title="Tenants per chunk task",
-                        description="Empty: about 40 s of work at rate_limit (1,000 up to 25/s, 4,000 at 100/s, "
-                                    "at most 5,000), as each chunk task idles the quota for about a second as it "
-                                    "starts and ends. Set it lower to spread a manifest over more workers.",
-                        section="Throughput"),
-    "concurrency": Param(None, type=["null", "integer"], minimum=1, maximum=256, section="Throughput",
-                         title="Concurrent tenants within a chunk",
-                         description="Empty: derived from rate_limit and the API's observed latency (Little's law), "
-                                     "adjusting as the run goes."),
-    "manifest_wait_minutes": Param(0, type="number", minimum=0, title="Wait this long for a late manifest (minutes)",
-                                   description="0: do not wait. The wait defers (holds no worker slot).",
-                                   section="Manifest"),
-    "manifest_required": Param(False, type="boolean", title="Fail when there is no manifest",
-                               description="Off: a day without a manifest is recorded in an empty report and skipped.",
-                               section="Manifest"),
-    "review_poll_seconds": Param(10, type="integer", minimum=1, title="Seconds between review checks",
-                                 section="Image seal review"),
-    "review_wait_seconds": Param(300, type="integer", minimum=0, section="Image seal review",
-                                 title="Wait this long for reviews before handing back to task retries"),
+    "mode": Param(
+        "apply",
+        enum=["apply", "plan"],
+        title="Mode",
+        section="Sync",
+        description="plan: describe only and report what apply would change (zero writes); "
+        "a plan with changes or errors is a failed run (a drift alarm).",
+    ),
+    "revoke_unlisted": Param(
+        False,
+        type="boolean",
+        title="Revoke users not listed",
+        section="Sync",
+        description="For every seal named in the manifest, revoke users who hold it but are "
+        "not in that entry's user_ids. Seals not named are never touched.",
+    ),
+    "max_revocations": Param(
+        100,
+        type="integer",
+        minimum=0,
+        title="Most revocations per run",
+        section="Sync",
+        description="An apply that would revoke more fails before any write. Counted over "
+        "the whole run: all its tasks, their retries, and a cleared run.",
+    ),
+    "allow_older_manifest": Param(
+        False,
+        type="boolean",
+        title="Apply an older manifest with revocations",
+        section="Sync",
+        description="Off: once a newer manifest date was applied with revoke_unlisted for "
+        "the same AppId, an older date's revoking apply changes nothing "
+        "(it would undo newer grants). On: apply it anyway.",
+    ),
+    "manifest_date": Param(
+        None,
+        type=["null", "string"],
+        format="date",
+        title="Manifest date (YYYY-MM-DD)",
+        section="Manifest",
+        description="Empty: the run's logical date, or, for a run without one, the day it "
+        "was triggered (UTC). Reports go under this date.",
+    ),
+    "rate_limit": Param(
+        20,
+        type="integer",
+        minimum=1,
+        title="API rate limit (requests/s per action)",
+        description="The account's limit; 20 unless Tencent Cloud raised it.",
+        section="Throughput",
+    ),
+    "chunk_size": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=5000,
+        title="Tenants per chunk task",
+        description="Empty: about 40 s of work at rate_limit (1,000 up to 25/s, 4,000 at 100/s, "
+        "at most 5,000), as each chunk task idles the quota for about a second as it "
+        "starts and ends. Set it lower to spread a manifest over more workers.",
+        section="Throughput",
+    ),
+    "concurrency": Param(
+        None,
+        type=["null", "integer"],
+        minimum=1,
+        maximum=256,
+        section="Throughput",
+        title="Concurrent tenants within a chunk",
+        description="Empty: derived from rate_limit and the API's observed latency (Little's law), "
+        "adjusting as the run goes.",
+    ),
+    "manifest_wait_minutes": Param(
+        0,
+        type="number",
+        minimum=0,
+        title="Wait this long for a late manifest (minutes)",
+        description="0: do not wait. The wait defers (holds no worker slot).",
+        section="Manifest",
+    ),
+    "manifest_required": Param(
+        False,
+        type="boolean",
+        title="Fail when there is no manifest",
+        description="Off: a day without a manifest is recorded in an empty report and skipped.",
+        section="Manifest",
+    ),
+    "review_poll_seconds": Param(
+        10, type="integer", minimum=1, title="Seconds between review checks", section="Image seal review"
+    ),
+    "review_wait_seconds": Param(
+        300,
+        type="integer",
+        minimum=0,
+        section="Image seal review",
+        title="Wait this long for reviews before handing back to task retries",
+    ),
 }
 
 
@@ -85,6 +147,7 @@ def _where():
 def _conn_id() -> str:
     """The deployment's connection (Variable `ess_conn_id`): never taken from a trigger's conf."""
     from airflow.sdk import Variable
+
     from tencent_ess import DEFAULT_CONN_ID
 
     return Variable.get("ess_conn_id", default=DEFAULT_CONN_ID)
@@ -124,65 +187,105 @@ def ess_tenant_onboarding():
     def plan(ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None) -> list[int]:
         """Refuse unknown conf keys; read and check the manifest; one XCom key per chunk; bad entries become rows."""
         from airflow.sdk.configuration import conf
+
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
         from tencent_ess.params import check_conf
 
         with failure_policy():
             check_conf(dag_run.conf if dag_run is not None else None, PARAMS)
-            return tasks.plan(_where(), ds=_day(ds, params, dag_run), params=params, ti=ti,
-                              max_chunks=conf.getint("core", "max_map_length"))
+            return tasks.plan(
+                _where(),
+                ds=_day(ds, params, dag_run),
+                params=params,
+                ti=ti,
+                max_chunks=conf.getint("core", "max_map_length"),
+            )
 
     # A chunk's results (a row per tenant) go to XCom and the report, not into the task log as one huge line.
     # multiple_outputs=False: the dict is one XCom (Airflow would also push each key, doubling a chunk's rows).
     @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False, multiple_outputs=False)
-    def onboard(chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None,
-                dag_run: Any = None) -> dict[str, Any]:
+    def onboard(
+        chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None
+    ) -> dict[str, Any]:
         """One chunk: describe each enterprise once, create missing seals, grant missing users."""
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
-            return tasks.onboard(_where(), chunk, ds=_day(ds, params, dag_run), params=params, ti=ti,
-                                 conn_id=_conn_id())
+            return tasks.onboard(
+                _where(), chunk, ds=_day(ds, params, dag_run), params=params, ti=ti, conn_id=_conn_id()
+            )
 
     # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
-    @task(retries=12, retry_delay=timedelta(seconds=30), retry_exponential_backoff=1.5,
-          max_retry_delay=timedelta(minutes=15), trigger_rule=TriggerRule.ALL_DONE, show_return_value_in_logs=False,
-          multiple_outputs=False)
-    def finish_reviews(awaiting: Any, ds: str | None = None, params: dict | None = None,
-                       ti: Any = None, dag_run: Any = None) -> dict[str, Any]:
+    @task(
+        retries=12,
+        retry_delay=timedelta(seconds=30),
+        retry_exponential_backoff=1.5,
+        max_retry_delay=timedelta(minutes=15),
+        trigger_rule=TriggerRule.ALL_DONE,
+        show_return_value_in_logs=False,
+        multiple_outputs=False,
+    )
+    def finish_reviews(
+        awaiting: Any, ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None
+    ) -> dict[str, Any]:
         """Image seals under review: grant the approved, fail the refused; between looks the task is rescheduled,
         holding no worker slot, for up to `review_wait_seconds`, then left to a task retry."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowRescheduleException
+
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
             try:
-                return tasks.finish_reviews(_where(), _outputs(awaiting), ds=_day(ds, params, dag_run),
-                                            params=params, ti=ti, conn_id=_conn_id(),
-                                            first_seen=ti.get_first_reschedule_date(get_current_context()))
+                return tasks.finish_reviews(
+                    _where(),
+                    _outputs(awaiting),
+                    ds=_day(ds, params, dag_run),
+                    params=params,
+                    ti=ti,
+                    conn_id=_conn_id(),
+                    first_seen=ti.get_first_reschedule_date(get_current_context()),
+                )
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 
     # One XCom for the summary: Airflow would push each of its keys again, a round trip each.
     @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
-    def report(planned: list | None, chunk_outputs: Any, awaiting: Any, reviewed: dict | None, ds: str | None = None,
-               run_id: str | None = None, params: dict | None = None, ti: Any = None,
-               dag_run: Any = None) -> dict[str, Any]:
+    def report(
+        planned: list | None,
+        chunk_outputs: Any,
+        awaiting: Any,
+        reviewed: dict | None,
+        ds: str | None = None,
+        run_id: str | None = None,
+        params: dict | None = None,
+        ti: Any = None,
+        dag_run: Any = None,
+    ) -> dict[str, Any]:
         """Per tenant: enterprise, seal, SealId, status, users granted and skipped, error. JSON + CSV + log."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowRescheduleException, AirflowSkipException
+
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
             try:  # a run that yielded to a newer one waits (rescheduled) until that one is past its guard
-                summary = tasks.report(_where(), planned, _outputs(chunk_outputs), _outputs(awaiting), reviewed,
-                                       ds=_day(ds, params, dag_run), run_id=str(run_id), params=params, ti=ti,
-                                       first_seen=ti.get_first_reschedule_date(get_current_context()))
+                summary = tasks.report(
+                    _where(),
+                    planned,
+                    _outputs(chunk_outputs),
+                    _outputs(awaiting),
+                    reviewed,
+                    ds=_day(ds, params, dag_run),
+                    run_id=str(run_id),
+                    params=params,
+                    ti=ti,
+                    first_seen=ti.get_first_reschedule_date(get_current_context()),
+                )
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
         if summary.get("skipped"):
@@ -192,20 +295,28 @@ def ess_tenant_onboarding():
     # Rescheduled (no worker slot held) while a revoking run of an older manifest still runs. Its verdict is small
     # (the revocations it allows are at most max_revocations users) and stays in the log.
     @task
-    def guard(planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None,
-              dag_run: Any = None) -> dict:
+    def guard(
+        planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None
+    ) -> dict:
         """An apply that revokes: refuse it before any write when it would revoke more than max_revocations; hand
         the writing tasks the revocations it counted."""
         from airflow.sdk import get_current_context
         from airflow.sdk.exceptions import AirflowRescheduleException
+
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
         with failure_policy():
             try:
-                return tasks.guard(_where(), planned, ds=_day(ds, params, dag_run), params=params, ti=ti,
-                                   conn_id=_conn_id(),
-                                   first_seen=ti.get_first_reschedule_date(get_current_context()))
+                return tasks.guard(
+                    _where(),
+                    planned,
+                    ds=_day(ds, params, dag_run),
+                    params=params,
+                    ti=ti,
+                    conn_id=_conn_id(),
+                    first_seen=ti.get_first_reschedule_date(get_current_context()),
+                )
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 

@@ -14,20 +14,32 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ess_emulator import fetch_state
-
 from emulator_process import ROOT, demo_connection, start_emulator
 
+from ess_emulator import fetch_state
+
 # The enterprise, its operator and the employees have no defaults: these are the emulator fixture's.
-CONF = {"proxy_organization_open_id": "org_dianziqian", "operator_open_id": "n9527", "seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
-        "seal_style": "circle", "seal_size": "42_42", "user_ids": ["n9528", "n9529"]}
+CONF = {
+    "proxy_organization_open_id": "org_dianziqian",
+    "operator_open_id": "n9527",
+    "seal_name": "合同专用章",
+    "seal_type": "CONTRACT",
+    "generate_source": "SealGenerateSourceSystem",
+    "seal_style": "circle",
+    "seal_size": "42_42",
+    "user_ids": ["n9528", "n9529"],
+}
 
 
 def main() -> int:
     airflow = [sys.executable, "-m", "airflow"]
-    env = {**os.environ, "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(ROOT / ".airflow")),
-           "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-           "NO_PROXY": "127.0.0.1,localhost"}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(ROOT / ".airflow")),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
     with tempfile.TemporaryDirectory(prefix="ess-demo-") as tmp:
         proc, url = start_emulator(Path(tmp) / "ess.db")
         try:
@@ -35,8 +47,12 @@ def main() -> int:
             print(f"emulator: {url}\nairflow db migrate into {env['AIRFLOW_HOME']} ...", flush=True)
             subprocess.run([*airflow, "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
             print("airflow dags test ess_seal_setup ...", flush=True)
-            run = subprocess.run([*airflow, "dags", "test", "ess_seal_setup", "-c", json.dumps(CONF)], env=env,
-                                 capture_output=True, text=True)
+            run = subprocess.run(
+                [*airflow, "dags", "test", "ess_seal_setup", "-c", json.dumps(CONF)],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             (Path(env["AIRFLOW_HOME"]) / "demo-last-run.log").write_text(run.stdout + run.stderr, encoding="utf-8")
             seals = fetch_state(url, timeout=5)["seals"]
             seal = next((s for s in seals if s["seal_name"] == CONF["seal_name"]), None)

@@ -18,8 +18,14 @@ def demo_connection(url: str) -> str:
     """AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT for an emulator on `url`, from the default fixture's credential."""
     fixture = json.loads(DEFAULT_FIXTURE.read_text(encoding="utf-8"))
     key = next(c["secret_key"] for c in fixture["credentials"] if c["secret_id"] == DEMO_SECRET_ID)
-    return json.dumps({"conn_type": "tencentcloud_ess", "login": DEMO_SECRET_ID, "password": key,
-                       "extra": {"app_id": fixture["apps"][0]["app_id"], "endpoint": url}})
+    return json.dumps(
+        {
+            "conn_type": "tencentcloud_ess",
+            "login": DEMO_SECRET_ID,
+            "password": key,
+            "extra": {"app_id": fixture["apps"][0]["app_id"], "endpoint": url},
+        }
+    )
 
 
 def start_emulator(db: Path, *extra: str, port: int = 0, log: Path | None = None) -> tuple[subprocess.Popen, str]:
@@ -28,7 +34,11 @@ def start_emulator(db: Path, *extra: str, port: int = 0, log: Path | None = None
     stderr = log.open("ab") if log is not None else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "ess_emulator", "--port", str(port), "--db", str(db), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     if stderr is not None:
         stderr.close()  # the child holds its own descriptor

@@ -67,8 +67,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
-             alive: Callable[[], str | None] | None = None) -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.5,
+    alive: Callable[[], str | None] | None = None,
+) -> Any:
     """Poll `check` until it returns a truthy value; raise naming `what` after `timeout` seconds,
     or at once when `alive` reports a dead process."""
     deadline = time.monotonic() + timeout
@@ -97,16 +102,26 @@ def _pg_bin(name: str) -> str:
         return str(found[-1])
     if which := shutil.which(name):
         return which
-    raise FileNotFoundError(f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/install-system-deps.sh)")
+    raise FileNotFoundError(
+        f"PostgreSQL's {name} not found: apt-get install postgresql (scripts/install-system-deps.sh)"
+    )
 
 
 class Stack:
     """Everything `make stack` runs, as child processes in their own process groups; `stop()` ends them all."""
 
-    def __init__(self, workdir: Path, *, api_port: int = 0, postgres_url: str | None = None,
-                 redis_url: str | None = None, emulator_args: tuple[str, ...] = ("--review-seconds", "30"),
-                 manifest_dir: Path | None = None, report_dir: Path | None = None,
-                 log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        api_port: int = 0,
+        postgres_url: str | None = None,
+        redis_url: str | None = None,
+        emulator_args: tuple[str, ...] = ("--review-seconds", "30"),
+        manifest_dir: Path | None = None,
+        report_dir: Path | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.api_port = api_port or free_port()
         self.url = f"http://127.0.0.1:{self.api_port}"
@@ -154,8 +169,11 @@ class Stack:
         self._spawn("dag-processor", ["dag-processor"])
         self._spawn("triggerer", ["triggerer"])
         for name in WORKERS:
-            self._spawn(name, ["celery", "worker", "--celery-hostname", f"{name}@%h"],
-                        {"AIRFLOW_WORKER_NAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+            self._spawn(
+                name,
+                ["celery", "worker", "--celery-hostname", f"{name}@%h"],
+                {"AIRFLOW_WORKER_NAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())},
+            )
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 300) -> None:
@@ -163,8 +181,10 @@ class Stack:
 
         def healthy() -> bool:
             health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
-            return all(health.get(part, {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "triggerer", "dag_processor"))
+            return all(
+                health.get(part, {}).get("status") == "healthy"
+                for part in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            )
 
         wait_for("api-server, scheduler, triggerer and dag-processor healthy", healthy, timeout, 1, self.dead)
         for name in WORKERS:
@@ -186,8 +206,11 @@ class Stack:
             terminate(self.emulator, "emulator", self.log)
             self.emulator = None
         if self._pg_started:
-            subprocess.run([*_as_postgres(), _pg_bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [*_as_postgres(), _pg_bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
+                capture_output=True,
+                timeout=60,
+            )
             self._pg_started = False
 
     # ------------------------------------------------------------------ pieces
@@ -203,16 +226,48 @@ class Stack:
             pwfile.write_text("airflow\n")
             if os.geteuid() == 0:
                 shutil.chown(pwfile, "postgres", "postgres")
-            _run([*_as_postgres(), _pg_bin("initdb"), "-D", str(self.pgdata), "-U", "airflow", f"--pwfile={pwfile}",
-                  "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"], timeout=120)
+            _run(
+                [
+                    *_as_postgres(),
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "airflow",
+                    f"--pwfile={pwfile}",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                ],
+                timeout=120,
+            )
             pwfile.unlink()
         if (self.pgdata / "postmaster.pid").exists():  # left running by a stack that was killed: stop it first
-            subprocess.run([*_as_postgres(), _pg_bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
-                           capture_output=True, timeout=60)
+            subprocess.run(
+                [*_as_postgres(), _pg_bin("pg_ctl"), "stop", "-D", str(self.pgdata), "-m", "fast", "-w"],
+                capture_output=True,
+                timeout=60,
+            )
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {self.pgdata} -c max_connections=200"
         self.log(f"PostgreSQL on 127.0.0.1:{port} (data in {self.pgdata})")
-        _run([*_as_postgres(), _pg_bin("pg_ctl"), "start", "-D", str(self.pgdata), "-w", "-t", "60",
-              "-l", str(self.pgdata / "server.log"), "-o", options], timeout=90)
+        _run(
+            [
+                *_as_postgres(),
+                _pg_bin("pg_ctl"),
+                "start",
+                "-D",
+                str(self.pgdata),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.pgdata / "server.log"),
+                "-o",
+                options,
+            ],
+            timeout=90,
+        )
         self._pg_started = True
         import psycopg2
 
@@ -233,16 +288,33 @@ class Stack:
         port = free_port()
         self.log(f"Redis on 127.0.0.1:{port}")
         self.processes["redis"] = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "no", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=(self.logs / "redis.log").open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=(self.logs / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         url = f"redis://127.0.0.1:{port}/0"
         wait_for("redis", lambda: redis.Redis.from_url(url, socket_timeout=2).ping(), 30, 0.2, self.dead)
         return url
 
     def _start_emulator(self) -> None:
-        self.emulator, self.emulator_url = start_emulator(self.workdir / "ess_emulator.db", *self.emulator_args,
-                                                          log=self.logs / "emulator.log")
+        self.emulator, self.emulator_url = start_emulator(
+            self.workdir / "ess_emulator.db", *self.emulator_args, log=self.logs / "emulator.log"
+        )
         self.log(f"emulator on {self.emulator_url}")
 
     def connection(self) -> str:
@@ -288,33 +360,46 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(read_env_file())
         env.update(self.deployment_env())
-        env.update({  # only because every process shares this one machine and checkout
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_hostname.hostname",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "deploy"), os.environ.get("PYTHONPATH")])),
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-            "NO_PROXY": "127.0.0.1,localhost",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {  # only because every process shares this one machine and checkout
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "worker_hostname.hostname",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "deploy"), os.environ.get("PYTHONPATH")])),
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                "NO_PROXY": "127.0.0.1,localhost",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
             env.pop(var, None)
         return env
 
     def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env={**self.env, **(extra_env or {})}, cwd=self.workdir,
-            stdout=(self.logs / f"{name}.log").open("ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)  # its own process group: stop() ends it and every child it forked
+            [sys.executable, "-m", "airflow", *args],
+            env={**self.env, **(extra_env or {})},
+            cwd=self.workdir,
+            stdout=(self.logs / f"{name}.log").open("ab"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # its own process group: stop() ends it and every child it forked
 
     # ------------------------------------------------------------------ use
     def airflow(self, *args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
         """The `airflow` CLI with this stack's settings."""
-        run = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, cwd=self.workdir,
-                             capture_output=True, text=True, timeout=timeout)
+        run = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and run.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{(run.stdout + run.stderr)[-3000:]}")
         return run
@@ -333,8 +418,9 @@ class Api:
         self.url = stack.url
         self.session = requests.Session()
         self.session.trust_env = False  # loopback: no proxy, the token's request included
-        token = self.session.post(f"{self.url}/auth/token", json={"username": USER, "password": stack.password},
-                                  timeout=30)
+        token = self.session.post(
+            f"{self.url}/auth/token", json={"username": USER, "password": stack.password}, timeout=30
+        )
         token.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
@@ -350,8 +436,12 @@ class Api:
     def ready(self, *dag_ids: str, timeout: float = 180) -> None:
         """Wait until the dag-processor has parsed each DAG, then unpause it (DAGs are paused at creation)."""
         for dag_id in dag_ids:
-            wait_for(f"{dag_id} parsed", lambda d=dag_id: self.session.get(f"{self.url}/api/v2/dags/{d}",
-                                                                           timeout=10).status_code == 200, timeout, 1)
+            wait_for(
+                f"{dag_id} parsed",
+                lambda d=dag_id: self.session.get(f"{self.url}/api/v2/dags/{d}", timeout=10).status_code == 200,
+                timeout,
+                1,
+            )
             self.unpause(dag_id)
 
     def trigger(self, dag_id: str, conf: dict, logical_date: str | None = None) -> str:
@@ -366,12 +456,17 @@ class Api:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})[
-            "task_instances"]
+            "task_instances"
+        ]
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict:
         """Poll until the run ends; returns it (state `success` or `failed`)."""
-        return wait_for(f"{dag_id} {run_id} finished",
-                        lambda: (r := self.run(dag_id, run_id))["state"] in ("success", "failed") and r, timeout, 1)
+        return wait_for(
+            f"{dag_id} {run_id} finished",
+            lambda: (r := self.run(dag_id, run_id))["state"] in ("success", "failed") and r,
+            timeout,
+            1,
+        )
 
 
 def _run(cmd: list[str], timeout: float) -> None:
@@ -418,15 +513,23 @@ def main() -> int:
     parser.add_argument("--redis", help="URL of your own Redis (none started)")
     parser.add_argument("--review-seconds", default="30", help="the emulator's image-seal review time")
     args = parser.parse_args()
-    stack = Stack(args.dir, api_port=args.port, postgres_url=args.postgres, redis_url=args.redis,
-                  emulator_args=("--review-seconds", args.review_seconds))
+    stack = Stack(
+        args.dir,
+        api_port=args.port,
+        postgres_url=args.postgres,
+        redis_url=args.redis,
+        emulator_args=("--review-seconds", args.review_seconds),
+    )
     # Ctrl-C reaches this process only (the children have their own process groups); stop() ends them in order.
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops everything too
     try:
         stack.start()
-        print(f"\nAirflow UI:  {stack.url}\nuser:        {USER}\npassword:    {stack.password}\n"
-              f"emulator:    {stack.emulator_url} (state: {stack.emulator_url}/_emulator/state)\n"
-              f"logs:        {stack.logs}/\nCtrl-C stops everything.", flush=True)
+        print(
+            f"\nAirflow UI:  {stack.url}\nuser:        {USER}\npassword:    {stack.password}\n"
+            f"emulator:    {stack.emulator_url} (state: {stack.emulator_url}/_emulator/state)\n"
+            f"logs:        {stack.logs}/\nCtrl-C stops everything.",
+            flush=True,
+        )
         while not (dead := stack.dead()):
             time.sleep(1)
         print(dead, file=sys.stderr)

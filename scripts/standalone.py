@@ -32,16 +32,24 @@ def main() -> int:
     conn = json.loads(demo_connection(url))  # the endpoint in host/port, as a user fills in the form
     host, port = conn["extra"].pop("endpoint").split("://", 1)[1].rsplit(":", 1)
     conn.update(host=host, port=int(port), schema="http")
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-           "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-           "AIRFLOW__API__PORT": str(PORT),
-           # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-           "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": json.dumps(conn)}
-    print(f"emulator on {url}\nAirflow UI:  http://localhost:{PORT}\nuser:        {USER}\npassword:    {password}\n"
-          "starting airflow standalone (Ctrl-C stops both) ...", flush=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__API__PORT": str(PORT),
+        # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": json.dumps(conn),
+    }
+    print(
+        f"emulator on {url}\nAirflow UI:  http://localhost:{PORT}\nuser:        {USER}\npassword:    {password}\n"
+        "starting airflow standalone (Ctrl-C stops both) ...",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     # its own process group, ended as a whole: standalone's scheduler, triggerer, ... never outlive it
     airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, start_new_session=True)

@@ -23,8 +23,9 @@ def _task_key(task_id: str, map_index: int) -> str:
     return task_id if map_index < 0 else f"{task_id}[{map_index}]"
 
 
-def run_dag(dag: Any, conf: dict | None = None, logical_date: Any = None, run_after: Any = None,
-            no_logical_date: bool = False) -> RunResult:
+def run_dag(
+    dag: Any, conf: dict | None = None, logical_date: Any = None, run_after: Any = None, no_logical_date: bool = False
+) -> RunResult:
     """`dag.test()`; the same `logical_date` and `run_after` give the same run_id again (a re-run, as a clear).
     `no_logical_date`: a run made without one, as `airflow dags trigger` makes it."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields

@@ -10,8 +10,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -30,10 +31,12 @@ os.environ.pop("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", None)
 TEST_DAGS = AIRFLOW_HOME / "test_dags"
 TEST_DAGS.mkdir()
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
-os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps([
-    {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
-    {"name": "test-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
-])
+os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
+    [
+        {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "test-dags", "classpath": _LOCAL_BUNDLE, "kwargs": {"path": str(TEST_DAGS)}},
+    ]
+)
 
 from ess_emulator import EmbeddedEmulator, fetch_state  # noqa: E402
 
@@ -121,8 +124,15 @@ def conn_json(emulator: EmbeddedEmulator | None = None, **extra: Any) -> str:
     extras = {"app_id": APP_ID, "endpoint": emulator.url if emulator else "", "timeout": 5}
     extras.update(extra.pop("extra", {}))
     fields = {key: extra[key] for key in ("host", "port", "schema") if key in extra}
-    return json.dumps({"conn_type": "tencentcloud_ess", "login": extra.get("login", SECRET_ID),
-                       "password": extra.get("password", SECRET_KEY), "extra": extras, **fields})
+    return json.dumps(
+        {
+            "conn_type": "tencentcloud_ess",
+            "login": extra.get("login", SECRET_ID),
+            "password": extra.get("password", SECRET_KEY),
+            "extra": extras,
+            **fields,
+        }
+    )
 
 
 @pytest.fixture

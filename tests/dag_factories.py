@@ -14,9 +14,16 @@ from tests.conftest import OPERATOR, ORG, TEST_DAGS
 AGENT = {"proxy_organization_open_id": ORG, "operator_open_id": OPERATOR}
 
 
-def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None, retries: int = 2,
-             retry_seconds: float = 0.5, sensor: dict | None = None, agent: dict | None = None,
-             grant: dict | None = None) -> DAG:
+def seal_dag(
+    dag_id: str,
+    create: dict | None = None,
+    users: list | None = None,
+    retries: int = 2,
+    retry_seconds: float = 0.5,
+    sensor: dict | None = None,
+    agent: dict | None = None,
+    grant: dict | None = None,
+) -> DAG:
     """create → [review sensor] → grant, with fast retries; `agent` overrides the enterprise for every task, `grant`
     adds the grant's arguments."""
     agent = {**AGENT, **(agent or {})}
@@ -25,11 +32,19 @@ def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None,
 
     retry = {"retries": retries, "retry_delay": timedelta(seconds=retry_seconds), "retry_exponential_backoff": 0}
     with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), default_args=retry) as dag:
-        op = CreateSealByImageOperator(task_id="create", **{
-            "seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
-            **agent, **(create or {})})
-        granting = ChannelCreateSealPolicyOperator(task_id="grant", seal_id=op.output,
-                                                   user_ids=users or ["n9528", "n9529"], **agent, **(grant or {}))
+        op = CreateSealByImageOperator(
+            task_id="create",
+            **{
+                "seal_name": "合同专用章",
+                "seal_type": "CONTRACT",
+                "generate_source": "SealGenerateSourceSystem",
+                **agent,
+                **(create or {}),
+            },
+        )
+        granting = ChannelCreateSealPolicyOperator(
+            task_id="grant", seal_id=op.output, user_ids=users or ["n9528", "n9529"], **agent, **(grant or {})
+        )
         if sensor is not None:
             op >> EssSealReviewSensor(task_id="review", seal_id=op.output, **agent, **sensor) >> granting
     return dag
@@ -38,8 +53,9 @@ def seal_dag(dag_id: str, create: dict | None = None, users: list | None = None,
 def record_failure(context: dict) -> None:
     """on_failure_callback: one line per failed task with its exception text, for tests to read back."""
     ti = context["ti"]
-    line = json.dumps({"task_id": ti.task_id, "try_number": ti.try_number, "error": str(context.get("exception"))},
-                      ensure_ascii=False)
+    line = json.dumps(
+        {"task_id": ti.task_id, "try_number": ti.try_number, "error": str(context.get("exception"))}, ensure_ascii=False
+    )
     with (TEST_DAGS / f"{ti.dag_id}.failures.jsonl").open("a", encoding="utf-8") as out:
         out.write(line + "\n")
 
@@ -56,10 +72,15 @@ def cases_dag(dag_id: str, cases: list[dict]) -> DAG:
     from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
 
     operators = {"create": CreateSealByImageOperator, "grant": ChannelCreateSealPolicyOperator}
-    default_args = {"retries": 2, "retry_delay": timedelta(seconds=0.5), "retry_exponential_backoff": 0,
-                    "on_failure_callback": record_failure}
-    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-             default_args=default_args) as dag:
+    default_args = {
+        "retries": 2,
+        "retry_delay": timedelta(seconds=0.5),
+        "retry_exponential_backoff": 0,
+        "on_failure_callback": record_failure,
+    }
+    with DAG(
+        dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), default_args=default_args
+    ) as dag:
         for case in cases:
             operators[case["op"]](task_id=case["task_id"], **{**AGENT, **case["kwargs"]})
     return dag

@@ -88,73 +88,182 @@ def operator_cases(images) -> list[tuple[str, str, dict, str]]:
     """(task_id, op, kwargs, what the failure must say). Every one is checked before any call except the last two."""
     system = {"seal_name": "合同专用章", "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem"}
     return [
-        ("ellipse_official", "create", {**system, "seal_type": "OFFICIAL", "seal_style": "ellipse"},
-         "seal_style: OFFICIAL seals must be circles"),
+        (
+            "ellipse_official",
+            "create",
+            {**system, "seal_type": "OFFICIAL", "seal_style": "ellipse"},
+            "seal_style: OFFICIAL seals must be circles",
+        ),
         ("ellipse_size_on_circle", "create", {**system, "seal_size": "45_30"}, "seal_size: 45_30 is not a circle size"),
         ("unknown_type", "create", {**system, "seal_type": "SECRET"}, "seal_type: must be one of"),
         ("long_name", "create", {**system, "seal_name": LONG_NAME}, "seal_name: must be at most 50 characters"),
-        ("image_and_system", "create", {**system, "seal_image_path": "good.png", **at(images)},
-         "generate_source: 'SealGenerateSourceSystem' draws the seal"),
+        (
+            "image_and_system",
+            "create",
+            {**system, "seal_image_path": "good.png", **at(images)},
+            "generate_source: 'SealGenerateSourceSystem' draws the seal",
+        ),
         ("no_source_no_image", "create", {"seal_name": "章", "generate_source": ""}, "generate_source: is empty"),
-        ("text_named_png", "create", {"seal_name": "章", "seal_image_path": "text.png", **at(images)},
-         "seal_image_path: image is not a readable PNG or JPG"),
-        ("truncated_png", "create", {"seal_name": "章", "seal_image_path": "truncated.png", **at(images)},
-         "seal_image_path: image is not a readable PNG or JPG"),
-        ("six_mb_image", "create", {"seal_name": "章", "seal_image_path": "big.png", **at(images)},
-         "seal_image_path: image must be at most 5 MB"),
-        ("missing_image", "create", {"seal_name": "章", "seal_image_path": "nope.png", **at(images)},
-         "seal_image_path: file not found"),
-        ("bomb_image", "create", {"seal_name": "章", "seal_image_path": "bomb.png", **at(images)},
-         "seal_image_path: image must have at most 16,000,000 pixels (got 13000×13000)"),
-        ("image_path_escapes", "create", {"seal_name": "章", "seal_image_path": "../secret.png", **at(images)},
-         "seal_image_path: must stay inside"),
-        ("image_path_absolute", "create", {"seal_name": "章", "seal_image_path": str(images / "good.png"),
-                                           **at(images)}, "seal_image_path: must be relative to"),
+        (
+            "text_named_png",
+            "create",
+            {"seal_name": "章", "seal_image_path": "text.png", **at(images)},
+            "seal_image_path: image is not a readable PNG or JPG",
+        ),
+        (
+            "truncated_png",
+            "create",
+            {"seal_name": "章", "seal_image_path": "truncated.png", **at(images)},
+            "seal_image_path: image is not a readable PNG or JPG",
+        ),
+        (
+            "six_mb_image",
+            "create",
+            {"seal_name": "章", "seal_image_path": "big.png", **at(images)},
+            "seal_image_path: image must be at most 5 MB",
+        ),
+        (
+            "missing_image",
+            "create",
+            {"seal_name": "章", "seal_image_path": "nope.png", **at(images)},
+            "seal_image_path: file not found",
+        ),
+        (
+            "bomb_image",
+            "create",
+            {"seal_name": "章", "seal_image_path": "bomb.png", **at(images)},
+            "seal_image_path: image must have at most 16,000,000 pixels (got 13000×13000)",
+        ),
+        (
+            "image_path_escapes",
+            "create",
+            {"seal_name": "章", "seal_image_path": "../secret.png", **at(images)},
+            "seal_image_path: must stay inside",
+        ),
+        (
+            "image_path_absolute",
+            "create",
+            {"seal_name": "章", "seal_image_path": str(images / "good.png"), **at(images)},
+            "seal_image_path: must be relative to",
+        ),
         ("name_with_newline", "create", {**system, "seal_name": "合同\n专用章"}, "seal_name: must not contain control"),
         ("name_with_rlo", "create", {**system, "seal_name": "合同\u202e章"}, "seal_name: must not contain control"),
-        ("bad_base64", "create", {"seal_name": "章", "seal_image_base64": "%%% not base64 %%%"},
-         "seal_image_base64: is not valid base64"),
-        ("operator_too_long", "create", {**system, "operator_open_id": "n" * 65},
-         "operator_open_id: must be at most 64 characters"),
-        ("enterprise_empty", "create", {**system, "proxy_organization_open_id": ""},
-         "proxy_organization_open_id: is required"),
+        (
+            "bad_base64",
+            "create",
+            {"seal_name": "章", "seal_image_base64": "%%% not base64 %%%"},
+            "seal_image_base64: is not valid base64",
+        ),
+        (
+            "operator_too_long",
+            "create",
+            {**system, "operator_open_id": "n" * 65},
+            "operator_open_id: must be at most 64 characters",
+        ),
+        (
+            "enterprise_empty",
+            "create",
+            {**system, "proxy_organization_open_id": ""},
+            "proxy_organization_open_id: is required",
+        ),
         ("if_exists_unknown", "create", {**system, "if_exists": "maybe"}, "if_exists: must be 'reuse' or 'fail'"),
         ("empty_users", "grant", {"seal_id": "abc", "user_ids": []}, "user_ids: must be a non-empty list"),
-        ("user_space", "grant", {"seal_id": "abc", "user_ids": ["n9528", "n95 29"]},
-         "user_ids[1]: must not contain white space or control characters"),
-        ("user_control", "grant", {"seal_id": "abc", "user_ids": ["n95\u200b29"]},
-         "user_ids[0]: must not contain white space or control characters"),
-        ("image_size_out_of_range", "create", {"seal_name": "章", "seal_image_path": "good.png", "seal_size": "9_40",
-                                               **at(images)}, "seal_size: for a seal from an image: width and height"),
-        ("tax_code_not_invoice", "create", {**system, "tax_identify_code": "91440300MA5ABCDE1X"},
-         "tax_identify_code: is only used with seal_type 'INVOICE'"),
-        ("preview_option", "create", {**system, "options": {"CreateSealPreview": True}},
-         "options['CreateSealPreview']: previews a seal without making it"),
+        (
+            "user_space",
+            "grant",
+            {"seal_id": "abc", "user_ids": ["n9528", "n95 29"]},
+            "user_ids[1]: must not contain white space or control characters",
+        ),
+        (
+            "user_control",
+            "grant",
+            {"seal_id": "abc", "user_ids": ["n95\u200b29"]},
+            "user_ids[0]: must not contain white space or control characters",
+        ),
+        (
+            "image_size_out_of_range",
+            "create",
+            {"seal_name": "章", "seal_image_path": "good.png", "seal_size": "9_40", **at(images)},
+            "seal_size: for a seal from an image: width and height",
+        ),
+        (
+            "tax_code_not_invoice",
+            "create",
+            {**system, "tax_identify_code": "91440300MA5ABCDE1X"},
+            "tax_identify_code: is only used with seal_type 'INVOICE'",
+        ),
+        (
+            "preview_option",
+            "create",
+            {**system, "options": {"CreateSealPreview": True}},
+            "options['CreateSealPreview']: previews a seal without making it",
+        ),
         ("users_not_json", "grant", {"seal_id": "abc", "user_ids": "[n9528"}, "user_ids: is not a valid JSON list"),
         ("empty_seal_id", "grant", {"seal_id": "", "user_ids": ["n9528"]}, "seal_id: is required"),
-        ("missing_connection", "create", {**system, "ess_conn_id": "no_such_connection"},
-         "connection not found: The conn_id `no_such_connection` isn't defined"),
-        ("no_app_id", "create", {**system, "ess_conn_id": "ess_no_app_id"}, "extra 'app_id' (the channel AppId) is missing"),
-        ("plain_http_remote", "create", {**system, "ess_conn_id": "ess_plain_http"},
-         "plain http is refused for non-loopback host 'ess.example.com'; use https"),
-        ("endpoint_with_path", "create", {**system, "ess_conn_id": "ess_endpoint_path"}, "must be scheme://host[:port] only"),
-        ("timeout_not_number", "create", {**system, "ess_conn_id": "ess_bad_timeout"},
-         "extra 'timeout' must be a number of seconds"),
-        ("timeout_nan", "create", {**system, "ess_conn_id": "ess_nan_timeout"},
-         "extra 'timeout' must be a finite number of seconds"),
-        ("timeout_inf", "create", {**system, "ess_conn_id": "ess_inf_timeout"},
-         "extra 'timeout' must be a finite number of seconds"),
-        ("secret_key_newline", "create", {**system, "ess_conn_id": "ess_key_newline"},
-         "password (SecretKey) has leading or trailing whitespace"),
-        ("secret_id_space", "create", {**system, "ess_conn_id": "ess_id_space"},
-         "login (SecretId) has leading or trailing whitespace"),
-        ("endpoint_conflict", "create", {**system, "ess_conn_id": "ess_endpoint_conflict"},
-         "name different endpoints"),
+        (
+            "missing_connection",
+            "create",
+            {**system, "ess_conn_id": "no_such_connection"},
+            "connection not found: The conn_id `no_such_connection` isn't defined",
+        ),
+        (
+            "no_app_id",
+            "create",
+            {**system, "ess_conn_id": "ess_no_app_id"},
+            "extra 'app_id' (the channel AppId) is missing",
+        ),
+        (
+            "plain_http_remote",
+            "create",
+            {**system, "ess_conn_id": "ess_plain_http"},
+            "plain http is refused for non-loopback host 'ess.example.com'; use https",
+        ),
+        (
+            "endpoint_with_path",
+            "create",
+            {**system, "ess_conn_id": "ess_endpoint_path"},
+            "must be scheme://host[:port] only",
+        ),
+        (
+            "timeout_not_number",
+            "create",
+            {**system, "ess_conn_id": "ess_bad_timeout"},
+            "extra 'timeout' must be a number of seconds",
+        ),
+        (
+            "timeout_nan",
+            "create",
+            {**system, "ess_conn_id": "ess_nan_timeout"},
+            "extra 'timeout' must be a finite number of seconds",
+        ),
+        (
+            "timeout_inf",
+            "create",
+            {**system, "ess_conn_id": "ess_inf_timeout"},
+            "extra 'timeout' must be a finite number of seconds",
+        ),
+        (
+            "secret_key_newline",
+            "create",
+            {**system, "ess_conn_id": "ess_key_newline"},
+            "password (SecretKey) has leading or trailing whitespace",
+        ),
+        (
+            "secret_id_space",
+            "create",
+            {**system, "ess_conn_id": "ess_id_space"},
+            "login (SecretId) has leading or trailing whitespace",
+        ),
+        ("endpoint_conflict", "create", {**system, "ess_conn_id": "ess_endpoint_conflict"}, "name different endpoints"),
         ("empty_secret_key", "create", {**system, "ess_conn_id": "ess_no_key"}, "password (SecretKey) is empty"),
         # Only the API can tell these: one call each, no retry, the code and the RequestId in the message.
-        ("wrong_key", "create", {**system, "ess_conn_id": "ess_wrong_key"}, "AuthFailure.SignatureFailure (permanent, RequestId "),
-        ("unknown_enterprise", "create", {**system, "proxy_organization_open_id": "org_nobody"},
-         "ResourceNotFound"),
+        (
+            "wrong_key",
+            "create",
+            {**system, "ess_conn_id": "ess_wrong_key"},
+            "AuthFailure.SignatureFailure (permanent, RequestId ",
+        ),
+        ("unknown_enterprise", "create", {**system, "proxy_organization_open_id": "org_nobody"}, "ResourceNotFound"),
     ]
 
 
@@ -180,8 +289,11 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
     for conn_id, value in connections.items():
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
     cases = operator_cases(images)
-    dag = build("cases_dag", dag_id="bad_operator_inputs",
-                cases=[{"task_id": t, "op": op, "kwargs": kwargs} for t, op, kwargs, _ in cases])
+    dag = build(
+        "cases_dag",
+        dag_id="bad_operator_inputs",
+        cases=[{"task_id": t, "op": op, "kwargs": kwargs} for t, op, kwargs, _ in cases],
+    )
     result = run_dag(dag)
 
     errors = failures("bad_operator_inputs")
@@ -198,10 +310,20 @@ def test_operators_and_connections_fail_fast_naming_field_and_rule(airflow_db, e
 def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess_conn, images, monkeypatch):
     dag, manifests, reports = onboarding
     monkeypatch.setenv("AIRFLOW_VAR_ESS_SEAL_IMAGE_DIR", str(images))
-    good = {"proxy_organization_open_id": "org_tenant_alpha", "operator_open_id": "alphaadmin", "seal_name": "合同专用章",
-            "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem", "user_ids": ["alphastaff1"]}
-    other = {**good, "proxy_organization_open_id": "org_tenant_beta", "operator_open_id": "betaadmin",
-             "user_ids": ["betastaff1"]}
+    good = {
+        "proxy_organization_open_id": "org_tenant_alpha",
+        "operator_open_id": "alphaadmin",
+        "seal_name": "合同专用章",
+        "seal_type": "CONTRACT",
+        "generate_source": "SealGenerateSourceSystem",
+        "user_ids": ["alphastaff1"],
+    }
+    other = {
+        **good,
+        "proxy_organization_open_id": "org_tenant_beta",
+        "operator_open_id": "betaadmin",
+        "user_ids": ["betastaff1"],
+    }
     image = {key: good[key] for key in ("proxy_organization_open_id", "operator_open_id", "seal_type", "user_ids")}
     bad = [
         ({**good}, "seal_name: duplicate of entry 0"),
@@ -219,10 +341,15 @@ def test_bad_manifest_entries_are_reported_and_the_rest_complete(onboarding, ess
         ({**image, "seal_name": "图章4", "seal_image_path": "missing.png"}, "seal_image_path: file not found"),
         ({**image, "seal_name": "图章5", "seal_image_path": "bomb.png"}, "image must have at most 16,000,000 pixels"),
         ({**image, "seal_name": "图章6", "seal_image_path": "../secret.png"}, "seal_image_path: must stay inside"),
-        ({**image, "seal_name": "图章7", "seal_image_path": str(images / "good.png")}, "seal_image_path: must be relative"),
+        (
+            {**image, "seal_name": "图章7", "seal_image_path": str(images / "good.png")},
+            "seal_image_path: must be relative",
+        ),
         ({**image, "seal_name": "图章8", "seal_image_path": 42}, "seal_image_path: must be a string"),
-        ({**image, "seal_name": "图章9", "seal_image_path": "good.png", "seal_size": "200_40"},
-         "seal_size: for a seal from an image: width and height must be 10-100 mm"),
+        (
+            {**image, "seal_name": "图章9", "seal_image_path": "good.png", "seal_size": "200_40"},
+            "seal_size: for a seal from an image: width and height must be 10-100 mm",
+        ),
         ({**good, "seal_name": "合同\u3000专用章"}, "seal_name: duplicate of entry 0"),  # a look-alike name
         ({**good, "seal_name": "合同\u200b专用章"}, "seal_name: must not contain control"),
         ({**good, "seal_name": "合同\x00章"}, "seal_name: must not contain control"),

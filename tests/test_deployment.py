@@ -14,8 +14,14 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import DEPLOYMENT_KEYS, Stack, read_env_file  # noqa: E402
 
-AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-worker",
-                    "airflow-triggerer", "airflow-init"}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-worker",
+    "airflow-triggerer",
+    "airflow-init",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,12 +38,15 @@ def test_airflow_services_share_image_executor_and_connection(compose, name):
     service = compose["services"][name]
     env = service["environment"]
     assert service["build"] == "." and read_env_file()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] and env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] and env["AIRFLOW__CELERY__BROKER_URL"].startswith(
+        "redis://"
+    )
     default_conn = re.fullmatch(r"\$\{ESS_CONNECTION:-(.*)\}", env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]).group(1)
     conn = json.loads(default_conn)
     assert conn["conn_type"] == "tencentcloud_ess" and (conn["host"], conn["port"]) == ("ess-emulator", 8964)
-    assert {"./dags:/opt/airflow/dags", "./data:/opt/airflow/data"} <= {v.replace("${AIRFLOW_PROJ_DIR:-.}", ".")
-                                                                        for v in service["volumes"]}
+    assert {"./dags:/opt/airflow/dags", "./data:/opt/airflow/data"} <= {
+        v.replace("${AIRFLOW_PROJ_DIR:-.}", ".") for v in service["volumes"]
+    }
     if name != "airflow-init":
         assert "ess-emulator" in service["depends_on"]
 
@@ -56,7 +65,7 @@ def test_the_default_connection_is_accepted_by_the_hook(compose):
     from tencent_ess.hooks import settings_from_connection
 
     raw = compose["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]
-    conn = Connection.from_json(raw[len("${ESS_CONNECTION:-"):-1], conn_id="tencentcloud_ess_default")
+    conn = Connection.from_json(raw[len("${ESS_CONNECTION:-") : -1], conn_id="tencentcloud_ess_default")
     settings = settings_from_connection(conn)
     assert (settings.scheme, settings.netloc) == ("http", "ess-emulator:8964")
 

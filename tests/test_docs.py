@@ -90,7 +90,6 @@ def test_json_blocks_parse_and_manifests_plan_cleanly(source):
 
 def test_shell_lines_name_real_targets_options_and_connections():
     from ess_emulator.__main__ import parser
-
     from tencent_ess.hooks import settings_from_connection
 
     targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M))
@@ -109,9 +108,16 @@ def test_shell_lines_name_real_targets_options_and_connections():
             from airflow.sdk import Connection
 
             value = json.loads(words[1].split("=", 1)[1])
-            conn = Connection(conn_id="docs", conn_type=value["conn_type"], login=value.get("login"),
-                              password=value.get("password"), host=value.get("host"), port=value.get("port"),
-                              schema=value.get("schema"), extra=json.dumps(value.get("extra") or {}))
+            conn = Connection(
+                conn_id="docs",
+                conn_type=value["conn_type"],
+                login=value.get("login"),
+                password=value.get("password"),
+                host=value.get("host"),
+                port=value.get("port"),
+                schema=value.get("schema"),
+                extra=json.dumps(value.get("extra") or {}),
+            )
             settings_from_connection(conn)
             checked += 1
     assert checked >= 3

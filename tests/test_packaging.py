@@ -14,8 +14,12 @@ from tests.conftest import ROOT
 
 def build_wheel(source: Path, out: Path) -> list[str]:
     """`pip wheel --no-deps source` into `out`; returns the names inside the one wheel it made."""
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     [wheel] = out.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()

@@ -17,15 +17,24 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .exceptions import EssError
 from .fixtures import DEFAULT_FIXTURE, Fixture
 from .models import PROFILES, EssBackend
 from .server import EmulatorConfig, EmulatorServer, EmulatorState
 
-__all__ = ["EssError", "EmbeddedEmulator", "EmulatorConfig", "build_server", "DEFAULT_FIXTURE", "PROFILES", "fetch_state"]
+__all__ = [
+    "EssError",
+    "EmbeddedEmulator",
+    "EmulatorConfig",
+    "build_server",
+    "DEFAULT_FIXTURE",
+    "PROFILES",
+    "fetch_state",
+]
 
 
 def fetch_state(url: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -87,7 +96,7 @@ class EmbeddedEmulator:
     def state(self) -> EmulatorState:
         return self.server.state
 
-    def __enter__(self) -> "EmbeddedEmulator":
+    def __enter__(self) -> EmbeddedEmulator:
         self._thread.start()
         return self
 

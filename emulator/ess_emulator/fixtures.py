@@ -46,7 +46,7 @@ class Fixture:
     app_ids: set[str] = field(default_factory=set)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Fixture":
+    def load(cls, path: str | Path) -> Fixture:
         """Read and check a fixture file; a malformed one fails at start-up, not at request time."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         fixture = cls()
@@ -61,14 +61,24 @@ class Fixture:
                     user_id = str(emp["user_id"])
                     if len(user_id) != 32:
                         raise ValueError(f"fixture employee {emp.get('open_id')!r}: user_id must be 32 characters")
-                    employees.append(Employee(str(emp["open_id"]), user_id, bool(emp.get("verified", True)),
-                                              bool(emp.get("can_query_seals", True))))
+                    employees.append(
+                        Employee(
+                            str(emp["open_id"]),
+                            user_id,
+                            bool(emp.get("verified", True)),
+                            bool(emp.get("can_query_seals", True)),
+                        )
+                    )
                 review = str(org.get("review_result", "SUCCESS"))
                 if review not in ("SUCCESS", "FAIL"):
                     raise ValueError(f"fixture organization {org['open_id']!r}: review_result must be SUCCESS or FAIL")
                 fixture.organizations[(app_id, str(org["open_id"]))] = Organization(
-                    str(org["open_id"]), str(org.get("name", org["open_id"])), bool(org.get("verified", True)),
-                    review, employees, bool(org.get("closing", False)),
+                    str(org["open_id"]),
+                    str(org.get("name", org["open_id"])),
+                    bool(org.get("verified", True)),
+                    review,
+                    employees,
+                    bool(org.get("closing", False)),
                     bool(org.get("authorization_letter", False)),
                 )
         return fixture

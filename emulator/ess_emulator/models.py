@@ -14,22 +14,22 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
 from .exceptions import (
     ApplicationNotFound,
     FailedOperation,
-    OperatorHasNoPermission,
-    OrganizationClosing,
     InvalidImage,
     MissingParameter,
     MissingSealImage,
     OfficialSealExists,
+    OperatorHasNoPermission,
     OperatorNotFound,
+    OrganizationClosing,
     OrganizationNotFound,
     ParamError,
     SealNameExists,
@@ -159,9 +159,9 @@ PROFILES = {
     "empty-image-id": "CreateSealByImage answers SealId '' for an image seal (an old CLI example)",
     "createon-ms": "CreateOn is in milliseconds instead of seconds",
     "image-size": "image seals report their physical size in RealWidth/RealHeight (the size asked for, else 42x42) "
-                  "instead of 0x0",
+    "instead of 0x0",
     "no-query-permission": "no operator holds the seal-query permission: every ChannelDescribeOrganizationSeals "
-                           "answers OperationDenied.OperatorHasNoPermission",
+    "answers OperationDenied.OperatorHasNoPermission",
 }
 
 
@@ -193,18 +193,28 @@ def _status(row: sqlite3.Row, now: float) -> str:
 
 def _seal(row: sqlite3.Row, now: float, authorized: tuple[str, ...] = ()) -> Seal:
     return Seal(
-        seal_id=row["seal_id"], app_id=row["app_id"], org_open_id=row["org_open_id"], name=row["seal_name"],
-        seal_type=row["seal_type"], style=row["seal_style"], size=row["seal_size"],
-        horizontal_text=row["horizontal_text"], description=row["description"], from_image=bool(row["from_image"]),
-        created_at=row["created_at"], status=_status(row, now), authorized_user_ids=authorized,
+        seal_id=row["seal_id"],
+        app_id=row["app_id"],
+        org_open_id=row["org_open_id"],
+        name=row["seal_name"],
+        seal_type=row["seal_type"],
+        style=row["seal_style"],
+        size=row["seal_size"],
+        horizontal_text=row["horizontal_text"],
+        description=row["description"],
+        from_image=bool(row["from_image"]),
+        created_at=row["created_at"],
+        status=_status(row, now),
+        authorized_user_ids=authorized,
     )
 
 
 class EssBackend:
     """All seals and grants, durable in one SQLite file, behind one lock so every rule holds under concurrency."""
 
-    def __init__(self, db_path: str, fixture: Fixture, review_seconds: float = 0.0,
-                 profiles: Iterable[str] = ()) -> None:
+    def __init__(
+        self, db_path: str, fixture: Fixture, review_seconds: float = 0.0, profiles: Iterable[str] = ()
+    ) -> None:
         self.fixture = fixture
         self.review_seconds = review_seconds
         self.profiles = check_profiles(profiles)
@@ -294,8 +304,20 @@ class EssBackend:
             raise ParamError("SubSealType 仅适用于系统生成的 OTHER 类型印章")
         image_bytes = check_image(spec.image) if spec.image else 0
         if preview:
-            return Seal("", agent.app_id, agent.organization.open_id, spec.name, spec.seal_type, style, size,
-                        spec.horizontal_text, spec.description, bool(spec.image), time.time(), "")
+            return Seal(
+                "",
+                agent.app_id,
+                agent.organization.open_id,
+                spec.name,
+                spec.seal_type,
+                style,
+                size,
+                spec.horizontal_text,
+                spec.description,
+                bool(spec.image),
+                time.time(),
+                "",
+            )
 
         org_open_id = agent.organization.open_id
         with self._transaction() as db:
@@ -319,9 +341,23 @@ class EssBackend:
                 "INSERT INTO seals (seal_id, app_id, org_open_id, seal_name, seal_type, seal_style, seal_size,"
                 " horizontal_text, from_image, image_bytes, created_at, review_ready_at, review_result, description,"
                 " sadm_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (seal_id, agent.app_id, org_open_id, spec.name, spec.seal_type, style, size, spec.horizontal_text,
-                 int(bool(spec.image)), image_bytes, now, now + self.review_seconds,
-                 agent.organization.review_result, spec.description, sadm_at),
+                (
+                    seal_id,
+                    agent.app_id,
+                    org_open_id,
+                    spec.name,
+                    spec.seal_type,
+                    style,
+                    size,
+                    spec.horizontal_text,
+                    int(bool(spec.image)),
+                    image_bytes,
+                    now,
+                    now + self.review_seconds,
+                    agent.organization.review_result,
+                    spec.description,
+                    sadm_at,
+                ),
             )
             return _seal(db.execute("SELECT * FROM seals WHERE seal_id=?", (seal_id,)).fetchone(), now)
 
@@ -366,8 +402,10 @@ class EssBackend:
             employees = [org.find_employee(some_id) for some_id in user_ids]
             if None in employees:
                 raise ParamError("无效的授权用户Id")
-            db.executemany("DELETE FROM grants WHERE seal_id=? AND user_id=?",
-                           [(seal_id, employee.user_id) for employee in employees if employee is not None])
+            db.executemany(
+                "DELETE FROM grants WHERE seal_id=? AND user_id=?",
+                [(seal_id, employee.user_id) for employee in employees if employee is not None],
+            )
 
     # ----------------------------------------------------------------- ChannelUpdateSealStatus
     def disable_seal(self, agent: Agent, seal_id: str, reason: str) -> None:
@@ -384,13 +422,21 @@ class EssBackend:
                 return
             if status != "SUCCESS":
                 raise FailedOperation(f"印章状态为 {status},不能停用")
-            db.execute("UPDATE seals SET disabled_at=?, disable_reason=? WHERE seal_id=?",
-                       (time.time(), reason, seal_id))
+            db.execute(
+                "UPDATE seals SET disabled_at=?, disable_reason=? WHERE seal_id=?", (time.time(), reason, seal_id)
+            )
 
     # ----------------------------------------------------------------- ChannelDescribeOrganizationSeals
     def describe_seals(
-        self, agent: Agent, *, seal_id: str = "", types: list[str] | None = None,
-        statuses: list[str] | None = None, offset: int = 0, limit: int = 20, with_users: bool = False,
+        self,
+        agent: Agent,
+        *,
+        seal_id: str = "",
+        types: list[str] | None = None,
+        statuses: list[str] | None = None,
+        offset: int = 0,
+        limit: int = 20,
+        with_users: bool = False,
     ) -> tuple[int, list[Seal]]:
         """(TotalCount, one page of seals) of the enterprise, oldest first. The operator must hold the seal-query
         permission (the fixture's `can_query_seals`), else OperationDenied.OperatorHasNoPermission.
@@ -403,7 +449,8 @@ class EssBackend:
         with self._lock:
             now = time.time()
             rows = [
-                row for row in self._db.execute(
+                row
+                for row in self._db.execute(
                     "SELECT * FROM seals WHERE app_id=? AND org_open_id=? ORDER BY seq",
                     (agent.app_id, agent.organization.open_id),
                 )
@@ -415,8 +462,12 @@ class EssBackend:
             for row in rows[offset : offset + limit]:
                 users: tuple[str, ...] = ()
                 if with_users:
-                    users = tuple(grant["user_id"] for grant in self._db.execute(
-                        "SELECT user_id FROM grants WHERE seal_id=? ORDER BY granted_seq", (row["seal_id"],)))
+                    users = tuple(
+                        grant["user_id"]
+                        for grant in self._db.execute(
+                            "SELECT user_id FROM grants WHERE seal_id=? ORDER BY granted_seq", (row["seal_id"],)
+                        )
+                    )
                 page.append(_seal(row, now, users))
             return len(rows), page
 

@@ -43,8 +43,19 @@ _OPERATOR_KEYS = {"OpenId", "Channel", "CustomUserId", "ClientIp", "ProxyIp"}
 # ("不用传"): accepted and ignored.
 PARAMETERS = {
     "CreateSealByImage": {
-        "Agent", "SealName", "SealImage", "GenerateSource", "SealType", "SealHorizontalText", "SealStyle",
-        "SealSize", "TaxIdentifyCode", "SealDescription", "Options", "Operator", "SubSealType",
+        "Agent",
+        "SealName",
+        "SealImage",
+        "GenerateSource",
+        "SealType",
+        "SealHorizontalText",
+        "SealStyle",
+        "SealSize",
+        "TaxIdentifyCode",
+        "SealDescription",
+        "Options",
+        "Operator",
+        "SubSealType",
     },
     "ChannelCreateSealPolicy": {"Agent", "SealId", "UserIds", "Operator", "Organization", "Options"},
     "ChannelDeleteSealPolicies": {"Agent", "SealId", "UserIds", "Operator", "Organization"},
@@ -65,8 +76,10 @@ def verify_links(host: str, options: dict[str, str], subject: str) -> dict[str, 
     an https image; the emulator answers stable fake ones that name the subject."""
     if options.get("SealOperatorVerify") != "true":
         return {"SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl": ""}
-    return {"SealOperatorVerifyPath": f"pages/guide/index?verify={subject}",
-            "SealOperatorVerifyQrcodeUrl": f"http://{host}/_emulator/verify/{subject}.png"}
+    return {
+        "SealOperatorVerifyPath": f"pages/guide/index?verify={subject}",
+        "SealOperatorVerifyQrcodeUrl": f"http://{host}/_emulator/verify/{subject}.png",
+    }
 
 
 class EssResponses:
@@ -107,19 +120,35 @@ class EssResponses:
             raise ParamError("SealHorizontalText 最多15个字")
         options = _options(params)
         preview = options.get("CreateSealPreview") == "true"
-        seal = self.backend.create_seal(agent, SealSpec(
-            name=name, seal_type=seal_type, generate_source=source, style=style, size=_text(params, "SealSize"),
-            horizontal_text=text, description=_text(params, "SealDescription"),
-            tax_identify_code=_text(params, "TaxIdentifyCode"), sub_seal_type=_text(params, "SubSealType"),
-            image=_image(params),
-        ), preview=preview)
+        seal = self.backend.create_seal(
+            agent,
+            SealSpec(
+                name=name,
+                seal_type=seal_type,
+                generate_source=source,
+                style=style,
+                size=_text(params, "SealSize"),
+                horizontal_text=text,
+                description=_text(params, "SealDescription"),
+                tax_identify_code=_text(params, "TaxIdentifyCode"),
+                sub_seal_type=_text(params, "SubSealType"),
+                image=_image(params),
+            ),
+            preview=preview,
+        )
         # A preview makes no seal: SealId "" and the drawing's preview files (the SDK's CreateSealPreview).
         answered = "" if preview or (seal.from_image and "empty-image-id" in self.backend.profiles) else seal.seal_id
         drawn = "" if seal.from_image or preview else preview_url(host, seal.seal_id)
-        preview_files = {"PreviewFileUrl": f"http://{host}/_emulator/preview/{name}.png" if preview else "",
-                         "PreviewPdfUrl": f"http://{host}/_emulator/preview/{name}.pdf" if preview else ""}
-        return {"SealId": answered, "ImageUrl": drawn, **preview_files,
-                **verify_links(host, options, seal.seal_id or "preview")}
+        preview_files = {
+            "PreviewFileUrl": f"http://{host}/_emulator/preview/{name}.png" if preview else "",
+            "PreviewPdfUrl": f"http://{host}/_emulator/preview/{name}.pdf" if preview else "",
+        }
+        return {
+            "SealId": answered,
+            "ImageUrl": drawn,
+            **preview_files,
+            **verify_links(host, options, seal.seal_id or "preview"),
+        }
 
     def channel_create_seal_policy(self, params: dict[str, Any], host: str) -> dict[str, Any]:
         seal_id, user_ids = _seal_id(params), _user_ids(params)
@@ -154,11 +183,18 @@ class EssResponses:
         statuses = _list(params, "SealStatuses", SEAL_STATUSES + ("ALL",))
         types = _list(params, "SealTypes", SEAL_TYPES + MORE_FILTER_TYPES, prefix="OTHER_")
         total, seals = self.backend.describe_seals(
-            agent, seal_id=params.get("SealId") or "", types=types, statuses=statuses, offset=offset, limit=limit,
+            agent,
+            seal_id=params.get("SealId") or "",
+            types=types,
+            statuses=statuses,
+            offset=offset,
+            limit=limit,
             with_users=info_type == 1,
         )
-        return {"TotalCount": total, "Seals": [_occupied_seal(agent, seal, host, info_type == 1, self.backend.profiles)
-                                            for seal in seals]}
+        return {
+            "TotalCount": total,
+            "Seals": [_occupied_seal(agent, seal, host, info_type == 1, self.backend.profiles) for seal in seals],
+        }
 
     # ----------------------------------------------------------------- the Agent structure
     def _agent(self, params: dict[str, Any]) -> Agent:
@@ -173,8 +209,9 @@ class EssResponses:
 
 
 # --------------------------------------------------------------------- one parameter each
-def _occupied_seal(agent: Agent, seal: Seal, host: str, with_users: bool,
-                   profiles: frozenset[str] = frozenset()) -> dict[str, Any]:
+def _occupied_seal(
+    agent: Agent, seal: Seal, host: str, with_users: bool, profiles: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """One row of `Seals`: the fields of the SDK's `OccupiedSeal` that the emulator knows."""
     width, height = seal.real_size_mm(physical="image-size" in profiles)
     row: dict[str, Any] = {
@@ -285,8 +322,10 @@ def _options(params: dict[str, Any]) -> dict[str, str]:
     if options is None:
         return {}
     if not isinstance(options, list) or not all(
-        isinstance(option, dict) and set(option) <= {"Key", "Value"}
-        and all(isinstance(value, str) for value in option.values()) for option in options
+        isinstance(option, dict)
+        and set(option) <= {"Key", "Value"}
+        and all(isinstance(value, str) for value in option.values())
+        for option in options
     ):
         raise ParamError("Options 必须是 {Key, Value} 的列表")
     return {option.get("Key", ""): option.get("Value", "") for option in options}

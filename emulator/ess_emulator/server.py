@@ -287,7 +287,12 @@ class EssRequestHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ answers
     def _answer(
-        self, request_id: str, action: str, *, result: dict[str, Any] | None = None, error: EssError | None = None,
+        self,
+        request_id: str,
+        action: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: EssError | None = None,
         status: int = 200,
     ) -> None:
         if error is not None:

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 ALGORITHM = "TC3-HMAC-SHA256"
 
@@ -26,15 +26,13 @@ def _hmac(key: bytes, msg: str) -> bytes:
 
 def utc_date(timestamp: int) -> str:
     """The `yyyy-mm-dd` UTC date that scopes a signature made at `timestamp`."""
-    return datetime.fromtimestamp(timestamp, tz=timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d")
 
 
 def canonical_request(headers: dict[str, str], signed_headers: list[str], body: bytes) -> str:
     """POST / with no query; `headers` keyed by lowercase name."""
     canonical_headers = "".join(f"{name}:{headers.get(name, '').strip().lower()}\n" for name in signed_headers)
-    return "\n".join(
-        ["POST", "/", "", canonical_headers, ";".join(signed_headers), hashlib.sha256(body).hexdigest()]
-    )
+    return "\n".join(["POST", "/", "", canonical_headers, ";".join(signed_headers), hashlib.sha256(body).hexdigest()])
 
 
 def string_to_sign(timestamp: int, service: str, canonical: str) -> str:
@@ -75,9 +73,7 @@ def parse_authorization(value: str | None) -> Authorization | None:
     return Authorization(match["secret_id"], match["date"], match["service"], signed, match["signature"])
 
 
-def verify(
-    auth: Authorization, secret_key: str, timestamp: int, headers: dict[str, str], body: bytes
-) -> bool:
+def verify(auth: Authorization, secret_key: str, timestamp: int, headers: dict[str, str], body: bytes) -> bool:
     """True when `auth.signature` is the signature of this exact request (raw body bytes)."""
     if auth.date != utc_date(timestamp):
         return False

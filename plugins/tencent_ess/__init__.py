@@ -33,12 +33,14 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Tencent Cloud e-signature (essbasic)",
         "description": "Create electronic seals for sub-enterprises and grant them to employees.",
         "versions": [__version__],
-        "integrations": [{
-            "integration-name": INTEGRATION,
-            "external-doc-url": "https://www.tencentcloud.com/products/ess",
-            "how-to-guide": ["docs/operators.md"],
-            "tags": ["service"],
-        }],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION,
+                "external-doc-url": "https://www.tencentcloud.com/products/ess",
+                "how-to-guide": ["docs/operators.md"],
+                "tags": ["service"],
+            }
+        ],
         "hooks": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.hooks"]}],
         "operators": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.operators"]}],
         "sensors": [{"integration-name": INTEGRATION, "python-modules": ["tencent_ess.sensors"]}],
@@ -53,8 +55,13 @@ def get_provider_info() -> dict[str, Any]:
                 # empty one is posted as 0 and refused on 3.3.2), and a changed host must bring its own key.
                 "ui-field-behaviour": {
                     "hidden-fields": [],
-                    "relabeling": {"login": "SecretId", "password": "SecretKey", "host": "Endpoint host",
-                                   "port": "Port", "schema": "Scheme"},
+                    "relabeling": {
+                        "login": "SecretId",
+                        "password": "SecretKey",
+                        "host": "Endpoint host",
+                        "port": "Port",
+                        "schema": "Scheme",
+                    },
                     "placeholders": {
                         "login": "AKID...",
                         "host": "essbasic.tencentcloudapi.com",
@@ -68,12 +75,14 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "app_id": {"label": "AppId", "schema": {"type": ["string", "null"]}},
                     "region": {"label": "Region", "schema": {"type": ["string", "null"]}},
-                    "timeout": {"label": "Request timeout (s)", "schema": {"type": ["number", "null"],
-                                                                           "exclusiveMinimum": 0}},
+                    "timeout": {
+                        "label": "Request timeout (s)",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
                     "allow_plain_http": {
                         "label": "Allow plain http",
                         "description": "Only for an endpoint on a private network (a compose service): http to a "
-                                       "host other than loopback is refused unless this is on.",
+                        "host other than loopback is refused unless this is on.",
                         "schema": {"type": ["boolean", "null"]},
                     },
                 },

@@ -9,8 +9,9 @@ raises an Airflow exception; `failure_policy` is where domain errors become task
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 #: SDK-side codes: a requests exception (`ClientNetworkError`) or a non-200 HTTP status (`ServerNetworkError`).
 NETWORK_CODES = frozenset({"ClientNetworkError", "ServerNetworkError"})
@@ -40,15 +41,15 @@ CREDENTIAL_HINTS = {
 #: and what to do. Codes from the Go SDK's client lists (ESS_API.md, "Other readings").
 TENANT_HINTS = {
     "OperationDenied.OperatorHasNoPermission": "operator_open_id: operator {operator!r} lacks the seal-query "
-                                               "permission (印章查询) of enterprise {enterprise!r}, which every seal "
-                                               "action here needs to describe its seals first; grant it in the e-sign "
-                                               "console, or name an operator who holds it",
+    "permission (印章查询) of enterprise {enterprise!r}, which every seal "
+    "action here needs to describe its seals first; grant it in the e-sign "
+    "console, or name an operator who holds it",
     "OperationDenied.OrganizationClosing": "proxy_organization_open_id: enterprise {enterprise!r} is being closed "
-                                           "(注销中); nothing can be done for it",
+    "(注销中); nothing can be done for it",
     "MissingParameter.UserId": "operator_open_id: the API found no user for operator {operator!r} of enterprise "
-                               "{enterprise!r} (a describe names no user but the operator)",
+    "{enterprise!r} (a describe names no user but the operator)",
     "ResourceNotFound.VerifyUser": "operator_open_id: {operator!r} is not a verified employee of enterprise "
-                                   "{enterprise!r}",
+    "{enterprise!r}",
 }
 
 
@@ -59,8 +60,10 @@ def tenant_hint(code: str, agent: Any) -> str:
         return ""
     agent = agent if isinstance(agent, dict) else {}
     operator = agent.get("ProxyOperator") if isinstance(agent.get("ProxyOperator"), dict) else {}
-    return hint.format(enterprise=str(agent.get("ProxyOrganizationOpenId") or "?"),
-                       operator=str(operator.get("OpenId") or "?"))
+    return hint.format(
+        enterprise=str(agent.get("ProxyOrganizationOpenId") or "?"), operator=str(operator.get("OpenId") or "?")
+    )
+
 
 #: Codes that concern the connection or the account, not one tenant: with them every call of the task would fail
 #: the same way, so a chunk stops at the first one instead of making each tenant's call fail in turn.
@@ -166,7 +169,8 @@ class SealExistsError(EssError):
     def __init__(self, seal_name: str, seal_id: str) -> None:
         self.seal_name, self.seal_id = seal_name, seal_id
         super().__init__(
-            f"seal_name: a seal named {seal_name!r} exists already (SealId {seal_id}) and if_exists='fail'")
+            f"seal_name: a seal named {seal_name!r} exists already (SealId {seal_id}) and if_exists='fail'"
+        )
 
     def __reduce__(self):
         return (type(self), (self.seal_name, self.seal_id))
@@ -248,7 +252,7 @@ class StorageError(EssError):
         return (_storage_error, (self.location, self.kind, self.doing, self.transient, str(self)))
 
 
-def _storage_error(location: str, kind: str, doing: str, transient: bool, text: str) -> "StorageError":
+def _storage_error(location: str, kind: str, doing: str, transient: bool, text: str) -> StorageError:
     err = StorageError.__new__(StorageError)
     Exception.__init__(err, text)
     err.location, err.kind, err.doing, err.transient = location, kind, doing, transient

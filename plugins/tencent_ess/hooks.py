@@ -160,7 +160,7 @@ def settings_from_connection(conn: Any) -> EssSettings:
     return EssSettings(secret_id, secret_key, app_id, scheme, host, str(extra.get("region") or ""), timeout)
 
 
-@functools.lru_cache(maxsize=None)  # one subclass, however many threads build clients
+@functools.cache  # one subclass, however many threads build clients
 def _client_class(base: type) -> type:
     """The SDK's client, telling HTTP statuses apart: the SDK reports every non-200 answer as one
     `ServerNetworkError`, which would make a gateway's 400/403/413 look transient. Here 5xx, 408 and 429 stay
@@ -261,7 +261,8 @@ class EssHook(BaseHook):
             http = HttpProfile(protocol=s.scheme, endpoint=s.netloc, reqTimeout=s.timeout)  # TLS verification stays on
             profile = ClientProfile(httpProfile=http, disable_region_breaker=True)  # the breaker would swap hosts
             client = _client_class(essbasic_client.EssbasicClient)(
-                credential.Credential(s.secret_id, s.secret_key), s.region, profile)
+                credential.Credential(s.secret_id, s.secret_key), s.region, profile
+            )
             self._local.client = client
         return client
 
@@ -310,8 +311,13 @@ class EssHook(BaseHook):
                 return response
             if not isinstance(failure, dict):
                 failure = {"Code": "ServerNetworkError", "Message": "malformed Response.Error"}
-            error = self._error(action, str(failure.get("Code") or "ServerNetworkError"),
-                                str(failure.get("Message") or ""), response.get("RequestId"), params.get("Agent"))
+            error = self._error(
+                action,
+                str(failure.get("Code") or "ServerNetworkError"),
+                str(failure.get("Message") or ""),
+                response.get("RequestId"),
+                params.get("Agent"),
+            )
         self._count(f"errors.{error.code}")
         if is_rate_limited(error.code) and self.limiter is not None:
             self.limiter.throttled(action)
@@ -335,12 +341,23 @@ class EssHook(BaseHook):
         error = retry_state.outcome.exception()
         self._count(f"retries.{error.code}")
         with self._lock:
-            self.retried.append({"action": error.action, "code": error.code, "request_id": error.request_id,
-                                 "attempt": retry_state.attempt_number, "retried_by": "hook"})
+            self.retried.append(
+                {
+                    "action": error.action,
+                    "code": error.code,
+                    "request_id": error.request_id,
+                    "attempt": retry_state.attempt_number,
+                    "retried_by": "hook",
+                }
+            )
         self.log.warning(
             "%s: %s (RequestId %s), in-call retry %d/%d in %.2fs",
-            error.action, error.code, error.request_id or "none", retry_state.attempt_number,
-            self.max_attempts - 1, retry_state.next_action.sleep,
+            error.action,
+            error.code,
+            error.request_id or "none",
+            retry_state.attempt_number,
+            self.max_attempts - 1,
+            retry_state.next_action.sleep,
         )
 
     def call(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -408,19 +425,26 @@ class EssHook(BaseHook):
         checked fails, naming the connection field to check."""
         try:
             settings = self.settings
-            probe = {"AppId": settings.app_id, "ProxyOrganizationOpenId": self.PROBE_ORGANIZATION,
-                     "ProxyOperator": {"OpenId": self.PROBE_ORGANIZATION}}
+            probe = {
+                "AppId": settings.app_id,
+                "ProxyOrganizationOpenId": self.PROBE_ORGANIZATION,
+                "ProxyOperator": {"OpenId": self.PROBE_ORGANIZATION},
+            }
             response = self.call("ChannelDescribeOrganizationSeals", {"Agent": probe, "Limit": 1})
         except EssConfigError as err:
             return False, str(err)
         except EssApiError as err:
             if err.code in self.PROBE_ACCEPTED:
-                return True, (f"Credentials and AppId accepted by {self.settings.netloc} (the probe's made-up "
-                              f"enterprise was answered {err.code}, RequestId {err.request_id})")
+                return True, (
+                    f"Credentials and AppId accepted by {self.settings.netloc} (the probe's made-up "
+                    f"enterprise was answered {err.code}, RequestId {err.request_id})"
+                )
             if err.hint:
                 return False, str(err)
-            return False, (f"{err}. The answer does not show that the AppId was accepted: check extra app_id "
-                           f"of connection {self.ess_conn_id!r}")
+            return False, (
+                f"{err}. The answer does not show that the AppId was accepted: check extra app_id "
+                f"of connection {self.ess_conn_id!r}"
+            )
         except Exception as err:  # noqa: BLE001 - the UI button wants a message, not a traceback
             return False, f"{type(err).__name__}: {err}"
         return True, f"Credentials and AppId accepted by {self.settings.netloc} (RequestId {response.get('RequestId')})"

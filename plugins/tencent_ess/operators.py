@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = [
-    "RETRY_DEFAULTS", "ChannelCreateSealPolicyOperator", "ChannelDeleteSealPoliciesOperator",
-    "ChannelUpdateSealStatusOperator", "CreateSealByImageOperator", "EssBaseOperator",
+    "RETRY_DEFAULTS",
+    "ChannelCreateSealPolicyOperator",
+    "ChannelDeleteSealPoliciesOperator",
+    "ChannelUpdateSealStatusOperator",
+    "CreateSealByImageOperator",
+    "EssBaseOperator",
 ]
 
 #: A literal `seal_image_base64` longer than this would be stored in the serialized DAG (the metadata DB).
@@ -90,9 +95,23 @@ class CreateSealByImageOperator(EssBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "proxy_organization_open_id", "operator_open_id", "app_id", "seal_name", "seal_type", "generate_source",
-        "seal_style", "seal_size", "seal_horizontal_text", "seal_image_path", "seal_image_base64",
-        "tax_identify_code", "seal_description", "sub_seal_type", "options", "if_exists", "image_base_dir",
+        "proxy_organization_open_id",
+        "operator_open_id",
+        "app_id",
+        "seal_name",
+        "seal_type",
+        "generate_source",
+        "seal_style",
+        "seal_size",
+        "seal_horizontal_text",
+        "seal_image_path",
+        "seal_image_base64",
+        "tax_identify_code",
+        "seal_description",
+        "sub_seal_type",
+        "options",
+        "if_exists",
+        "image_base_dir",
     )
     ui_color = "#f7d7d9"
 
@@ -117,8 +136,11 @@ class CreateSealByImageOperator(EssBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(seal_image_base64, str) and len(seal_image_base64) > MAX_LITERAL_IMAGE \
-                and "{{" not in seal_image_base64:
+        if (
+            isinstance(seal_image_base64, str)
+            and len(seal_image_base64) > MAX_LITERAL_IMAGE
+            and "{{" not in seal_image_base64
+        ):
             raise ValueError(
                 f"{self.task_id}: seal_image_base64 is a literal of {len(seal_image_base64)} characters; it would be "
                 "stored in the serialized DAG. Use seal_image_path, or pass the base64 through a template "
@@ -160,14 +182,24 @@ class CreateSealByImageOperator(EssBaseOperator):
                 raise EssValidationError("if_exists", f"must be 'reuse' or 'fail' (got {self.if_exists!r})")
             has_image = bool(self.seal_image_path or self.seal_image_base64)
             spec = check_seal_spec(
-                seal_name=self.seal_name, seal_type=self.seal_type, generate_source=self.generate_source,
-                seal_style=self.seal_style, seal_size=self.seal_size, seal_horizontal_text=self.seal_horizontal_text,
-                tax_identify_code=self.tax_identify_code, seal_description=self.seal_description,
-                sub_seal_type=self.sub_seal_type, has_image=has_image,
+                seal_name=self.seal_name,
+                seal_type=self.seal_type,
+                generate_source=self.generate_source,
+                seal_style=self.seal_style,
+                seal_size=self.seal_size,
+                seal_horizontal_text=self.seal_horizontal_text,
+                tax_identify_code=self.tax_identify_code,
+                seal_description=self.seal_description,
+                sub_seal_type=self.sub_seal_type,
+                has_image=has_image,
             )
             options = check_options(self.options)
-            image = load_seal_image(self.seal_image_path, self.seal_image_base64, self._base_dir(),
-                                    allow_absolute=self.allow_absolute_image_path)
+            image = load_seal_image(
+                self.seal_image_path,
+                self.seal_image_base64,
+                self._base_dir(),
+                allow_absolute=self.allow_absolute_image_path,
+            )
             outcome = self.seals.create_or_reuse(self.agent(), spec, image, if_exists=self.if_exists, options=options)
         context["ti"].xcom_push(key="image_url", value=outcome.image_url)
         if outcome.verify:
@@ -215,8 +247,12 @@ class ChannelCreateSealPolicyOperator(EssSealUsersOperator):
         with failure_policy():
             seal_id, users = self.checked()
             granted = self.seals.grant(self.agent(), seal_id, users, check_options(self.options))
-        self.log.info("Seal %s: granted to %s; already held by %s", seal_id, granted.newly or "nobody new",
-                      granted.already or "nobody")
+        self.log.info(
+            "Seal %s: granted to %s; already held by %s",
+            seal_id,
+            granted.newly or "nobody new",
+            granted.already or "nobody",
+        )
         context["ti"].xcom_push(key="newly_granted", value=granted.newly)
         context["ti"].xcom_push(key="already_granted", value=granted.already)
         if granted.verify:
@@ -248,8 +284,14 @@ class ChannelUpdateSealStatusOperator(EssBaseOperator):
     :param reason: why, kept by the platform.
     """
 
-    template_fields: Sequence[str] = ("proxy_organization_open_id", "operator_open_id", "app_id", "seal_id", "status",
-                                      "reason")
+    template_fields: Sequence[str] = (
+        "proxy_organization_open_id",
+        "operator_open_id",
+        "app_id",
+        "seal_id",
+        "status",
+        "reason",
+    )
     ui_color = "#e6e6e6"
 
     def __init__(self, *, seal_id: str, status: str = "DISABLE", reason: str | None = None, **kwargs: Any) -> None:
@@ -262,8 +304,9 @@ class ChannelUpdateSealStatusOperator(EssBaseOperator):
         with failure_policy():
             seal_id = require_text("seal_id", self.seal_id, max_len=64)
             if self.status != "DISABLE":
-                raise EssValidationError("status",
-                                         f"must be 'DISABLE', the only status the API sets (got {self.status!r})")
+                raise EssValidationError(
+                    "status", f"must be 'DISABLE', the only status the API sets (got {self.status!r})"
+                )
             reason = require_text("reason", self.reason, max_len=500, min_len=0)
             changed = self.seals.disable(self.agent(), seal_id, reason)
         self.log.info("Seal %s: %s", seal_id, "disabled" if changed else "was disabled already")

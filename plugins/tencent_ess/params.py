@@ -35,7 +35,8 @@ def check_conf(conf: Mapping[str, Any] | None, known: Iterable[str]) -> None:
         described.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
     plural = "s" if len(bad) > 1 else ""
     raise EssValidationError(
-        "conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}")
+        "conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}"
+    )
 
 
 class CheckConfOperator(BaseOperator):

@@ -7,7 +7,7 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 #: Pace at this share of the limit; the window guard's margin absorbs the jitter between our sends and the
 #: gateway's count.

@@ -71,19 +71,19 @@ _SEAL_ID_33 = re.compile(r"^[A-Za-z0-9]*=[A-Za-z0-9]*$")
 CHECKS: dict[str, str] = {
     "seal_id_format": "a created seal's SealId is 32 letters and digits (the docs: 32位字符串)",
     "describe_permission": "ChannelDescribeOrganizationSeals (InfoType 1, Limit 100, SealStatuses ALL) answers for "
-                           "the operator: every seal action of the product describes first",
+    "the operator: every seal action of the product describes first",
     "create_on_unit": "OccupiedSeal.CreateOn is a time in seconds (电子印章授权时间戳，单位秒)",
     "system_seal_size": "a system-drawn 42_42 seal reports RealWidth/RealHeight 42/42",
     "image_seal_id": "CreateSealByImage answers a non-empty SealId for an image seal",
     "image_seal_size": "an image seal asked for at 30_20 mm reports RealWidth/RealHeight 0x0 (how the product "
-                       "tells it from a system-drawn seal), or else exactly 30x20",
+    "tells it from a system-drawn seal), or else exactly 30x20",
     "grant_and_revoke": "ChannelCreateSealPolicy answers the UserIds it granted; ChannelDeleteSealPolicies succeeds, "
-                        "also for a user who no longer holds the seal",
+    "also for a user who no longer holds the seal",
     "info_type_0": "InfoType 0 answers AuthorizedUsers present and empty (the demo kit; the product sends InfoType 1)",
     "describe_limit_above_100": "Limit 101 is served as 100 (the demo kit; the product never sends more than 100)",
     "image_review_stages": "an image seal is CHECKING, then SUCCESS or FAIL",
     "disable": "ChannelUpdateSealStatus DISABLE disables a SUCCESS seal, which then lists as DISABLE; a seal in "
-               "review or refused answers FailedOperation",
+    "review or refused answers FailedOperation",
 }
 #: Checks of readings the product never relies on: a contradiction there is reported, and the run stays green.
 NOT_RELIED_ON = frozenset({"info_type_0", "describe_limit_above_100"})
@@ -225,14 +225,23 @@ def read_size(row: Mapping[str, Any]) -> tuple[int, int] | None:
 class SandboxCheck:
     """The checks, run in order against one enterprise through one hook (`run`)."""
 
-    def __init__(self, hook: EssHook, config: SandboxConfig, image_b64: str, *, token: str = "",
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        hook: EssHook,
+        config: SandboxConfig,
+        image_b64: str,
+        *,
+        token: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.hook, self.config, self.image_b64 = hook, config, image_b64
         self.agent = hook.agent(config.proxy_organization_open_id, config.operator_open_id)
         self.token = token or secrets.token_hex(4)
         self.sleep, self.clock = sleep, clock
-        self.findings = {cid: Finding(cid, text, affects_product=cid not in NOT_RELIED_ON)
-                         for cid, text in CHECKS.items()}
+        self.findings = {
+            cid: Finding(cid, text, affects_product=cid not in NOT_RELIED_ON) for cid, text in CHECKS.items()
+        }
         self.seals: list[MadeSeal] = []
         self.system: MadeSeal | None = None
         self.image: MadeSeal | None = None
@@ -249,8 +258,16 @@ class SandboxCheck:
     def run(self) -> list[Finding]:
         """Every check in turn; the seals made are disabled at the end, and also when a step fails unexpectedly.
         A credential or AppId error is raised at once: every further call would be refused the same way."""
-        steps = (self.create_system_seal, self.describe_system_seal, self.create_image_seal, self.grant_and_revoke,
-                 self.info_type_0, self.limit_above_100, self.watch_review, self.disable)
+        steps = (
+            self.create_system_seal,
+            self.describe_system_seal,
+            self.create_image_seal,
+            self.grant_and_revoke,
+            self.info_type_0,
+            self.limit_above_100,
+            self.watch_review,
+            self.disable,
+        )
         try:
             for step in steps:
                 step()
@@ -282,8 +299,14 @@ class SandboxCheck:
     def _describe(self, *findings: Finding, seal_id: str = "", **overrides: Any) -> Answer:
         """ChannelDescribeOrganizationSeals as the product sends it (`seals.SealOperations.describe`), with
         `overrides` for the leniency checks."""
-        params: dict[str, Any] = {"Agent": self.agent, "Limit": DESCRIBE_PAGE, "Offset": 0, "InfoType": 1,
-                                  "SealStatuses": ["ALL"], **overrides}
+        params: dict[str, Any] = {
+            "Agent": self.agent,
+            "Limit": DESCRIBE_PAGE,
+            "Offset": 0,
+            "InfoType": 1,
+            "SealStatuses": ["ALL"],
+            **overrides,
+        }
         if seal_id:
             params["SealId"] = seal_id
         return self._call("ChannelDescribeOrganizationSeals", params, *findings)
@@ -320,8 +343,13 @@ class SandboxCheck:
         answer = self._call("CreateSealByImage", {"Agent": self.agent, **spec.to_params(image)}, finding)
         if answer.ok:
             self.seals.append(seal)
-            log.info("Made the %s seal %r (SealId %r, RequestId %s)", kind, seal.name,
-                     answer.response.get("SealId"), answer.request_id)
+            log.info(
+                "Made the %s seal %r (SealId %r, RequestId %s)",
+                kind,
+                seal.name,
+                answer.response.get("SealId"),
+                answer.request_id,
+            )
             return seal, answer
         err = answer.error
         earlier_sent = any(map(may_have_applied, err.earlier))
@@ -336,8 +364,12 @@ class SandboxCheck:
     # ------------------------------------------------------------------ the system-drawn seal
     def create_system_seal(self) -> None:
         finding = self.findings["seal_id_format"]
-        spec = check_seal_spec(seal_name=self.name("sys"), seal_type="CONTRACT", generate_source=GENERATE_SYSTEM,
-                               seal_size="{}_{}".format(*SYSTEM_SIZE))
+        spec = check_seal_spec(
+            seal_name=self.name("sys"),
+            seal_type="CONTRACT",
+            generate_source=GENERATE_SYSTEM,
+            seal_size="{}_{}".format(*SYSTEM_SIZE),
+        )
         seal, answer = self._create(finding, "system", spec)
         if not answer.ok:
             finding.settle(CONTRADICTED, f"the create failed: {error_text(answer.error)}")
@@ -354,8 +386,9 @@ class SandboxCheck:
 
     def describe_system_seal(self) -> None:
         """describe_permission, then the system seal's CreateOn and size."""
-        permission, created, size = (self.findings[c] for c in ("describe_permission", "create_on_unit",
-                                                                 "system_seal_size"))
+        permission, created, size = (
+            self.findings[c] for c in ("describe_permission", "create_on_unit", "system_seal_size")
+        )
         seal_id = self.system.seal_id if self.system else ""
         row = None
         for look in range(LISTING_LOOKS):
@@ -384,8 +417,11 @@ class SandboxCheck:
         created.settle(*read_create_on(row.get("CreateOn"), self.clock()))
         measured = read_size(row)
         if measured is None:
-            size.settle(CONTRADICTED, "RealWidth/RealHeight not reported (the product then compares the type only)",
-                        affects_product=False)
+            size.settle(
+                CONTRADICTED,
+                "RealWidth/RealHeight not reported (the product then compares the type only)",
+                affects_product=False,
+            )
         elif measured == SYSTEM_SIZE:
             size.settle(VERIFIED, "RealWidth/RealHeight 42/42")
         else:
@@ -394,8 +430,9 @@ class SandboxCheck:
     # ------------------------------------------------------------------ the image seal
     def create_image_seal(self) -> None:
         finding = self.findings["image_seal_id"]
-        spec = check_seal_spec(seal_name=self.name("img"), seal_type="OTHER", has_image=True,
-                               seal_size="{}_{}".format(*IMAGE_SIZE))
+        spec = check_seal_spec(
+            seal_name=self.name("img"), seal_type="OTHER", has_image=True, seal_size="{}_{}".format(*IMAGE_SIZE)
+        )
         seal, answer = self._create(finding, "image", spec, self.image_b64)
         self.image_made_at = self.clock()
         if not answer.ok:
@@ -409,8 +446,11 @@ class SandboxCheck:
             else:  # find it by its unique name to go on
                 row = self._find_by_name(finding, seal.name)
                 seal.seal_id = str((row or {}).get("SealId") or "")
-                listed = f"listed under its name as {seal.seal_id}" if seal.seal_id else (
-                    self.describe_refused or "not listed under its name")
+                listed = (
+                    f"listed under its name as {seal.seal_id}"
+                    if seal.seal_id
+                    else (self.describe_refused or "not listed under its name")
+                )
                 finding.settle(CONTRADICTED, f"SealId ''; {listed}", "empty-image-id")
         self._look_at_image()  # the first status, right after the create
 
@@ -444,8 +484,9 @@ class SandboxCheck:
         interval = max(self.config.poll_seconds, self.config.review_wait_seconds / MAX_REVIEW_POLLS)
         deadline = self.image_made_at + self.config.review_wait_seconds
         # Until the review ends (or, a seal not listed yet, until it is), a describe fails, or the wait is over.
-        while (not self.stages or seal.status in IN_REVIEW) and stages.verdict == NOT_CHECKED \
-                and self.clock() < deadline:
+        while (
+            (not self.stages or seal.status in IN_REVIEW) and stages.verdict == NOT_CHECKED and self.clock() < deadline
+        ):
             self.sleep(max(0.0, min(interval, deadline - self.clock())))
             self._look_at_image()
         self._judge_size(size)
@@ -461,8 +502,9 @@ class SandboxCheck:
         if unknown:  # first: a known stage beside it must not hide a status the product would fail on
             stages.settle(CONTRADICTED, f"{sequence}: status {unknown[0]!r} is not in the product's table")
         elif seal.status in IN_REVIEW:  # whatever was seen, the end was not: not checked under every reading
-            stages.answered = (f"not checked: {sequence}, still in review after {waited:.0f} s "
-                               "(raise review_wait_seconds)")
+            stages.answered = (
+                f"not checked: {sequence}, still in review after {waited:.0f} s (raise review_wait_seconds)"
+            )
         elif "CHECKING-SADM" in self.stages:
             stages.settle(CONTRADICTED, f"{sequence}{reason}", "sadm")
         else:
@@ -473,13 +515,19 @@ class SandboxCheck:
         if not self.image_sizes:
             size.answered = "not checked: the image seal was never listed"
         elif any(s and s not in ((0, 0), IMAGE_SIZE) for _, s in self.image_sizes):
-            size.settle(CONTRADICTED, f"RealWidth x RealHeight {seen}: neither 0x0 nor the size asked for "
-                        "({}x{}), so the product cannot compare image seals by size".format(*IMAGE_SIZE))
+            size.settle(
+                CONTRADICTED,
+                f"RealWidth x RealHeight {seen}: neither 0x0 nor the size asked for "
+                "({}x{}), so the product cannot compare image seals by size".format(*IMAGE_SIZE),
+            )
         elif any(s == IMAGE_SIZE for _, s in self.image_sizes):
             size.settle(CONTRADICTED, f"RealWidth x RealHeight {seen} (the size asked for)", "image-size")
         elif any(s is None for _, s in self.image_sizes):
-            size.settle(CONTRADICTED, f"RealWidth/RealHeight not reported ({seen}); the product then compares the "
-                        "type only", affects_product=False)
+            size.settle(
+                CONTRADICTED,
+                f"RealWidth/RealHeight not reported ({seen}); the product then compares the type only",
+                affects_product=False,
+            )
         else:
             size.settle(VERIFIED, f"RealWidth x RealHeight {seen}")
 
@@ -493,18 +541,25 @@ class SandboxCheck:
             finding.answered = "not checked: no system seal of this run has a SealId"
             return
         first, second = self.config.user_ids
-        answer = self._call("ChannelCreateSealPolicy", {"Agent": self.agent, "SealId": seal.seal_id,
-                                                        "UserIds": [first, second]}, finding)
+        answer = self._call(
+            "ChannelCreateSealPolicy",
+            {"Agent": self.agent, "SealId": seal.seal_id, "UserIds": [first, second]},
+            finding,
+        )
         if not answer.ok:
             finding.settle(CONTRADICTED, f"the grant failed: {error_text(answer.error)}")
             return
         granted = list(answer.response.get("UserIds") or [])
-        problems = [] if sorted(granted) == sorted([first, second]) else [
-            f"the grant answered UserIds {granted} for {[first, second]}"]
+        problems = (
+            []
+            if sorted(granted) == sorted([first, second])
+            else [f"the grant answered UserIds {granted} for {[first, second]}"]
+        )
         said = [f"granted {granted}"]
         for time_ in ("once", "again (no longer a holder)"):
-            revoked = self._call("ChannelDeleteSealPolicies", {"Agent": self.agent, "SealId": seal.seal_id,
-                                                               "UserIds": [second]}, finding)
+            revoked = self._call(
+                "ChannelDeleteSealPolicies", {"Agent": self.agent, "SealId": seal.seal_id, "UserIds": [second]}, finding
+            )
             if not revoked.ok:
                 problems.append(f"revoking {second} {time_} failed: {error_text(revoked.error)}")
                 break
@@ -577,8 +632,11 @@ class SandboxCheck:
                 problems.append((f"the {seal.kind} seal could not be disabled: its SealId is unknown", True))
                 continue
             was = seal.status or (SUCCESS if seal.kind == "system" else "")  # a system seal is SUCCESS at once
-            answer = self._call("ChannelUpdateSealStatus", {"Agent": self.agent, "SealId": seal.seal_id,
-                                                            "Status": DISABLE, "Reason": DISABLE_REASON}, finding)
+            answer = self._call(
+                "ChannelUpdateSealStatus",
+                {"Agent": self.agent, "SealId": seal.seal_id, "Status": DISABLE, "Reason": DISABLE_REASON},
+                finding,
+            )
             if answer.ok:
                 seal.disabled = True
                 said.append(f"{seal.kind} {seal.seal_id} ({was or 'status unknown'}): disabled")
@@ -590,10 +648,15 @@ class SandboxCheck:
                     problems.append((f"a {was} seal was disabled", False))
                 continue
             err = answer.error
-            said.append(f"{seal.kind} {seal.seal_id} ({was or 'status unknown'}): {err.code} "
-                        f"(RequestId {err.request_id or 'none'})")
-            seal.note = (f"not disabled ({err.code}): disable it in the e-sign console once its review ends"
-                         if was in IN_REVIEW or not was else f"not disabled ({err.code}): see the e-sign console")
+            said.append(
+                f"{seal.kind} {seal.seal_id} ({was or 'status unknown'}): {err.code} "
+                f"(RequestId {err.request_id or 'none'})"
+            )
+            seal.note = (
+                f"not disabled ({err.code}): disable it in the e-sign console once its review ends"
+                if was in IN_REVIEW or not was
+                else f"not disabled ({err.code}): see the e-sign console"
+            )
             if was == SUCCESS:
                 problems.append((f"disabling a SUCCESS seal answered {err.code}", True))
             elif not err.code.startswith("FailedOperation"):
@@ -618,8 +681,9 @@ class SandboxCheck:
 
 
 # --------------------------------------------------------------------------- report
-def build_report(check: SandboxCheck, *, endpoint: str, conn_id: str, run_id: str, started: datetime,
-                 stopped: str = "") -> dict[str, Any]:
+def build_report(
+    check: SandboxCheck, *, endpoint: str, conn_id: str, run_id: str, started: datetime, stopped: str = ""
+) -> dict[str, Any]:
     """The parity report: where and when, every finding, what it points to, and the seals made."""
     findings = list(check.findings.values())
     for finding in findings:
@@ -628,8 +692,11 @@ def build_report(check: SandboxCheck, *, endpoint: str, conn_id: str, run_id: st
     matching = sorted({f.profile for f in findings if f.verdict == CONTRADICTED and f.profile})
     unexplained = [f.id for f in findings if f.unexplained]
     not_checked = [f.id for f in findings if f.verdict == NOT_CHECKED]
-    left = [{"kind": s.kind, "name": s.name, "seal_id": s.seal_id, "status": s.status, "note": s.note}
-            for s in check.seals if not s.disabled]
+    left = [
+        {"kind": s.kind, "name": s.name, "seal_id": s.seal_id, "status": s.status, "note": s.note}
+        for s in check.seals
+        if not s.disabled
+    ]
     summary = {
         "status": "failed" if unexplained or not_checked or stopped else "green",
         "findings": len(findings),
@@ -671,7 +738,7 @@ def format_table(findings: list[Finding], width: int = 90) -> str:
     """The findings as a fixed-width table, one line each: id, verdict, profile, answered, the last RequestId."""
     lines = [f"{'id':<25} {'verdict':<13} {'profile':<20} {'answered':<{width}} RequestId"]
     for f in findings:
-        answered = f.answered if len(f.answered) <= width else f.answered[:width - 3] + "..."
+        answered = f.answered if len(f.answered) <= width else f.answered[: width - 3] + "..."
         request = f.request_ids[-1] if f.request_ids else "-"
         more = f" (+{len(f.request_ids) - 1})" if len(f.request_ids) > 1 else ""
         lines.append(f"{f.id:<25} {f.verdict:<13} {f.profile or '-':<20} {answered:<{width}} {request}{more}")
@@ -687,10 +754,13 @@ def check_sandbox_endpoint(conn_id: str, scheme: str, netloc: str, allow_other: 
     host = urlsplit(f"{scheme}://{netloc}").hostname or ""
     if host == SANDBOX_HOST or host == "localhost" or _loopback(host) or allow_other:
         return
-    raise EssValidationError("allow_other_endpoint", f"connection {conn_id!r} points at {host}, not the sandbox "
-                             f"({SANDBOX_HOST}): the check makes seals there and sends an image to manual review. "
-                             "Point Variable ess_sandbox_conn_id at a sandbox connection, or set this Param to run "
-                             "it there anyway")
+    raise EssValidationError(
+        "allow_other_endpoint",
+        f"connection {conn_id!r} points at {host}, not the sandbox "
+        f"({SANDBOX_HOST}): the check makes seals there and sends an image to manual review. "
+        "Point Variable ess_sandbox_conn_id at a sandbox connection, or set this Param to run "
+        "it there anyway",
+    )
 
 
 def _loopback(host: str) -> bool:
@@ -702,8 +772,15 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def run(params: Mapping[str, Any], *, run_id: str, conn_id: str, report_dir: str, image_dir: str | Path,
-        sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
+def run(
+    params: Mapping[str, Any],
+    *,
+    run_id: str,
+    conn_id: str,
+    report_dir: str,
+    image_dir: str | Path,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
     """The task: check the Params, run every check, write the report, log the table. Returns the report's path and
     summary; raises `SandboxCheckFailed` after writing the report when a finding is unexplained or unanswered, and
     a credential or AppId error (naming the connection field) as soon as it is answered."""
@@ -714,30 +791,51 @@ def run(params: Mapping[str, Any], *, run_id: str, conn_id: str, report_dir: str
     check_sandbox_endpoint(conn_id, hook.settings.scheme, endpoint, bool(params.get("allow_other_endpoint")))
     started = datetime.now(UTC)
     check = SandboxCheck(hook, config, image, sleep=sleep)
-    log.info("Sandbox self-check against %s, enterprise %s, seals named %s / %s", endpoint,
-             config.proxy_organization_open_id, check.name("sys"), check.name("img"))
+    log.info(
+        "Sandbox self-check against %s, enterprise %s, seals named %s / %s",
+        endpoint,
+        config.proxy_organization_open_id,
+        check.name("sys"),
+        check.name("img"),
+    )
     stopped: BaseException | None = None
     try:
         check.run()
     except BaseException as err:  # noqa: BLE001 - the report is written first (even for a task being stopped)
         stopped = err
-    report = build_report(check, endpoint=endpoint, conn_id=conn_id, run_id=run_id, started=started,
-                          stopped=f"{type(stopped).__name__}: {stopped}" if stopped else "")
+    report = build_report(
+        check,
+        endpoint=endpoint,
+        conn_id=conn_id,
+        run_id=run_id,
+        started=started,
+        stopped=f"{type(stopped).__name__}: {stopped}" if stopped else "",
+    )
     path = report_path(report_dir, run_id)
     write_atomic(path, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     summary = report["summary"]
-    log.info("Sandbox self-check findings (%d API calls; report %s):\n%s", check.calls, path,
-             format_table(list(check.findings.values())))
+    log.info(
+        "Sandbox self-check findings (%d API calls; report %s):\n%s",
+        check.calls,
+        path,
+        format_table(list(check.findings.values())),
+    )
     for seal in report["left_for_console"]:
-        log.warning("Seal %r (SealId %s, %s) is left enabled: %s", seal["name"], seal["seal_id"] or "unknown",
-                    seal["status"] or "status unknown", seal["note"])
+        log.warning(
+            "Seal %r (SealId %s, %s) is left enabled: %s",
+            seal["name"],
+            seal["seal_id"] or "unknown",
+            seal["status"] or "status unknown",
+            seal["note"],
+        )
     if stopped is not None:
         raise stopped
     if summary["unexplained"] or summary["not_checked"]:
         parts = []
         if summary["unexplained"]:
-            parts.append(f"unexplained answers, the product not shown to work under them: "
-                         f"{', '.join(summary['unexplained'])}")
+            parts.append(
+                f"unexplained answers, the product not shown to work under them: {', '.join(summary['unexplained'])}"
+            )
         if summary["not_checked"]:
             parts.append(f"not answered: {', '.join(summary['not_checked'])}")
         raise SandboxCheckFailed(f"sandbox self-check against {endpoint}: {'; '.join(parts)}. Report: {path}")

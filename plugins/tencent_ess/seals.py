@@ -170,8 +170,11 @@ def unconfirmed(spec: SealSpec, seal: dict[str, Any]) -> str:
     except (TypeError, ValueError):
         return "the API reports no size, so neither its source nor its size could be compared"
     if width == 0 and height == 0:
-        return f"its printed size is not reported (0x0), so a size of {spec.size} mm could not be compared" \
-            if spec.size else ""
+        return (
+            f"its printed size is not reported (0x0), so a size of {spec.size} mm could not be compared"
+            if spec.size
+            else ""
+        )
     return f"it reports {width}x{height} mm, which a drawn seal could report too: that it came from an image is assumed"
 
 
@@ -187,7 +190,11 @@ class SealOperations:
         seals: list[dict[str, Any]] = []
         while True:
             params: dict[str, Any] = {
-                "Agent": agent, "Limit": DESCRIBE_PAGE, "Offset": len(seals), "InfoType": 1, "SealStatuses": ["ALL"],
+                "Agent": agent,
+                "Limit": DESCRIBE_PAGE,
+                "Offset": len(seals),
+                "InfoType": 1,
+                "SealStatuses": ["ALL"],
             }
             if seal_id:
                 params["SealId"] = seal_id
@@ -205,8 +212,9 @@ class SealOperations:
         """One seal by id (any status); `SealUnusableError` when the enterprise has no such seal."""
         seals = self.describe(agent, seal_id=seal_id)
         if not seals:
-            raise SealUnusableError(f"seal_id: seal {seal_id} is not listed for enterprise "
-                                    f"{agent.get('ProxyOrganizationOpenId')!r}")
+            raise SealUnusableError(
+                f"seal_id: seal {seal_id} is not listed for enterprise {agent.get('ProxyOrganizationOpenId')!r}"
+            )
         return seals[0]
 
     def review_status(self, agent: dict[str, Any], seal_id: str) -> tuple[str, str]:
@@ -216,8 +224,14 @@ class SealOperations:
 
     # ------------------------------------------------------------------ creating
     def create_or_reuse(
-        self, agent: dict[str, Any], spec: SealSpec, image: str = "", *, if_exists: str = "reuse",
-        existing: dict[str, Any] | None = None, options: list[dict[str, str]] | None = None,
+        self,
+        agent: dict[str, Any],
+        spec: SealSpec,
+        image: str = "",
+        *,
+        if_exists: str = "reuse",
+        existing: dict[str, Any] | None = None,
+        options: list[dict[str, str]] | None = None,
     ) -> SealOutcome:
         """The seal `spec` asks for: created, or the existing seal of that name when it is the same seal.
 
@@ -238,26 +252,36 @@ class SealOperations:
                 raise
             seal = self.find(agent, spec.seal_name)
             if seal is None:
-                raise SealNotListedError(f"seal {spec.seal_name!r} was reported as existing but is not listed yet") \
-                    from None
+                raise SealNotListedError(
+                    f"seal {spec.seal_name!r} was reported as existing but is not listed yet"
+                ) from None
             # Ours only if an earlier send of this call may have been applied (its answer lost, or the server
             # failed part-way) and the seal was made after the call began (a margin for clock skew only).
             maybe_ours, made_at = any(map(may_have_applied, err.earlier)), create_time(seal)
             if maybe_ours and made_at is None:
-                log.warning("Seal %r: CreateOn %r cannot be read as a time; taking the seal as made before this call",
-                            spec.seal_name, seal.get("CreateOn"))
+                log.warning(
+                    "Seal %r: CreateOn %r cannot be read as a time; taking the seal as made before this call",
+                    spec.seal_name,
+                    seal.get("CreateOn"),
+                )
             own = maybe_ours and made_at is not None and made_at >= started - CLOCK_MARGIN
             return self._reuse(spec, seal, if_exists, own=own)
         seal_id = response.get("SealId") or ""
         if not seal_id:  # an old CLI example answers "" for an image seal: find what the call made, by name and spec
             seal_id = self._created_id(agent, spec, response.get("RequestId"))
-        seal = {"SealId": seal_id, "SealName": spec.seal_name, "SealType": spec.seal_type,
-                "SealStatus": CHECKING if spec.from_image else SUCCESS, "AuthorizedUsers": []}
+        seal = {
+            "SealId": seal_id,
+            "SealName": spec.seal_name,
+            "SealType": spec.seal_type,
+            "SealStatus": CHECKING if spec.from_image else SUCCESS,
+            "AuthorizedUsers": [],
+        }
         log.info("Created seal %r: SealId %s (RequestId %s)", spec.seal_name, seal_id, response.get("RequestId"))
         verify = operator_verify(response)
         if verify:
-            log.warning("Seal %r (%s): the operator must verify before it takes effect: %s", spec.seal_name, seal_id,
-                        verify)
+            log.warning(
+                "Seal %r (%s): the operator must verify before it takes effect: %s", spec.seal_name, seal_id, verify
+            )
         return SealOutcome(seal_id, response.get("ImageUrl") or "", True, seal, verify)
 
     def _created_id(self, agent: dict[str, Any], spec: SealSpec, request_id: str | None) -> str:
@@ -265,13 +289,16 @@ class SealOperations:
         is the seal asked for; otherwise an error naming the request (never a seal with an empty id)."""
         seal = self.find(agent, spec.seal_name)
         if seal is None or not seal.get("SealId"):
-            raise SealNotListedError(f"CreateSealByImage answered an empty SealId (RequestId {request_id}) and no seal "
-                                     f"named {spec.seal_name!r} is listed yet")
+            raise SealNotListedError(
+                f"CreateSealByImage answered an empty SealId (RequestId {request_id}) and no seal "
+                f"named {spec.seal_name!r} is listed yet"
+            )
         found = differences(spec, seal)
         if found:
             raise SealMismatchError(spec.seal_name, seal["SealId"], found)
-        log.info("Seal %r: the create answered an empty SealId; the seal of that name is %s", spec.seal_name,
-                 seal["SealId"])
+        log.info(
+            "Seal %r: the create answered an empty SealId; the seal of that name is %s", spec.seal_name, seal["SealId"]
+        )
         return seal["SealId"]
 
     @staticmethod
@@ -285,16 +312,23 @@ class SealOperations:
         if doubt:
             log.warning("Seal %r (%s) is reused, but %s", spec.seal_name, seal.get("SealId"), doubt)
         if own:
-            log.info("Seal %r: the create's first answer was lost; it had made SealId %s", spec.seal_name,
-                     seal["SealId"])
+            log.info(
+                "Seal %r: the create's first answer was lost; it had made SealId %s", spec.seal_name, seal["SealId"]
+            )
         else:
-            log.info("Seal %r exists already (%s, %s): reusing SealId %s", spec.seal_name, seal.get("SealType"),
-                     seal.get("SealStatus"), seal["SealId"])
+            log.info(
+                "Seal %r exists already (%s, %s): reusing SealId %s",
+                spec.seal_name,
+                seal.get("SealType"),
+                seal.get("SealStatus"),
+                seal["SealId"],
+            )
         return SealOutcome(seal["SealId"], seal.get("Url") or "", own, seal)
 
     # ------------------------------------------------------------------ granting
-    def grant(self, agent: dict[str, Any], seal_id: str, users: list[str],
-              options: list[dict[str, str]] | None = None) -> Granted:
+    def grant(
+        self, agent: dict[str, Any], seal_id: str, users: list[str], options: list[dict[str, str]] | None = None
+    ) -> Granted:
         """Grant `users`; returns who was newly granted and who held the seal already, in request order."""
         params = {"Agent": agent, "SealId": seal_id, "UserIds": users, **({"Options": options} if options else {})}
         response = self.hook.call("ChannelCreateSealPolicy", params)
@@ -350,10 +384,14 @@ def check_usable(seal: dict[str, Any], seal_name: str = "") -> None:
     if status in REFUSED:
         raise SealRefusedError(name, seal.get("SealId", ""), seal.get("FailReason") or "")
     if status not in USABLE and status not in IN_REVIEW and status not in NOT_USABLE:
-        raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) has status {status!r}, which this "
-                                "provider does not know: it is neither granted nor taken as refused. Check the seal in "
-                                "the e-sign console, and report the status to the provider's maintainers")
+        raise SealUnusableError(
+            f"seal {name!r} (SealId {seal.get('SealId', '')}) has status {status!r}, which this "
+            "provider does not know: it is neither granted nor taken as refused. Check the seal in "
+            "the e-sign console, and report the status to the provider's maintainers"
+        )
     if status in NOT_USABLE:
-        raise SealUnusableError(f"seal {name!r} (SealId {seal.get('SealId', '')}) is {status or 'of unknown status'}"
-                                ": it cannot be granted, and the API has no action to enable a seal: give this "
-                                "entry another seal_name (a new seal is made under it)")
+        raise SealUnusableError(
+            f"seal {name!r} (SealId {seal.get('SealId', '')}) is {status or 'of unknown status'}"
+            ": it cannot be granted, and the API has no action to enable a seal: give this "
+            "entry another seal_name (a new seal is made under it)"
+        )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.configuration import conf
@@ -85,8 +86,11 @@ class EssSealReviewSensor(EssMixin, BaseSensorOperator):
 
         self.defer(
             trigger=EssSealReviewTrigger(
-                seal_id=self.seal_id, proxy_organization_open_id=self.proxy_organization_open_id,
-                operator_open_id=self.operator_open_id, app_id=self.app_id, ess_conn_id=self.ess_conn_id,
+                seal_id=self.seal_id,
+                proxy_organization_open_id=self.proxy_organization_open_id,
+                operator_open_id=self.operator_open_id,
+                app_id=self.app_id,
+                ess_conn_id=self.ess_conn_id,
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",

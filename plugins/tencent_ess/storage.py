@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any
 
 from .errors import StorageError
 
-StoragePath = Union[Path, Any]  # pathlib.Path, or airflow.sdk.ObjectStoragePath for a URL
+StoragePath = Path | Any  # pathlib.Path, or airflow.sdk.ObjectStoragePath for a URL
 
 
 def storage_path(location: str | os.PathLike[str]) -> StoragePath:

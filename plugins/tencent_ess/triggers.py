@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from functools import cached_property
-from typing import Any, AsyncIterator
+from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -25,8 +26,14 @@ class EssSealReviewTrigger(BaseTrigger):
     """
 
     def __init__(
-        self, *, seal_id: str, proxy_organization_open_id: str, operator_open_id: str, app_id: str | None,
-        ess_conn_id: str, poll_interval: float = 30.0,
+        self,
+        *,
+        seal_id: str,
+        proxy_organization_open_id: str,
+        operator_open_id: str,
+        app_id: str | None,
+        ess_conn_id: str,
+        poll_interval: float = 30.0,
     ) -> None:
         super().__init__()
         self.seal_id = seal_id
@@ -58,8 +65,9 @@ class EssSealReviewTrigger(BaseTrigger):
         return SealOperations(self.hook).review_status(agent, self.seal_id)
 
     def _event(self, status: str, seal_status: str = "", fail_reason: str = "") -> TriggerEvent:
-        return TriggerEvent({"status": status, "seal_id": self.seal_id, "seal_status": seal_status,
-                             "fail_reason": fail_reason})
+        return TriggerEvent(
+            {"status": status, "seal_id": self.seal_id, "seal_status": seal_status, "fail_reason": fail_reason}
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         while True:

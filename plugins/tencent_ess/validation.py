@@ -14,9 +14,10 @@ import json
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import EssValidationError, StorageError
 from .storage import is_local, local_path, read_if_present, storage_path
@@ -75,8 +76,10 @@ def require_name(field_name: str, value: Any, *, max_len: int, min_len: int = 1)
         category = unicodedata.category(char)
         if category in _REFUSED_CATEGORIES or (category == "Zs" and char not in (" ", "\u3000")):
             raise EssValidationError(
-                field_name, f"must not contain control, format or unusual space characters "
-                f"(U+{ord(char):04X} {unicodedata.name(char, category)} at position {position})")
+                field_name,
+                f"must not contain control, format or unusual space characters "
+                f"(U+{ord(char):04X} {unicodedata.name(char, category)} at position {position})",
+            )
     if text != text.strip():
         raise EssValidationError(field_name, "must not start or end with white space")
     return require_text(field_name, text, max_len=max_len, min_len=min_len)
@@ -137,10 +140,13 @@ def check_image_seal_size(value: Any) -> str:
         raise EssValidationError("seal_size", f"for a seal from an image must be W_H in mm, e.g. 40_40 (got {value!r})")
     width, height = int(match[1]), int(match[2])
     if not (low <= width <= high and low <= height <= high):
-        raise EssValidationError("seal_size", f"for a seal from an image: width and height must be {low}-{high} mm "
-                                 f"(got {value})")
+        raise EssValidationError(
+            "seal_size", f"for a seal from an image: width and height must be {low}-{high} mm (got {value})"
+        )
     if not IMAGE_ASPECT[0] <= width / height <= IMAGE_ASPECT[1]:
-        raise EssValidationError("seal_size", f"for a seal from an image: the aspect ratio must be 0.1-10 (got {value})")
+        raise EssValidationError(
+            "seal_size", f"for a seal from an image: the aspect ratio must be 0.1-10 (got {value})"
+        )
     return f"{width}_{height}"
 
 
@@ -149,15 +155,17 @@ def check_image_bytes(raw: bytes, field_name: str) -> None:
     from PIL import Image, UnidentifiedImageError  # imported here: DAG files import this module at parse time
 
     if len(raw) > MAX_IMAGE_RAW:
-        raise EssValidationError(field_name,
-                                 f"image must be at most 5 MB raw (got more than {len(raw) / 1048576:.1f} MB)")
+        raise EssValidationError(
+            field_name, f"image must be at most 5 MB raw (got more than {len(raw) / 1048576:.1f} MB)"
+        )
     try:
         with warnings.catch_warnings(), Image.open(io.BytesIO(raw), formats=("PNG", "JPEG")) as img:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own, lower limit applies
             width, height = img.size  # from the header: nothing is decoded yet
             if width * height > MAX_IMAGE_PIXELS:
                 raise EssValidationError(
-                    field_name, f"image must have at most {MAX_IMAGE_PIXELS:,} pixels (got {width}×{height})")
+                    field_name, f"image must have at most {MAX_IMAGE_PIXELS:,} pixels (got {width}×{height})"
+                )
             img.load()
     except EssValidationError:
         raise
@@ -176,8 +184,11 @@ def resolve_image_path(path: str, base_dir: Any, allow_absolute: bool = False) -
         raise EssValidationError(field_name, "must not contain NUL characters")
     if Path(path).is_absolute():
         if not allow_absolute:
-            raise EssValidationError(field_name, f"must be relative to {base_dir or 'the DAG folder'} "
-                                     "(absolute paths need allow_absolute_image_path=True)")
+            raise EssValidationError(
+                field_name,
+                f"must be relative to {base_dir or 'the DAG folder'} "
+                "(absolute paths need allow_absolute_image_path=True)",
+            )
         return Path(path)
     if base_dir is None:
         raise EssValidationError(field_name, "is relative but no base folder is known")
@@ -261,7 +272,9 @@ def check_options(value: Any, field_name: str = "options") -> list[dict[str, str
         if isinstance(raw, bool):
             raw = "true" if raw else "false"
         if not isinstance(raw, (str, int)):
-            raise EssValidationError(f"{field_name}[{key!r}]", f"must be a string or a boolean, got {type(raw).__name__}")
+            raise EssValidationError(
+                f"{field_name}[{key!r}]", f"must be a string or a boolean, got {type(raw).__name__}"
+            )
         if key in REFUSED_OPTIONS and str(raw).strip().lower() in ("true", "1", "yes"):
             raise EssValidationError(f"{field_name}[{key!r}]", REFUSED_OPTIONS[key])
         options.append({"Key": key, "Value": str(raw)})
@@ -335,8 +348,9 @@ def check_seal_spec(
     name = require_name("seal_name", seal_name, max_len=MAX_SEAL_NAME)
     seal_type = require_choice("seal_type", seal_type or DEFAULT_SEAL_TYPE, SEAL_TYPES)
     default_source = "" if has_image else GENERATE_SYSTEM
-    source = require_choice("generate_source", default_source if generate_source is None else generate_source,
-                            GENERATE_SOURCES)
+    source = require_choice(
+        "generate_source", default_source if generate_source is None else generate_source, GENERATE_SOURCES
+    )
     if not source and not has_image:
         raise EssValidationError(
             "generate_source", f"is empty, so a seal image is required: set {GENERATE_SYSTEM!r} or give an image"
@@ -413,8 +427,17 @@ class Tenant:
 
 #: Manifest keys: the first four are required, the others optional (defaults in `check_seal_spec`).
 TENANT_KEYS = (
-    "proxy_organization_open_id", "operator_open_id", "seal_name", "seal_type", "generate_source", "seal_style",
-    "seal_size", "seal_horizontal_text", "seal_image_path", "user_ids", "tax_identify_code",
+    "proxy_organization_open_id",
+    "operator_open_id",
+    "seal_name",
+    "seal_type",
+    "generate_source",
+    "seal_style",
+    "seal_size",
+    "seal_horizontal_text",
+    "seal_image_path",
+    "user_ids",
+    "tax_identify_code",
 )
 
 

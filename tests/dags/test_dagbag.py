@@ -33,9 +33,18 @@ def test_tags_owner_retries(dagbag, dag_id):
 
 def test_trigger_form_params(dagbag):
     params = dagbag.dags["ess_seal_setup"].params
-    assert set(params) >= {"proxy_organization_open_id", "operator_open_id", "seal_name", "seal_type",
-                           "generate_source", "seal_style", "seal_size", "seal_horizontal_text",
-                           "seal_image_path", "user_ids"}
+    assert set(params) >= {
+        "proxy_organization_open_id",
+        "operator_open_id",
+        "seal_name",
+        "seal_type",
+        "generate_source",
+        "seal_style",
+        "seal_size",
+        "seal_horizontal_text",
+        "seal_image_path",
+        "user_ids",
+    }
     assert params.get_param("seal_type").schema["enum"][0] == "OFFICIAL"
     assert params.get_param("seal_name").schema["maxLength"] == 50
     assert params.get_param("user_ids").schema["type"] == "array"
@@ -49,12 +58,17 @@ import socket, sqlite3, sys, runpy
 def refuse(*a, **k): raise RuntimeError("network or database touched at parse time")
 socket.socket.connect = refuse
 sqlite3.connect = refuse
-sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'plugins')!r}]
-runpy.run_path({str(ROOT / 'dags' / name)!r})
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "plugins")!r}]
+runpy.run_path({str(ROOT / "dags" / name)!r})
 print("parsed")
 """
-    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={"AIRFLOW_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     assert run.returncode == 0 and "parsed" in run.stdout, run.stderr[-2000:]
 
 
@@ -73,10 +87,12 @@ def test_bench_dags_parse():
 def test_parsing_the_onboarding_dag_loads_no_api_client_code():
     """Review finding (this change): the manifest sensor imported the onboarding engine for one helper, so every
     parse of the DAG file loaded the hook, the seal operations and the vendor SDK's modules."""
-    code = ("import sys, runpy; sys.path[:0] = [%r, %r]; runpy.run_path(%r);"
-            "print(sorted(m for m in sys.modules if m.startswith(('tencent_ess.hooks', 'tencent_ess.seals',"
-            " 'tencent_ess.onboarding.engine', 'tencentcloud'))))"
-            % (str(ROOT), str(ROOT / "plugins"), str(ROOT / "dags" / "ess_tenant_onboarding.py")))
+    dag_file = str(ROOT / "dags" / "ess_tenant_onboarding.py")
+    code = (
+        f"import sys, runpy; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'plugins')!r}]; runpy.run_path({dag_file!r});"
+        "print(sorted(m for m in sys.modules if m.startswith(('tencent_ess.hooks', 'tencent_ess.seals',"
+        " 'tencent_ess.onboarding.engine', 'tencentcloud'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
@@ -84,11 +100,12 @@ def test_parsing_the_onboarding_dag_loads_no_api_client_code():
 
 def test_parsing_the_sandbox_check_dag_loads_no_api_client_code():
     """The sandbox self-check's task code (`tencent_ess.sandbox`) and what it calls are imported by the task only."""
-    loaded = ("'tencent_ess.hooks', 'tencent_ess.seals', 'tencent_ess.sandbox', 'tencent_ess.validation', "
-              "'tencentcloud'")
-    code = (f"import sys, runpy; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'plugins')!r}];"
-            f"runpy.run_path({str(ROOT / 'dags' / 'ess_sandbox_check.py')!r});"
-            f"print(sorted(m for m in sys.modules if m.startswith(({loaded}))))")
+    loaded = "'tencent_ess.hooks', 'tencent_ess.seals', 'tencent_ess.sandbox', 'tencent_ess.validation', 'tencentcloud'"
+    code = (
+        f"import sys, runpy; sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / 'plugins')!r}];"
+        f"runpy.run_path({str(ROOT / 'dags' / 'ess_sandbox_check.py')!r});"
+        f"print(sorted(m for m in sys.modules if m.startswith(({loaded}))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout

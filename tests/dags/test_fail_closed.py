@@ -21,8 +21,9 @@ def logged(capfd) -> str:
     return out.out + out.err
 
 
-def test_an_unreadable_manifest_folder_fails_the_run_naming_it_never_an_empty_green_day(onboarding, ess_conn,
-                                                                                       monkeypatch, tmp_path, capfd):
+def test_an_unreadable_manifest_folder_fails_the_run_naming_it_never_an_empty_green_day(
+    onboarding, ess_conn, monkeypatch, tmp_path, capfd
+):
     """25.6: fsspec-style `exists()` read any error as "no manifest": the run wrote an empty report and skipped,
     green, every day."""
     dag, _, reports = onboarding
@@ -52,7 +53,8 @@ def test_a_run_without_a_logical_date_reads_its_trigger_day_and_conf_can_name_an
     named = run_day(dag, day=None, run_after=pendulum.parse(f"{today}T09:00:00Z"), manifest_date=DAY)
     assert named.state == "success", named.states
     assert {row["seal_name"] for row in read_report(reports, DAY, run_id=named.run_id)["tenants"]} >= {
-        alpha["seal_name"]}
+        alpha["seal_name"]
+    }
     assert not (reports / "None").exists() and not (manifests / "None.json").exists()
 
     with pytest.raises(ParamValidationError, match="manifest_date"):  # the form and the REST API refuse it too
@@ -98,7 +100,7 @@ def test_an_older_manifest_never_undoes_a_newer_one_and_a_backfill_ends_with_the
     org, name = alpha["proxy_organization_open_id"], alpha["seal_name"]
     s1, s2, admin = "alphastaff1", "alphastaff2", "alphaadmin"
     days = [f"2026-11-{day:02d}" for day in range(3, 10)]
-    lists = dict(zip(days, [[s1], [s1, s2], [s2], [s2, admin], [admin], [s1, admin], [s2, admin]]))
+    lists = dict(zip(days, [[s1], [s1, s2], [s2], [s2, admin], [admin], [s1, admin], [s2, admin]], strict=True))
     for day in days:
         (manifests / f"{day}.json").write_text(json.dumps([{**alpha, "user_ids": lists[day]}]), encoding="utf-8")
     order = [days[2], days[6], days[0], days[4], days[1], days[5], days[3]]  # the newest in the middle
@@ -131,7 +133,9 @@ def test_the_connection_is_the_deployments_not_the_triggers(onboarding, ess_conn
     assert emulator_state(other)["request_counts"] and emulator_state(ess_conn)["request_counts"] == {}
 
 
-def test_a_wrong_key_stops_the_chunk_at_once_and_names_the_field(onboarding, make_emulator, monkeypatch, tmp_path, capfd):
+def test_a_wrong_key_stops_the_chunk_at_once_and_names_the_field(
+    onboarding, make_emulator, monkeypatch, tmp_path, capfd
+):
     """25.17: with a wrong SecretKey each tenant made its own failing call, `onboard` was green ("4/4 tenants") and
     only the report went red."""
     from bench.workload import write_fixture, write_manifest
@@ -189,8 +193,9 @@ def test_an_older_revoking_apply_never_revokes_a_newer_additive_grant(onboarding
     alpha = sample(manifests)[0]
     org, name = alpha["proxy_organization_open_id"], alpha["seal_name"]
     newer, older = "2026-11-08", "2026-11-07"
-    (manifests / f"{newer}.json").write_text(json.dumps([{**alpha, "user_ids": ["alphastaff1", "alphaadmin"]}]),
-                                             encoding="utf-8")
+    (manifests / f"{newer}.json").write_text(
+        json.dumps([{**alpha, "user_ids": ["alphastaff1", "alphaadmin"]}]), encoding="utf-8"
+    )
     (manifests / f"{older}.json").write_text(json.dumps([{**alpha, "user_ids": ["alphastaff1"]}]), encoding="utf-8")
     assert run_day(dag, day=newer).state == "success"  # the daily, additive apply
     result = run_day(dag, day=older, revoke_unlisted=True)

@@ -9,9 +9,8 @@ import json
 import threading
 import time
 
-from ess_emulator import fetch_state
-
 from bench.workload import check_converged, write_fixture, write_manifest
+from ess_emulator import fetch_state
 from tests.conftest import conn_json, emulator_state
 from tests.dags.test_tenant_onboarding import DAY, latest_reports, onboarding, run_day, sample  # noqa: F401 - onboarding is a fixture
 
@@ -127,9 +126,19 @@ def test_a_chunk_retry_redoes_only_what_the_failed_attempt_left(onboarding, ess_
         calls.append([t["index"] for t in tenants])
         results = real(hook, tenants, **kwargs)
         if len(calls) == 1:  # as if tenant 1's last call had hit a run of internal errors
-            results = [engine.TenantResult(r.index, r.proxy_organization_open_id, r.seal_name, engine.RETRY,
-                                           error="InternalError.System (transient)", fingerprint=r.fingerprint)
-                       if r.index == 1 else r for r in results]
+            results = [
+                engine.TenantResult(
+                    r.index,
+                    r.proxy_organization_open_id,
+                    r.seal_name,
+                    engine.RETRY,
+                    error="InternalError.System (transient)",
+                    fingerprint=r.fingerprint,
+                )
+                if r.index == 1
+                else r
+                for r in results
+            ]
         return results
 
     monkeypatch.setattr(tasks, "onboard_chunk", first_attempt_leaves_tenant_1)
@@ -244,17 +253,27 @@ def test_a_chunk_failing_on_its_last_try_still_hands_its_seals_in_review_on(onbo
     real = tasks.onboard_chunk
 
     def the_system_tenant_never_finishes(hook, tenants, **kwargs):
-        return [engine.TenantResult(r.index, r.proxy_organization_open_id, r.seal_name, engine.RETRY,
-                                    error="InternalError.System (transient)", fingerprint=r.fingerprint)
-                if r.proxy_organization_open_id == system["proxy_organization_open_id"] else r
-                for r in real(hook, tenants, **kwargs)]
+        return [
+            engine.TenantResult(
+                r.index,
+                r.proxy_organization_open_id,
+                r.seal_name,
+                engine.RETRY,
+                error="InternalError.System (transient)",
+                fingerprint=r.fingerprint,
+            )
+            if r.proxy_organization_open_id == system["proxy_organization_open_id"]
+            else r
+            for r in real(hook, tenants, **kwargs)
+        ]
 
     monkeypatch.setattr(tasks, "onboard_chunk", the_system_tenant_never_finishes)
     result = run_day(dag)
     assert result.states["onboard[0]"] == "failed" and result.states["finish_reviews"] == "success", result.states
     assert result.state == "failed"
-    [seal] = [s for s in emulator_state(emulator)["seals"]
-              if s["organization_open_id"] == image["proxy_organization_open_id"]]
+    [seal] = [
+        s for s in emulator_state(emulator)["seals"] if s["organization_open_id"] == image["proxy_organization_open_id"]
+    ]
     assert sorted(seal["authorized_user_ids"]) == sorted(image["user_ids"])
     rows = {r["index"]: r for r in json.loads(latest_reports(reports / DAY)[0].read_text("utf-8"))["tenants"]}
     assert rows[1]["status"] == "done" and rows[0]["status"] == "failed", rows

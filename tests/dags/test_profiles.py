@@ -17,7 +17,6 @@ from tests.conftest import ROOT, conn_json, emulator_state
 from tests.dags.test_seal_setup import IDENTITY
 from tests.dags.test_tenant_onboarding import DAY, read_report, run_day
 
-
 #: Readings under which no seal can be looked at: the runs must fail, naming why, and grant no one.
 NO_DESCRIBE = "no-query-permission"
 WORKING = sorted(set(PROFILES) - {NO_DESCRIBE})
@@ -25,15 +24,22 @@ PERMISSION_WORDS = "lacks the seal-query permission (印章查询)"
 
 
 @pytest.mark.parametrize("profile", WORKING)
-def test_seal_setup_creates_reviews_and_grants_an_image_seal_under_every_reading(airflow_db, make_emulator,
-                                                                                 monkeypatch, profile):
+def test_seal_setup_creates_reviews_and_grants_an_image_seal_under_every_reading(
+    airflow_db, make_emulator, monkeypatch, profile
+):
     from airflow.dag_processing.dagbag import DagBag
 
     emulator = make_emulator(review_seconds=3, profiles=[profile])
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
-    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
-            "seal_size": "45_45", "user_ids": ["n9528"]}
+    conf = {
+        **IDENTITY,
+        "seal_name": "人事专用章",
+        "seal_type": "PERSONNEL",
+        "seal_image_path": "sample_seal.png",
+        "seal_size": "45_45",
+        "user_ids": ["n9528"],
+    }
     result = run_dag(dag, conf=conf)
     assert result.state == "success", result.states
     [seal] = emulator_state(emulator)["seals"]
@@ -45,15 +51,21 @@ def test_seal_setup_creates_reviews_and_grants_an_image_seal_under_every_reading
     assert again.xcom("create_seal") == seal["seal_id"] and seal["authorized_user_ids"] == ["n9528", "n9529"]
 
 
-def test_seal_setup_without_the_seal_query_permission_fails_naming_operator_and_permission(airflow_db, make_emulator,
-                                                                                          monkeypatch, capfd):
+def test_seal_setup_without_the_seal_query_permission_fails_naming_operator_and_permission(
+    airflow_db, make_emulator, monkeypatch, capfd
+):
     from airflow.dag_processing.dagbag import DagBag
 
     emulator = make_emulator(review_seconds=1, profiles=[NO_DESCRIBE])
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_seal_setup.py")).dags["ess_seal_setup"]
-    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
-            "user_ids": ["n9528"]}
+    conf = {
+        **IDENTITY,
+        "seal_name": "人事专用章",
+        "seal_type": "PERSONNEL",
+        "seal_image_path": "sample_seal.png",
+        "user_ids": ["n9528"],
+    }
     result = run_dag(dag, conf=conf)
     assert result.state == "failed" and result.states["wait_for_review"] == "failed", result.states
     assert result.tries["wait_for_review"] == 1, "a missing permission is permanent: not retried"

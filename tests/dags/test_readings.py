@@ -15,8 +15,14 @@ from tests.dag_factories import build
 from tests.dags.test_tenant_onboarding import DAY, read_report
 
 LETTER = {"proxy_organization_open_id": "org_letter_verified", "operator_open_id": "letteradmin"}
-INVOICE = {**LETTER, "seal_name": "发票专用章", "seal_type": "INVOICE", "seal_style": "ellipse", "seal_size": "40_30",
-           "user_ids": ["letterstaff1"]}
+INVOICE = {
+    **LETTER,
+    "seal_name": "发票专用章",
+    "seal_type": "INVOICE",
+    "seal_style": "ellipse",
+    "seal_size": "40_30",
+    "user_ids": ["letterstaff1"],
+}
 
 
 @pytest.fixture
@@ -41,8 +47,14 @@ def test_the_form_passes_the_tax_code_an_enterprise_verified_by_letter_needs(sea
 def test_the_form_sends_an_image_its_own_printed_size_and_no_drawn_style(seal_setup, ess_conn, image_size, sent):
     """The form's seal size and style (defaults 42_42, circle) are a drawn seal's: an image seal gets Param
     image_size, or nothing (the image's own size), and no style."""
-    conf = {**LETTER, "seal_name": "图片章", "seal_type": "OTHER", "seal_image_path": "sample_seal.png",
-            "user_ids": ["letterstaff1"], **({"image_size": image_size} if image_size else {})}
+    conf = {
+        **LETTER,
+        "seal_name": "图片章",
+        "seal_type": "OTHER",
+        "seal_image_path": "sample_seal.png",
+        "user_ids": ["letterstaff1"],
+        **({"image_size": image_size} if image_size else {}),
+    }
     result = run_dag(seal_setup, conf=conf)
     assert result.states["create_seal"] == "success", result.states
     rendered = result.rendered["create_seal"]
@@ -52,8 +64,9 @@ def test_the_form_sends_an_image_its_own_printed_size_and_no_drawn_style(seal_se
 def test_an_open_id_the_sources_disagree_on_reaches_the_api_whose_answer_is_reported(seal_setup, ess_conn, capfd):
     """The form and the provider let `letter_staff_01` through (the SDK's examples use `_`); the emulator keeps the
     seed page's letters-and-digits rule, so the API refuses it: one call, not retried, its code in the log."""
-    result = run_dag(seal_setup, conf={**LETTER, "seal_name": "合同专用章", "user_ids": ["letterstaff1",
-                                                                                        "letter_staff_01"]})
+    result = run_dag(
+        seal_setup, conf={**LETTER, "seal_name": "合同专用章", "user_ids": ["letterstaff1", "letter_staff_01"]}
+    )
     assert result.states["grant_seal"] == "failed" and result.tries["grant_seal"] == 1, result.states
     assert emulator_state(ess_conn)["request_counts"]["ChannelCreateSealPolicy"] == 1
     assert "ChannelCreateSealPolicy failed with InvalidParameter.ParamError (permanent" in capfd.readouterr().out
@@ -61,9 +74,13 @@ def test_an_open_id_the_sources_disagree_on_reaches_the_api_whose_answer_is_repo
 
 def test_operators_push_the_operator_verification_links(airflow_db, ess_conn):
     """Options SealOperatorVerify=true: the API answers where the operator verifies; the task logs it and pushes it."""
-    verify = build("seal_dag", dag_id="readings_verify", create={"seal_name": "核验章",
-                                                                 "options": {"SealOperatorVerify": True}},
-                   grant={"options": '{"SealOperatorVerify": true}'}, users=["n9528"])
+    verify = build(
+        "seal_dag",
+        dag_id="readings_verify",
+        create={"seal_name": "核验章", "options": {"SealOperatorVerify": True}},
+        grant={"options": '{"SealOperatorVerify": true}'},
+        users=["n9528"],
+    )
     result = run_dag(verify)
     assert result.state == "success", result.states
     assert result.xcom("create", "operator_verify").startswith("http")
@@ -73,8 +90,9 @@ def test_operators_push_the_operator_verification_links(airflow_db, ess_conn):
 
 
 @pytest.mark.parametrize("profile", [[], ["image-size"]])
-def test_onboarding_an_image_seal_of_a_printed_size_with_a_tax_code(airflow_db, make_emulator, monkeypatch, tmp_path,
-                                                                    profile):
+def test_onboarding_an_image_seal_of_a_printed_size_with_a_tax_code(
+    airflow_db, make_emulator, monkeypatch, tmp_path, profile
+):
     """A manifest's image seal with a custom printed size is made, and a re-run reuses it, whether the API reports
     image seals as 0×0 or at their physical size; an INVOICE entry passes its tax code."""
     import shutil
@@ -90,10 +108,20 @@ def test_onboarding_an_image_seal_of_a_printed_size_with_a_tax_code(airflow_db, 
     emulator = make_emulator(review_seconds=1, profiles=profile)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     entries = [
-        {**LETTER, "seal_name": "图片合同章", "seal_type": "CONTRACT", "seal_image_path": "sample_seal.png",
-         "seal_size": "60_45", "seal_style": "ellipse", "user_ids": ["letterstaff1"]},
-        {**{k: v for k, v in INVOICE.items() if k != "seal_style"}, "seal_style": "ellipse",
-         "tax_identify_code": "91440300MA5ABCDE1X"},
+        {
+            **LETTER,
+            "seal_name": "图片合同章",
+            "seal_type": "CONTRACT",
+            "seal_image_path": "sample_seal.png",
+            "seal_size": "60_45",
+            "seal_style": "ellipse",
+            "user_ids": ["letterstaff1"],
+        },
+        {
+            **{k: v for k, v in INVOICE.items() if k != "seal_style"},
+            "seal_style": "ellipse",
+            "tax_identify_code": "91440300MA5ABCDE1X",
+        },
     ]
     (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
     dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_tenant_onboarding.py")).dags["ess_tenant_onboarding"]

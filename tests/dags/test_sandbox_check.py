@@ -11,8 +11,13 @@ import pytest
 from tests.airflow_run import run_dag
 from tests.conftest import AIRFLOW_HOME, ROOT, SECRET_KEY, conn_json, emulator_state
 
-CONF = {"proxy_organization_open_id": "org_dianziqian", "operator_open_id": "n9527", "user_ids": ["n9528", "n9529"],
-        "review_wait_seconds": 15, "poll_seconds": 0.2}
+CONF = {
+    "proxy_organization_open_id": "org_dianziqian",
+    "operator_open_id": "n9527",
+    "user_ids": ["n9528", "n9529"],
+    "review_wait_seconds": 15,
+    "poll_seconds": 0.2,
+}
 #: Every reading at once that leaves each check answerable (no-query-permission would leave most unanswered).
 COMBINED = ["createon-ms", "empty-image-id", "id33", "image-size", "sadm"]
 
@@ -29,8 +34,9 @@ def _files_text(folder) -> str:
 
 
 @pytest.mark.parametrize("profiles", [[], COMBINED], ids=["documented", "combined"])
-def test_the_dag_writes_the_parity_report_and_leaks_no_secret(airflow_db, dag, make_emulator, monkeypatch, tmp_path,
-                                                              capfd, caplog, profiles):
+def test_the_dag_writes_the_parity_report_and_leaks_no_secret(
+    airflow_db, dag, make_emulator, monkeypatch, tmp_path, capfd, caplog, profiles
+):
     from tencent_ess.onboarding.locations import run_name
 
     caplog.set_level(logging.DEBUG)
@@ -57,14 +63,19 @@ def test_the_dag_writes_the_parity_report_and_leaks_no_secret(airflow_db, dag, m
     out, err = capfd.readouterr()
     log = out + err + caplog.text
     assert "seal_id_format" in log and "describe_limit_above_100" in log  # the table reached the task log
-    places = {"report": path.read_text(encoding="utf-8"), "xcom": json.dumps(xcom, default=str),
-              "log": log, "airflow home (logs, database)": _files_text(AIRFLOW_HOME)}
+    places = {
+        "report": path.read_text(encoding="utf-8"),
+        "xcom": json.dumps(xcom, default=str),
+        "log": log,
+        "airflow home (logs, database)": _files_text(AIRFLOW_HOME),
+    }
     for place, text in places.items():
         assert SECRET_KEY not in text, f"SecretKey found in {place}"
 
 
-def test_an_unknown_conf_key_fails_before_any_call(airflow_db, dag, make_emulator, monkeypatch, tmp_path, capfd,
-                                                   caplog):
+def test_an_unknown_conf_key_fails_before_any_call(
+    airflow_db, dag, make_emulator, monkeypatch, tmp_path, capfd, caplog
+):
     emulator = make_emulator()
     monkeypatch.setenv("AIRFLOW_CONN_ESS_SANDBOX", conn_json(emulator))
     monkeypatch.setenv("AIRFLOW_VAR_ESS_SANDBOX_CONN_ID", "ess_sandbox")
@@ -76,8 +87,9 @@ def test_an_unknown_conf_key_fails_before_any_call(airflow_db, dag, make_emulato
     assert "'poll_second' (did you mean 'poll_seconds'?)" in out + err + caplog.text
 
 
-def test_without_its_own_connection_the_check_refuses_to_run(airflow_db, dag, make_emulator, monkeypatch, tmp_path,
-                                                             capfd):
+def test_without_its_own_connection_the_check_refuses_to_run(
+    airflow_db, dag, make_emulator, monkeypatch, tmp_path, capfd
+):
     """Never the deployment's connection by default: pointed at production, the check would make seals there."""
     production = make_emulator()
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(production))
@@ -89,8 +101,9 @@ def test_without_its_own_connection_the_check_refuses_to_run(airflow_db, dag, ma
     assert "Variable ess_sandbox_conn_id is not set" in "".join(capfd.readouterr())
 
 
-def test_the_sandbox_connection_variable_leaves_the_deployments_connection_alone(airflow_db, dag, make_emulator,
-                                                                                monkeypatch, tmp_path):
+def test_the_sandbox_connection_variable_leaves_the_deployments_connection_alone(
+    airflow_db, dag, make_emulator, monkeypatch, tmp_path
+):
     """Variable `ess_sandbox_conn_id` names the sandbox's connection: the onboarding's (`ess_conn_id`) is not used."""
     production, sandbox = make_emulator(), make_emulator(review_seconds=1)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(production))

@@ -25,14 +25,22 @@ def test_image_seal_waits_for_review_then_grants(airflow_db, dag, make_emulator,
 
     emulator = make_emulator(review_seconds=2)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
-    conf = {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL", "seal_image_path": "sample_seal.png",
-            "user_ids": ["n9528"]}
+    conf = {
+        **IDENTITY,
+        "seal_name": "人事专用章",
+        "seal_type": "PERSONNEL",
+        "seal_image_path": "sample_seal.png",
+        "user_ids": ["n9528"],
+    }
     result = run_dag(dag, conf=conf)
     assert result.state == "success", result.states
     [seal] = emulator_state(emulator)["seals"]
     assert seal["seal_id"] == result.xcom("create_seal") and seal["authorized_user_ids"] == ["n9528"]
-    everything = capfd.readouterr().out + json.dumps(result.rendered, ensure_ascii=False) + json.dumps(
-        {f"{t}/{k}": v for (t, k), v in result.xcoms.items()}, default=str)
+    everything = (
+        capfd.readouterr().out
+        + json.dumps(result.rendered, ensure_ascii=False)
+        + json.dumps({f"{t}/{k}": v for (t, k), v in result.xcoms.items()}, default=str)
+    )
     assert SECRET_KEY not in everything
 
 

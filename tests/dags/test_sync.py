@@ -18,8 +18,9 @@ def writes(emulator) -> dict[str, int]:
 
 
 def holders(emulator, org: str, seal_name: str) -> list[str]:
-    [seal] = [s for s in emulator_state(emulator)["seals"]
-              if s["organization_open_id"] == org and s["seal_name"] == seal_name]
+    [seal] = [
+        s for s in emulator_state(emulator)["seals"] if s["organization_open_id"] == org and s["seal_name"] == seal_name
+    ]
     return sorted(seal["authorized_user_ids"])
 
 
@@ -42,10 +43,18 @@ def test_plan_writes_nothing_and_apply_does_what_it_said(onboarding, ess_conn):
     plan = read_report(reports, run_id=planned.run_id)
     rows = {r["index"]: r for r in plan["tenants"]}
     assert (rows[0]["status"], rows[0]["would_create"], rows[0]["would_grant"], rows[0]["would_revoke"]) == (
-        "drift", False, [], ["alphastaff2"])
+        "drift",
+        False,
+        [],
+        ["alphastaff2"],
+    )
     assert (rows[1]["status"], rows[1]["would_create"], rows[1]["would_grant"]) == ("drift", True, ["betastaff1"])
     assert plan["summary"]["mode"] == "plan"
-    assert (plan["summary"]["would_create"], plan["summary"]["would_grant"], plan["summary"]["would_revoke"]) == (1, 1, 1)
+    assert (plan["summary"]["would_create"], plan["summary"]["would_grant"], plan["summary"]["would_revoke"]) == (
+        1,
+        1,
+        1,
+    )
 
     applied = run_day(dag, revoke_unlisted=True)
     assert applied.state == "success", applied.states
@@ -90,8 +99,7 @@ def test_the_guard_refuses_a_large_revocation_before_any_write(onboarding, ess_c
     assert writes(ess_conn) == before, "the guard let a write through"
     note = read_report(reports, run_id=result.run_id)["summary"]["note"]
     assert "would revoke 3 users, over max_revocations=2" in note and "org_tenant_alpha" in note
-    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1",
-                                                                                           "alphastaff2"]
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1", "alphastaff2"]
 
     planned = run_day(dag, mode="plan", revoke_unlisted=True, max_revocations=2)
     assert planned.states["guard"] == "success" and writes(ess_conn) == before  # plan mode: a warning, no refusal
@@ -107,8 +115,9 @@ def test_a_revoking_apply_converges_under_faults(onboarding, make_emulator, monk
     assert run_day(dag, concurrency=8).state == "success"
     calm.close()
 
-    stormy = make_emulator(fixtures=tmp_path / "fixture.json", db=tmp_path / "ess.db", faults=CHAOS, seed=5,
-                           slow_seconds=1.0)
+    stormy = make_emulator(
+        fixtures=tmp_path / "fixture.json", db=tmp_path / "ess.db", faults=CHAOS, seed=5, slow_seconds=1.0
+    )
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(stormy))
     kept = [{**e, "user_ids": e["user_ids"][:1]} for e in entries]  # every staff member loses the seal
     write(manifests, kept)
@@ -136,7 +145,9 @@ def test_users_listed_by_userid_are_never_revoked(onboarding, ess_conn):
     assert row["status"] == "failed" and "list these users by OpenId" in row["error"] and row["revoked"] == []
     assert writes(ess_conn)["ChannelDeleteSealPolicies"] == before
     assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == [
-        "alphastaff2", "yDalpha0staff1000000000000000000"]
+        "alphastaff2",
+        "yDalpha0staff1000000000000000000",
+    ]
 
 
 def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
@@ -145,8 +156,8 @@ def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
 
     import pytest
 
-    from tencent_ess.hooks import EssHook
     from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.hooks import EssHook
     from tencent_ess.onboarding.engine import Policy, onboard_chunk
     from tencent_ess.onboarding.manifest import plan_tenants
     from tencent_ess.seals import SealOperations
@@ -156,8 +167,16 @@ def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
     agent = ops.hook.agent("org_tenant_alpha", "alphaadmin")
     seal = ops.create_or_reuse(agent, check_seal_spec(seal_name="合同专用章"))
     ops.grant(agent, seal.seal_id, ["alphastaff1", "alphastaff2", "alphaadmin"])  # out of band, after any guard
-    planned, _ = plan_tenants([{"proxy_organization_open_id": "org_tenant_alpha", "operator_open_id": "alphaadmin",
-                                "seal_name": "合同专用章", "user_ids": ["alphastaff1"]}])
+    planned, _ = plan_tenants(
+        [
+            {
+                "proxy_organization_open_id": "org_tenant_alpha",
+                "operator_open_id": "alphaadmin",
+                "seal_name": "合同专用章",
+                "user_ids": ["alphastaff1"],
+            }
+        ]
+    )
     before = writes(ess_conn)
     with pytest.raises(RevocationBudgetError, match="would revoke 2 users, over max_revocations=1"):
         onboard_chunk(EssHook(), planned, log=logging.getLogger("t"), policy=Policy("apply", True, 1))

@@ -38,8 +38,13 @@ def run_day(dag, day=DAY, run_after=None, **params):
 
     fresh = DagBag(dag_folder=dag.fileloc).dags[dag.dag_id]
     conf = {"review_poll_seconds": 1, **params}
-    return run_dag(fresh, conf=conf, logical_date=pendulum.parse(day) if day else None, run_after=run_after,
-                   no_logical_date=day is None)
+    return run_dag(
+        fresh,
+        conf=conf,
+        logical_date=pendulum.parse(day) if day else None,
+        run_after=run_after,
+        no_logical_date=day is None,
+    )
 
 
 def latest_reports(folder) -> list:
@@ -62,8 +67,12 @@ def rescheduled(run_id: str, task_id: str) -> int:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        return session.query(TaskReschedule).join(TaskInstance, TaskReschedule.ti_id == TaskInstance.id).filter(
-            TaskInstance.run_id == run_id, TaskInstance.task_id == task_id).count()
+        return (
+            session.query(TaskReschedule)
+            .join(TaskInstance, TaskReschedule.ti_id == TaskInstance.id)
+            .filter(TaskInstance.run_id == run_id, TaskInstance.task_id == task_id)
+            .count()
+        )
 
 
 def sample(manifests, day=DAY):
@@ -127,6 +136,7 @@ def test_a_late_manifest_is_waited_for_without_a_worker_slot(onboarding, ess_con
     import time
 
     from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
     from tencent_ess.onboarding.wait import ManifestSensor
 
     deferrals = []
@@ -209,8 +219,9 @@ def test_a_cleared_run_does_not_trust_a_journal_of_an_older_manifest(onboarding,
         results = real(hook, tenants, **kwargs)
         attempts.append([t["seal_name"] for t in tenants])
         if len(attempts) == 1:  # as if a run of internal errors had hit the second tenant: the attempt journals
-            results[1] = engine.TenantResult(1, "x", "y", engine.RETRY, error="InternalError (transient)",
-                                             fingerprint=results[1].fingerprint)
+            results[1] = engine.TenantResult(
+                1, "x", "y", engine.RETRY, error="InternalError (transient)", fingerprint=results[1].fingerprint
+            )
         return results
 
     monkeypatch.setattr(tasks, "onboard_chunk", first_attempt_leaves_the_second)
@@ -223,11 +234,14 @@ def test_a_cleared_run_does_not_trust_a_journal_of_an_older_manifest(onboarding,
     assert again.state == "success", again.states
     rows = read_report(reports)["tenants"]
     assert [(r["index"], r["proxy_organization_open_id"]) for r in rows] == [
-        (0, newcomer["proxy_organization_open_id"]), (1, first["proxy_organization_open_id"]),
-        (2, second["proxy_organization_open_id"])]
+        (0, newcomer["proxy_organization_open_id"]),
+        (1, first["proxy_organization_open_id"]),
+        (2, second["proxy_organization_open_id"]),
+    ]
     seals = emulator_state(ess_conn)["seals"]
-    assert newcomer["seal_name"] in {s["seal_name"] for s in seals if
-                                     s["organization_open_id"] == newcomer["proxy_organization_open_id"]}
+    assert newcomer["seal_name"] in {
+        s["seal_name"] for s in seals if s["organization_open_id"] == newcomer["proxy_organization_open_id"]
+    }
     assert attempts[-1] == [t["seal_name"] for t in (newcomer, first, second)], "everything re-checked against the API"
 
 
@@ -244,8 +258,14 @@ def test_rows_keep_what_was_done_before_a_failure(onboarding, make_emulator, mon
     shutil.copy(ROOT / "data/seals/sample_seal.png", manifests.parent / "seals" / "seal.png")
     good, other = sample(manifests)[:2]
     bad_grant = {**other, "user_ids": ["nobody0000"]}  # the API refuses the user, after the seal is made
-    refused = {"proxy_organization_open_id": "org_review_fail", "operator_open_id": "f0001", "seal_name": "图片章",
-               "seal_type": "OTHER", "seal_image_path": "seal.png", "user_ids": ["f0001"]}
+    refused = {
+        "proxy_organization_open_id": "org_review_fail",
+        "operator_open_id": "f0001",
+        "seal_name": "图片章",
+        "seal_type": "OTHER",
+        "seal_image_path": "seal.png",
+        "user_ids": ["f0001"],
+    }
     (manifests / f"{DAY}.json").write_text(json.dumps([good, bad_grant, refused], ensure_ascii=False), "utf-8")
     result = run_day(dag)
     assert result.state == "failed" and result.states["report"] == "failed"
@@ -269,18 +289,21 @@ def test_a_misspelt_conf_key_fails_the_run_naming_it(onboarding, ess_conn):
     assert emulator_state(ess_conn)["request_counts"] == {}
 
 
-
 def test_tasks_returning_a_row_per_tenant_do_not_log_it(onboarding):
     """A chunk's rows go to XCom and the report: `airflow dags test` of a 1,000-tenant chunk logged them as one
     760 KB "Returned value was" line. The small summaries (plan's chunk numbers, guard's verdict, the report's
     totals) stay in the log."""
     dag, _, _ = onboarding
+
     def logs_return_value(task):  # a mapped task (onboard) keeps its operator arguments in partial_kwargs
         kwargs = getattr(task, "partial_kwargs", None)
         return kwargs.get("show_return_value_in_logs", True) if kwargs is not None else task.show_return_value_in_logs
 
-    logs_return = {task.task_id: logs_return_value(task) for task in dag.tasks
-                   if task.task_id in ("plan", "guard", "onboard", "finish_reviews", "report")}
+    logs_return = {
+        task.task_id: logs_return_value(task)
+        for task in dag.tasks
+        if task.task_id in ("plan", "guard", "onboard", "finish_reviews", "report")
+    }
     assert logs_return == {"plan": True, "guard": True, "onboard": False, "finish_reviews": False, "report": True}
 
 

@@ -24,12 +24,20 @@ def code_of(client, action: str, params: dict) -> str:
 
 
 def system_seal(name: str = "合同专用章", **extra) -> dict:
-    return {"Agent": agent(), "SealName": name, "GenerateSource": "SealGenerateSourceSystem", "SealType": "CONTRACT", **extra}
+    return {
+        "Agent": agent(),
+        "SealName": name,
+        "GenerateSource": "SealGenerateSourceSystem",
+        "SealType": "CONTRACT",
+        **extra,
+    }
 
 
 # ------------------------------------------------------------------ CreateSealByImage
 def test_system_seal_is_created_with_a_served_preview(emulator, client):
-    resp = client.call_json("CreateSealByImage", system_seal(SealType="FINANCE", SealHorizontalText="横向文字"))["Response"]
+    resp = client.call_json("CreateSealByImage", system_seal(SealType="FINANCE", SealHorizontalText="横向文字"))[
+        "Response"
+    ]
     assert len(resp["SealId"]) == 32 and resp["RequestId"]
     preview = requests.get(resp["ImageUrl"], timeout=5)
     assert preview.status_code == 200 and preview.content.startswith(b"\x89PNG")
@@ -105,13 +113,22 @@ def png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_an_image_bomb_is_invalid_parameter_image(emulator, client):
     """Pillow refuses 30000 x 30000 pixels with DecompressionBombError: an answer, not a dropped connection."""
-    params = {"Agent": agent(), "SealName": "炸弹", "SealType": "OTHER",
-              "SealImage": base64.b64encode(png_claiming(30000, 30000)).decode()}
+    params = {
+        "Agent": agent(),
+        "SealName": "炸弹",
+        "SealType": "OTHER",
+        "SealImage": base64.b64encode(png_claiming(30000, 30000)).decode(),
+    }
     assert code_of(client, "CreateSealByImage", params) == "InvalidParameter.Image"
     assert state(emulator)["seals"] == []
 
@@ -133,8 +150,14 @@ def test_image_seal_and_system_seal_together_is_refused(client):
 
 def test_same_name_is_refused_and_one_official_per_enterprise(emulator, client):
     client.call_json("CreateSealByImage", system_seal("公章", SealType="OFFICIAL"))
-    assert code_of(client, "CreateSealByImage", system_seal("公章", SealType="OFFICIAL")) == "FailedOperation.ExistSameSealName"
-    assert code_of(client, "CreateSealByImage", system_seal("另一个公章", SealType="OFFICIAL")) == "OperationDenied.AlreadyHas"
+    assert (
+        code_of(client, "CreateSealByImage", system_seal("公章", SealType="OFFICIAL"))
+        == "FailedOperation.ExistSameSealName"
+    )
+    assert (
+        code_of(client, "CreateSealByImage", system_seal("另一个公章", SealType="OFFICIAL"))
+        == "OperationDenied.AlreadyHas"
+    )
     assert len(state(emulator)["seals"]) == 1
 
 
@@ -150,22 +173,31 @@ def test_image_seal_is_reviewed_after_review_seconds(make_emulator):
 
 
 def test_review_fail_from_fixture_reports_a_reason(client):
-    params = {"Agent": agent(org="org_review_fail", operator="f0001"), "SealName": "印章", "SealType": "OTHER",
-              "SealImage": png_b64()}
+    params = {
+        "Agent": agent(org="org_review_fail", operator="f0001"),
+        "SealName": "印章",
+        "SealType": "OTHER",
+        "SealImage": png_b64(),
+    }
     seal_id = client.call_json("CreateSealByImage", params)["Response"]["SealId"]
-    described = client.call_json("ChannelDescribeOrganizationSeals", {
-        "Agent": params["Agent"], "SealId": seal_id, "SealStatuses": ["ALL"]})["Response"]
+    described = client.call_json(
+        "ChannelDescribeOrganizationSeals", {"Agent": params["Agent"], "SealId": seal_id, "SealStatuses": ["ALL"]}
+    )["Response"]
     assert described["Seals"][0]["SealStatus"] == "FAIL" and described["Seals"][0]["FailReason"]
 
 
 # ------------------------------------------------------------------ ChannelCreateSealPolicy
 def test_grant_skips_already_authorized_and_answers_ids_as_sent(emulator, client):
     seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
-    first = client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
+    first = client.call_json(
+        "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]}
+    )
     assert first["Response"]["UserIds"] == ["n9527", "n9528"]
     # n9528 again by its 32-char UserId is the same person: skipped; n9529 is new.
-    second = client.call_json("ChannelCreateSealPolicy", {
-        "Agent": agent(), "SealId": seal_id, "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm", "n9529"]})
+    second = client.call_json(
+        "ChannelCreateSealPolicy",
+        {"Agent": agent(), "SealId": seal_id, "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm", "n9529"]},
+    )
     assert second["Response"]["UserIds"] == ["n9529"]
     assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527", "n9528", "n9529"]
     described = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "InfoType": 1})["Response"]
@@ -185,8 +217,10 @@ def test_grant_skips_already_authorized_and_answers_ids_as_sent(emulator, client
 def test_grant_errors(client, seal_id, users, code, message):
     real = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
     with pytest.raises(TencentCloudSDKException) as info:
-        client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": real if seal_id is None else seal_id,
-                                                     "UserIds": users})
+        client.call_json(
+            "ChannelCreateSealPolicy",
+            {"Agent": agent(), "SealId": real if seal_id is None else seal_id, "UserIds": users},
+        )
     assert info.value.get_code() == code
     if message:
         assert info.value.get_message() == message
@@ -195,10 +229,13 @@ def test_grant_errors(client, seal_id, users, code, message):
 def test_grant_on_a_seal_under_review_is_refused(make_emulator):
     emulator = make_emulator(review_seconds=30)
     client = sdk_client(emulator.endpoint)
-    seal_id = client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER",
-                                                     "SealImage": png_b64()})["Response"]["SealId"]
-    assert code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]}) \
+    seal_id = client.call_json(
+        "CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER", "SealImage": png_b64()}
+    )["Response"]["SealId"]
+    assert (
+        code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]})
         == "InvalidParameter.ParamError"
+    )
 
 
 def test_delete_policies_revokes(emulator, client):
@@ -215,8 +252,9 @@ def test_delete_policies_through_the_sdks_typed_request(emulator, client):
     seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
     client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
     request = models.ChannelDeleteSealPoliciesRequest()
-    request.from_json_string(json.dumps({"Agent": agent(), "SealId": seal_id,
-                                         "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm"]}))  # n9528's UserId
+    request.from_json_string(
+        json.dumps({"Agent": agent(), "SealId": seal_id, "UserIds": ["yDwi8UUckpo5z4omUyleFeZeadKwB2Hm"]})
+    )  # n9528's UserId
     response = client.ChannelDeleteSealPolicies(request)
     assert response.RequestId
     assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527"]
@@ -225,8 +263,9 @@ def test_delete_policies_through_the_sdks_typed_request(emulator, client):
 def test_revoking_a_user_who_does_not_hold_the_seal_succeeds_and_changes_nothing(emulator, client):
     seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
     client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"]})
-    answer = client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id,
-                                                            "UserIds": ["n9528", "n9528"]})["Response"]
+    answer = client.call_json(
+        "ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9528", "n9528"]}
+    )["Response"]
     assert set(answer) == {"RequestId"}  # RequestId only
     assert state(emulator)["seals"][0]["authorized_user_ids"] == ["n9527"]
 
@@ -247,8 +286,9 @@ def test_delete_policies_errors(emulator, client, change, code, message):
     seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
     client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527", "n9528"]})
     with pytest.raises(TencentCloudSDKException) as info:
-        client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"],
-                                                       **change})
+        client.call_json(
+            "ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9527"], **change}
+        )
     assert info.value.get_code() == code
     if message:
         assert info.value.get_message() == message
@@ -257,8 +297,10 @@ def test_delete_policies_errors(emulator, client, change, code, message):
 
 # ------------------------------------------------------------------ ChannelUpdateSealStatus
 def disable(client, seal_id: str, **extra) -> dict:
-    return client.call_json("ChannelUpdateSealStatus", {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE",
-                                                        "Reason": "印章停用", **extra})["Response"]
+    return client.call_json(
+        "ChannelUpdateSealStatus",
+        {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE", "Reason": "印章停用", **extra},
+    )["Response"]
 
 
 def statuses_listed(client, seal_statuses: list[str] | None) -> list[tuple[str, str]]:
@@ -282,8 +324,10 @@ def test_a_disabled_seal_lists_as_disable_only_and_cannot_be_granted(client):
     assert statuses_listed(client, ["SUCCESS"]) == [("在用章", "SUCCESS")]
     assert statuses_listed(client, ["DISABLE"]) == [("停用章", "DISABLE")]
     assert statuses_listed(client, ["ALL"]) == [("在用章", "SUCCESS"), ("停用章", "DISABLE")]
-    assert code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9528"]}) \
+    assert (
+        code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9528"]})
         == "InvalidParameter.ParamError"
+    )
     assert client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": kept, "UserIds": ["n9528"]})
     # revoking from a disabled seal is allowed: it only takes a permission away
     client.call_json("ChannelDeleteSealPolicies", {"Agent": agent(), "SealId": stopped, "UserIds": ["n9527"]})
@@ -299,7 +343,9 @@ def test_disabling_a_disabled_seal_succeeds_and_changes_nothing(emulator, client
 def test_a_disabled_official_seal_still_counts_as_the_official_seal(client):
     seal_id = client.call_json("CreateSealByImage", system_seal("公章", SealType="OFFICIAL"))["Response"]["SealId"]
     disable(client, seal_id)
-    assert code_of(client, "CreateSealByImage", system_seal("新公章", SealType="OFFICIAL")) == "OperationDenied.AlreadyHas"
+    assert (
+        code_of(client, "CreateSealByImage", system_seal("新公章", SealType="OFFICIAL")) == "OperationDenied.AlreadyHas"
+    )
 
 
 @pytest.mark.parametrize(
@@ -325,19 +371,23 @@ def test_update_seal_status_errors(emulator, client, change, code):
 
 def test_update_seal_status_accepts_well_formed_options_and_no_reason(emulator, client):
     seal_id = client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
-    client.call_json("ChannelUpdateSealStatus", {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE",
-                                                 "Options": [{"Key": "k", "Value": "v"}]})
+    client.call_json(
+        "ChannelUpdateSealStatus",
+        {"Agent": agent(), "SealId": seal_id, "Status": "DISABLE", "Options": [{"Key": "k", "Value": "v"}]},
+    )
     assert [s["seal_status"] for s in state(emulator)["seals"]] == ["DISABLE"]
 
 
-@pytest.mark.parametrize("org, operator, review_seconds, status",
-                         [(ORG, "n9527", 60, "CHECKING"), ("org_review_fail", "f0001", 0, "FAIL")])
+@pytest.mark.parametrize(
+    "org, operator, review_seconds, status", [(ORG, "n9527", 60, "CHECKING"), ("org_review_fail", "f0001", 0, "FAIL")]
+)
 def test_only_an_enabled_seal_can_be_disabled(make_emulator, org, operator, review_seconds, status):
     emulator = make_emulator(review_seconds=review_seconds)
     client = sdk_client(emulator.endpoint)
     who = agent(org=org, operator=operator)
-    seal_id = client.call_json("CreateSealByImage", {"Agent": who, "SealName": "图片章", "SealType": "OTHER",
-                                                     "SealImage": png_b64()})["Response"]["SealId"]
+    seal_id = client.call_json(
+        "CreateSealByImage", {"Agent": who, "SealName": "图片章", "SealType": "OTHER", "SealImage": png_b64()}
+    )["Response"]["SealId"]
     params = {"Agent": who, "SealId": seal_id, "Status": "DISABLE"}
     assert code_of(client, "ChannelUpdateSealStatus", params) == "FailedOperation"
     assert [s["seal_status"] for s in state(emulator)["seals"]] == [status]
@@ -349,13 +399,19 @@ def test_describe_pages_and_filters_statuses(make_emulator):
     client = sdk_client(emulator.endpoint)
     for i in range(5):
         client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))
-    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER", "SealImage": png_b64()})
+    client.call_json(
+        "CreateSealByImage", {"Agent": agent(), "SealName": "审核中", "SealType": "OTHER", "SealImage": png_b64()}
+    )
     enabled = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 100})["Response"]
     assert enabled["TotalCount"] == 5  # empty SealStatuses = enabled seals only: the CHECKING one is missed
-    page = client.call_json("ChannelDescribeOrganizationSeals",
-                            {"Agent": agent(), "Limit": 2, "Offset": 4, "SealStatuses": ["ALL"]})["Response"]
+    page = client.call_json(
+        "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 2, "Offset": 4, "SealStatuses": ["ALL"]}
+    )["Response"]
     assert page["TotalCount"] == 6 and [s["SealName"] for s in page["Seals"]] == ["章4", "审核中"]
-    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 0}) == "InvalidParameter.ParamError"
+    assert (
+        code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 0})
+        == "InvalidParameter.ParamError"
+    )
 
 
 def test_describe_is_as_lenient_as_the_demo_kit_shows(make_emulator):
@@ -364,22 +420,32 @@ def test_describe_is_as_lenient_as_the_demo_kit_shows(make_emulator):
     client = sdk_client(make_emulator(rate_limit=0).endpoint)
     for i in range(102):
         client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))
-    seal_id = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1})["Response"]["Seals"][0]["SealId"]
+    seal_id = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1})["Response"]["Seals"][
+        0
+    ]["SealId"]
     client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": seal_id, "UserIds": ["n9528"]})
     page = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1000})["Response"]
     assert page["TotalCount"] == 102 and len(page["Seals"]) == 100
     for info_type in (0, 2):
-        first = client.call_json("ChannelDescribeOrganizationSeals",
-                                 {"Agent": agent(), "Limit": 1, "InfoType": info_type})["Response"]["Seals"][0]
+        first = client.call_json(
+            "ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1, "InfoType": info_type}
+        )["Response"]["Seals"][0]
         assert first["SealId"] == seal_id and first["AuthorizedUsers"] == []
-    first = client.call_json("ChannelDescribeOrganizationSeals",
-                             {"Agent": agent(), "Limit": 1, "InfoType": 1})["Response"]["Seals"][0]
+    first = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "Limit": 1, "InfoType": 1})[
+        "Response"
+    ]["Seals"][0]
     assert first["AuthorizedUsers"] == [{"OpenId": "n9528"}]
     for types in (["LEGAL_PERSON_SEAL"], ["EMPLOYEE_QUALIFICATION_SEAL"], ["OTHER_XX"]):
-        assert client.call_json("ChannelDescribeOrganizationSeals",
-                                {"Agent": agent(), "SealTypes": types})["Response"]["TotalCount"] == 0
-    assert code_of(client, "ChannelDescribeOrganizationSeals",
-                   {"Agent": agent(), "SealTypes": ["NOT_A_TYPE"]}) == "InvalidParameter.ParamError"
+        assert (
+            client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealTypes": types})["Response"][
+                "TotalCount"
+            ]
+            == 0
+        )
+    assert (
+        code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealTypes": ["NOT_A_TYPE"]})
+        == "InvalidParameter.ParamError"
+    )
 
 
 def test_describe_reports_what_each_seal_is(client):
@@ -388,25 +454,45 @@ def test_describe_reports_what_each_seal_is(client):
 
     client.call_json("CreateSealByImage", system_seal("圆章", SealSize="45_45", SealDescription="用于合同"))
     client.call_json("CreateSealByImage", system_seal("默认章"))
-    client.call_json("CreateSealByImage", system_seal("椭圆章", SealType="FINANCE", SealStyle="ellipse", SealSize="45_30"))
-    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "图片章", "SealType": "OTHER",
-                                           "SealImage": png_b64(), "SealDescription": "上传的图片"})
+    client.call_json(
+        "CreateSealByImage", system_seal("椭圆章", SealType="FINANCE", SealStyle="ellipse", SealSize="45_30")
+    )
+    client.call_json(
+        "CreateSealByImage",
+        {
+            "Agent": agent(),
+            "SealName": "图片章",
+            "SealType": "OTHER",
+            "SealImage": png_b64(),
+            "SealDescription": "上传的图片",
+        },
+    )
     raw = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]
     parsed = models.ChannelDescribeOrganizationSealsResponse()
     parsed._deserialize(raw)  # the SDK's own model: the field names must be its names
     assert [(s.SealName, s.RealWidth, s.RealHeight, s.SealDescription) for s in parsed.Seals] == [
-        ("圆章", 45, 45, "用于合同"), ("默认章", 42, 42, ""), ("椭圆章", 45, 30, ""), ("图片章", 0, 0, "上传的图片"),
+        ("圆章", 45, 45, "用于合同"),
+        ("默认章", 42, 42, ""),
+        ("椭圆章", 45, 30, ""),
+        ("图片章", 0, 0, "上传的图片"),
     ]
 
 
 @pytest.mark.parametrize("size, real", [("", (0, 0)), ("60_45", (0, 0))])
 def test_an_image_seal_takes_a_custom_size_and_ignores_the_style(emulator, client, size, real):
     """For an image seal SealSize is W_H in mm (10-100, aspect 0.1-10) and SealStyle is ignored (Go SDK v1.3.143)."""
-    params = {"Agent": agent(), "SealName": "图片章", "SealType": "CONTRACT", "SealImage": png_b64(),
-              "SealStyle": "ellipse", **({"SealSize": size} if size else {})}
+    params = {
+        "Agent": agent(),
+        "SealName": "图片章",
+        "SealType": "CONTRACT",
+        "SealImage": png_b64(),
+        "SealStyle": "ellipse",
+        **({"SealSize": size} if size else {}),
+    }
     assert client.call_json("CreateSealByImage", params)["Response"]["SealId"]
-    [seal] = client.call_json("ChannelDescribeOrganizationSeals",
-                              {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]["Seals"]
+    [seal] = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealStatuses": ["ALL"]})[
+        "Response"
+    ]["Seals"]
     assert (seal["RealWidth"], seal["RealHeight"]) == real
 
 
@@ -420,18 +506,26 @@ def test_an_image_seal_size_out_of_range_is_refused(emulator, client, size):
 def test_under_the_image_size_profile_an_image_seal_reports_its_physical_size(make_emulator):
     client = sdk_client(make_emulator(profiles=["image-size"]).endpoint)
     for name, extra in (("自定尺寸", {"SealSize": "60_45"}), ("默认尺寸", {})):
-        client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": name, "SealType": "OTHER",
-                                               "SealImage": png_b64(), **extra})
-    seals = client.call_json("ChannelDescribeOrganizationSeals",
-                             {"Agent": agent(), "SealStatuses": ["ALL"]})["Response"]["Seals"]
-    assert [(s["SealName"], s["RealWidth"], s["RealHeight"]) for s in seals] == [("自定尺寸", 60, 45), ("默认尺寸", 42, 42)]
+        client.call_json(
+            "CreateSealByImage",
+            {"Agent": agent(), "SealName": name, "SealType": "OTHER", "SealImage": png_b64(), **extra},
+        )
+    seals = client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent(), "SealStatuses": ["ALL"]})[
+        "Response"
+    ]["Seals"]
+    assert [(s["SealName"], s["RealWidth"], s["RealHeight"]) for s in seals] == [
+        ("自定尺寸", 60, 45),
+        ("默认尺寸", 42, 42),
+    ]
 
 
 def test_under_the_no_query_permission_profile_every_describe_is_refused(make_emulator):
     client = sdk_client(make_emulator(profiles=["no-query-permission"]).endpoint)
     assert client.call_json("CreateSealByImage", system_seal())["Response"]["SealId"]
-    assert code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent()}) \
+    assert (
+        code_of(client, "ChannelDescribeOrganizationSeals", {"Agent": agent()})
         == "OperationDenied.OperatorHasNoPermission"
+    )
 
 
 def test_newer_fields_are_accepted_and_answered(emulator, client):
@@ -440,23 +534,28 @@ def test_newer_fields_are_accepted_and_answered(emulator, client):
     from tencentcloud.essbasic.v20210526 import models
 
     verify = [{"Key": "SealOperatorVerify", "Value": "true"}]
-    raw = client.call_json("CreateSealByImage", system_seal("其他章", SealType="OTHER", SubSealType="CONTRACT_SEAL",
-                                                             Options=verify))["Response"]
+    raw = client.call_json(
+        "CreateSealByImage", system_seal("其他章", SealType="OTHER", SubSealType="CONTRACT_SEAL", Options=verify)
+    )["Response"]
     parsed = models.CreateSealByImageResponse()
     parsed._deserialize(raw)
     assert parsed.SealId and parsed.SealOperatorVerifyPath and parsed.SealOperatorVerifyQrcodeUrl
     assert parsed.PreviewFileUrl == "" and parsed.PreviewPdfUrl == ""
-    granted = client.call_json("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": parsed.SealId,
-                                                           "UserIds": ["n9528"], "Options": verify})["Response"]
+    granted = client.call_json(
+        "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": parsed.SealId, "UserIds": ["n9528"], "Options": verify}
+    )["Response"]
     assert granted["UserIds"] == ["n9528"] and granted["SealOperatorVerifyQrcodeUrl"]
     plain = client.call_json("CreateSealByImage", system_seal("普通章"))["Response"]
     assert plain["SealOperatorVerifyPath"] == plain["SealOperatorVerifyQrcodeUrl"] == ""
-    preview = client.call_json("CreateSealByImage", system_seal(
-        "预览章", Options=[{"Key": "CreateSealPreview", "Value": "true"}]))["Response"]
+    preview = client.call_json(
+        "CreateSealByImage", system_seal("预览章", Options=[{"Key": "CreateSealPreview", "Value": "true"}])
+    )["Response"]
     assert preview["SealId"] == "" and preview["PreviewFileUrl"] and preview["PreviewPdfUrl"]
     assert sorted(s["seal_name"] for s in state(emulator)["seals"]) == ["其他章", "普通章"], "a preview makes no seal"
-    for extra in ({"SubSealType": "X"}, {"SubSealType": "X", "SealType": "OTHER", "GenerateSource": "",
-                                          "SealImage": png_b64()}):
+    for extra in (
+        {"SubSealType": "X"},
+        {"SubSealType": "X", "SealType": "OTHER", "GenerateSource": "", "SealImage": png_b64()},
+    ):
         assert code_of(client, "CreateSealByImage", system_seal("子类型", **extra)) == "InvalidParameter.ParamError"
 
 
@@ -468,12 +567,16 @@ def test_an_invoice_seal_of_an_enterprise_verified_by_letter_needs_its_tax_code(
     client = sdk_client(make_emulator(fixtures=path).endpoint)
     invoice = system_seal("发票专用章", SealType="INVOICE", SealStyle="ellipse", SealSize="40_30")
     assert code_of(client, "CreateSealByImage", invoice) == "MissingParameter"
-    assert client.call_json("CreateSealByImage", {**invoice, "TaxIdentifyCode": "91440300MA5ABCDE1X"})["Response"]["SealId"]
+    assert client.call_json("CreateSealByImage", {**invoice, "TaxIdentifyCode": "91440300MA5ABCDE1X"})["Response"][
+        "SealId"
+    ]
 
 
 def test_seal_description_must_be_text(client):
-    assert code_of(client, "CreateSealByImage", system_seal(SealDescription=["not", "text"])) \
+    assert (
+        code_of(client, "CreateSealByImage", system_seal(SealDescription=["not", "text"]))
         == "InvalidParameter.ParamError"
+    )
 
 
 # ------------------------------------------------------------------ transport and auth
@@ -485,10 +588,14 @@ def test_unknown_action_and_wrong_version(emulator, client):
 
 
 def test_auth_failures(emulator):
-    assert code_of(sdk_client(emulator.endpoint, secret_id="AKIDunknown"), "CreateSealByImage", system_seal()) \
+    assert (
+        code_of(sdk_client(emulator.endpoint, secret_id="AKIDunknown"), "CreateSealByImage", system_seal())
         == "AuthFailure.SecretIdNotFound"
-    assert code_of(sdk_client(emulator.endpoint, secret_key="wrong-key"), "CreateSealByImage", system_seal()) \
+    )
+    assert (
+        code_of(sdk_client(emulator.endpoint, secret_key="wrong-key"), "CreateSealByImage", system_seal())
         == "AuthFailure.SignatureFailure"
+    )
 
 
 def test_clock_skew_is_signature_expire(emulator, monkeypatch):
@@ -505,8 +612,12 @@ def test_clock_skew_is_signature_expire(emulator, monkeypatch):
 
 @pytest.mark.parametrize("authorization", [None, "TC3-HMAC-SHA256 garbage"])
 def test_missing_or_malformed_authorization(emulator, authorization):
-    headers = {"Content-Type": "application/json", "X-TC-Action": "CreateSealByImage", "X-TC-Version": "2021-05-26",
-               "X-TC-Timestamp": str(int(time.time()))}
+    headers = {
+        "Content-Type": "application/json",
+        "X-TC-Action": "CreateSealByImage",
+        "X-TC-Version": "2021-05-26",
+        "X-TC-Timestamp": str(int(time.time())),
+    }
     if authorization:
         headers["Authorization"] = authorization
     resp = requests.post(emulator.url + "/", data=json.dumps(system_seal()), headers=headers, timeout=5)
@@ -525,7 +636,7 @@ def test_rate_limit_per_action(make_emulator):
     emulator = make_emulator(rate_limit=5)
     client = sdk_client(emulator.endpoint)
     codes = []
-    for i in range(8):
+    for _ in range(8):
         try:
             client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent()})
             codes.append("ok")
@@ -573,7 +684,7 @@ def test_faults_are_reproducible_with_a_seed(make_emulator):
         emulator = make_emulator(faults={"internal": 0.5}, seed=42)
         client = sdk_client(emulator.endpoint)
         outcome = []
-        for i in range(12):
+        for _ in range(12):
             try:
                 client.call_json("ChannelDescribeOrganizationSeals", {"Agent": agent()})
                 outcome.append("ok")
@@ -594,7 +705,9 @@ def test_concurrent_creates_of_one_name_leave_one_seal(make_emulator):
 
     def create(_):
         try:
-            return sdk_client(emulator.endpoint).call_json("CreateSealByImage", system_seal("抢注"))["Response"]["SealId"]
+            return sdk_client(emulator.endpoint).call_json("CreateSealByImage", system_seal("抢注"))["Response"][
+                "SealId"
+            ]
         except TencentCloudSDKException as err:
             return err.get_code()
 
@@ -612,12 +725,16 @@ def test_state_survives_a_restart(make_emulator, tmp_path):
     first.close()
     second = make_emulator(db=db)
     assert [s["seal_id"] for s in state(second)["seals"]] == [seal_id]
-    assert code_of(sdk_client(second.endpoint), "CreateSealByImage", system_seal()) == "FailedOperation.ExistSameSealName"
+    assert (
+        code_of(sdk_client(second.endpoint), "CreateSealByImage", system_seal()) == "FailedOperation.ExistSameSealName"
+    )
 
 
 def test_output_never_holds_the_secret_key(emulator, client, caplog):
     caplog.set_level("DEBUG")
-    client.call_json("CreateSealByImage", {"Agent": agent(), "SealName": "图", "SealType": "OTHER", "SealImage": png_b64()})
+    client.call_json(
+        "CreateSealByImage", {"Agent": agent(), "SealName": "图", "SealType": "OTHER", "SealImage": png_b64()}
+    )
     code_of(sdk_client(emulator.endpoint, secret_key="wrong"), "CreateSealByImage", system_seal())
     dumped = json.dumps(state(emulator), ensure_ascii=False)
     emulator_logs = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("ess_emulator"))
@@ -637,16 +754,24 @@ def test_sigkilled_process_loses_nothing_it_answered(tmp_path):
 
     def start():
         env = {**os.environ, "ESS_EMULATOR_SECRET_ID": SECRET_ID, "ESS_EMULATOR_SECRET_KEY": SECRET_KEY}
-        proc = subprocess.Popen([sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "k.db")],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "k.db")],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = proc.stdout.readline()
         assert "listening on http://" in line, proc.stderr.read()
         return proc, line.rsplit("http://", 1)[1].strip()
 
     proc, endpoint = start()
     client = sdk_client(endpoint)
-    created = [client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))["Response"]["SealId"]
-               for i in range(20)]
+    created = [
+        client.call_json("CreateSealByImage", system_seal(f"章{i}", SealType="OTHER"))["Response"]["SealId"]
+        for i in range(20)
+    ]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc, endpoint = start()

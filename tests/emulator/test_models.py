@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ess_emulator import DEFAULT_FIXTURE
 from ess_emulator.exceptions import (
     EssError,
@@ -15,7 +16,6 @@ from ess_emulator.exceptions import (
 )
 from ess_emulator.fixtures import Fixture
 from ess_emulator.models import EssBackend, SealSpec
-
 from tests.conftest import APP_ID, OPERATOR, ORG, png_bytes
 
 
@@ -32,8 +32,9 @@ def me(backend):
 
 
 def system(name: str = "合同专用章", **extra) -> SealSpec:
-    return SealSpec(name=name, seal_type=extra.pop("seal_type", "CONTRACT"), generate_source="SealGenerateSourceSystem",
-                    **extra)
+    return SealSpec(
+        name=name, seal_type=extra.pop("seal_type", "CONTRACT"), generate_source="SealGenerateSourceSystem", **extra
+    )
 
 
 def test_error_classes_carry_the_api_code():
@@ -60,8 +61,9 @@ def test_create_defaults_and_rules(backend, me):
     with pytest.raises(OfficialSealExists):
         backend.create_seal(me, system("公章二", seal_type="OFFICIAL"))
     with pytest.raises(ParamError):
-        backend.create_seal(me, SealSpec(name="两者", seal_type="OTHER", generate_source="SealGenerateSourceSystem",
-                                         image=png_bytes()))
+        backend.create_seal(
+            me, SealSpec(name="两者", seal_type="OTHER", generate_source="SealGenerateSourceSystem", image=png_bytes())
+        )
 
 
 def test_grant_then_revoke(backend, me):
@@ -88,13 +90,17 @@ def test_a_database_from_before_seal_descriptions_gains_the_column(tmp_path, me)
 
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as old:  # the first release's seals table, one system seal in it
-        old.execute("CREATE TABLE seals (seq INTEGER PRIMARY KEY AUTOINCREMENT, seal_id TEXT NOT NULL UNIQUE,"
-                    " app_id TEXT NOT NULL, org_open_id TEXT NOT NULL, seal_name TEXT NOT NULL, seal_type TEXT NOT NULL,"
-                    " seal_style TEXT NOT NULL, seal_size TEXT NOT NULL, horizontal_text TEXT NOT NULL,"
-                    " from_image INTEGER NOT NULL, image_bytes INTEGER NOT NULL, created_at REAL NOT NULL,"
-                    " review_ready_at REAL NOT NULL, review_result TEXT NOT NULL, UNIQUE (app_id, org_open_id, seal_name))")
-        old.execute("INSERT INTO seals VALUES (1, ?, ?, ?, '旧章', 'OTHER', 'circle', '40_40', '', 0, 0, 0, 0, 'SUCCESS')",
-                    ("s" * 32, APP_ID, ORG))
+        old.execute(
+            "CREATE TABLE seals (seq INTEGER PRIMARY KEY AUTOINCREMENT, seal_id TEXT NOT NULL UNIQUE,"
+            " app_id TEXT NOT NULL, org_open_id TEXT NOT NULL, seal_name TEXT NOT NULL, seal_type TEXT NOT NULL,"
+            " seal_style TEXT NOT NULL, seal_size TEXT NOT NULL, horizontal_text TEXT NOT NULL,"
+            " from_image INTEGER NOT NULL, image_bytes INTEGER NOT NULL, created_at REAL NOT NULL,"
+            " review_ready_at REAL NOT NULL, review_result TEXT NOT NULL, UNIQUE (app_id, org_open_id, seal_name))"
+        )
+        old.execute(
+            "INSERT INTO seals VALUES (1, ?, ?, ?, '旧章', 'OTHER', 'circle', '40_40', '', 0, 0, 0, 0, 'SUCCESS')",
+            ("s" * 32, APP_ID, ORG),
+        )
     backend = EssBackend(str(db), Fixture.load(DEFAULT_FIXTURE))
     try:
         [seal] = backend.describe_seals(me)[1]

@@ -29,7 +29,9 @@ def test_reset_empties_seals_grants_and_counters_and_keeps_fixture_and_credentia
     assert before["seals"] and before["request_counts"] and before["rate_limited"] and before["faults_injected"]
 
     resp = requests.post(emulator.url + "/_emulator/reset", timeout=5)
-    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json" and resp.json() == {"ok": True}
+    assert (
+        resp.status_code == 200 and resp.headers["Content-Type"] == "application/json" and resp.json() == {"ok": True}
+    )
     after = state(emulator)
     assert after == {"seals": [], "request_counts": {}, "rate_limited": {}, "faults_injected": {}}
 
@@ -66,8 +68,10 @@ def test_reset_without_a_body_or_content_length(emulator, client):
         sock.sendall(f"POST /_emulator/reset HTTP/1.1\r\nHost: {emulator.endpoint}\r\n\r\n".encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     assert state(emulator)["seals"] == []
-    assert code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": "x" * 32, "UserIds": ["n9527"]}) \
+    assert (
+        code_of(client, "ChannelCreateSealPolicy", {"Agent": agent(), "SealId": "x" * 32, "UserIds": ["n9527"]})
         == "ResourceNotFound"
+    )
 
 
 def test_embedded_emulator_reset(emulator, client):
@@ -77,19 +81,25 @@ def test_embedded_emulator_reset(emulator, client):
 
 
 # ------------------------------------------------------------------ framing, size, Content-Type and Host
-def signed(body: bytes, host: str, content_type: str = "application/json",
-           action: str = "ChannelDescribeOrganizationSeals") -> dict[str, str]:
+def signed(
+    body: bytes, host: str, content_type: str = "application/json", action: str = "ChannelDescribeOrganizationSeals"
+) -> dict[str, str]:
     """Headers of a correctly TC3-signed request for `body`, whatever `host` and `content_type` say."""
     from ess_emulator import signing
-
     from tests.conftest import SECRET_ID, SECRET_KEY
 
     ts = int(time.time())
     canonical = signing.canonical_request({"content-type": content_type, "host": host}, ["content-type", "host"], body)
     signature = signing.signature(SECRET_KEY, ts, "essbasic", signing.string_to_sign(ts, "essbasic", canonical))
-    return {"Host": host, "Content-Type": content_type, "X-TC-Action": action, "X-TC-Version": "2021-05-26",
-            "X-TC-Timestamp": str(ts), "Authorization": f"TC3-HMAC-SHA256 Credential={SECRET_ID}/"
-            f"{signing.utc_date(ts)}/essbasic/tc3_request, SignedHeaders=content-type;host, Signature={signature}"}
+    return {
+        "Host": host,
+        "Content-Type": content_type,
+        "X-TC-Action": action,
+        "X-TC-Version": "2021-05-26",
+        "X-TC-Timestamp": str(ts),
+        "Authorization": f"TC3-HMAC-SHA256 Credential={SECRET_ID}/"
+        f"{signing.utc_date(ts)}/essbasic/tc3_request, SignedHeaders=content-type;host, Signature={signature}",
+    }
 
 
 def raw_post(emulator, head: list[tuple[str, str]], body: bytes = b"") -> tuple[int, dict, float]:
@@ -202,9 +212,14 @@ def test_streaming_a_huge_body_does_not_grow_the_emulators_memory(tmp_path, decl
 
     from tests.conftest import ROOT
 
-    proc = subprocess.Popen([sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "r.db")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ess_emulator", "--port", "0", "--db", str(tmp_path / "r.db")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         endpoint = proc.stdout.readline().rsplit("http://", 1)[1].strip()
         host, port = endpoint.split(":")
@@ -214,8 +229,10 @@ def test_streaming_a_huge_body_does_not_grow_the_emulators_memory(tmp_path, decl
         chunk = b"\0" * (1 << 20)
         sent = 0
         with socket.create_connection((host, int(port)), timeout=10) as sock:
-            sock.sendall(f"POST / HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n"
-                         f"X-TC-Action: CreateSealByImage\r\nContent-Length: {declared}\r\n\r\n".encode())
+            sock.sendall(
+                f"POST / HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: application/json\r\n"
+                f"X-TC-Action: CreateSealByImage\r\nContent-Length: {declared}\r\n\r\n".encode()
+            )
             try:
                 for _ in range(96):
                     sock.sendall(chunk)
@@ -237,8 +254,10 @@ def test_a_stalled_body_is_dropped_after_body_seconds(emulator, monkeypatch):
     monkeypatch.setattr(ess_emulator.server, "BODY_SECONDS", 0.5)
     host, port = emulator.endpoint.split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(f"POST / HTTP/1.1\r\nHost: {emulator.endpoint}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: 100\r\n\r\n{{}}".encode())  # 2 of the 100 bytes, then nothing
+        sock.sendall(
+            f"POST / HTTP/1.1\r\nHost: {emulator.endpoint}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: 100\r\n\r\n{{}}".encode()
+        )  # 2 of the 100 bytes, then nothing
         started = time.monotonic()
         assert sock.recv(4096) == b""  # closed without an answer: there is no request to answer
         assert time.monotonic() - started < 3

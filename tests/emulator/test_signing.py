@@ -41,6 +41,9 @@ def test_verify_accepts_vector_and_rejects_a_changed_body():
 def test_parse_rejects_malformed_headers():
     assert signing.parse_authorization(None) is None
     assert signing.parse_authorization("Bearer abc") is None
-    assert signing.parse_authorization(
-        "TC3-HMAC-SHA256 Credential=a/2019-02-25/cvm/tc3_request, SignedHeaders=host, Signature=" + "0" * 64
-    ) is None  # content-type must be signed
+    assert (
+        signing.parse_authorization(
+            "TC3-HMAC-SHA256 Credential=a/2019-02-25/cvm/tc3_request, SignedHeaders=host, Signature=" + "0" * 64
+        )
+        is None
+    )  # content-type must be signed

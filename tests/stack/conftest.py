@@ -24,8 +24,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 from stack import USER, Api, Stack  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 BENCH_TENANTS = 400  # synthetic enterprises benchorg00000..00399 beside the default fixture's
 
 
@@ -68,10 +75,14 @@ def stack():
     manifests.mkdir()
     fixture = _fixture_file(workdir / "fixture.json")
     started = time.monotonic()
-    stack = Stack(workdir / "stack", manifest_dir=manifests, report_dir=reports,
-                  # long enough that, even on a loaded machine, wait_for_review starts before the review is over
-                  emulator_args=("--fixtures", str(fixture), "--review-seconds", "20"),
-                  log=lambda line: print(f"[stack] {line}", flush=True))
+    stack = Stack(
+        workdir / "stack",
+        manifest_dir=manifests,
+        report_dir=reports,
+        # long enough that, even on a loaded machine, wait_for_review starts before the review is over
+        emulator_args=("--fixtures", str(fixture), "--review-seconds", "20"),
+        log=lambda line: print(f"[stack] {line}", flush=True),
+    )
     try:
         stack.start()
         api = Api(stack)
@@ -136,6 +147,7 @@ def report_of(stack, ds: str, run_id: str | None = None) -> dict:
     attempt keeps, `<run>.try<N>.json`)."""
     from tencent_ess.onboarding.locations import run_name
 
-    [path] = [p for p in (stack.reports / ds).glob(f"{run_name(run_id)}.json" if run_id else "*.json")
-              if ".try" not in p.name]
+    [path] = [
+        p for p in (stack.reports / ds).glob(f"{run_name(run_id)}.json" if run_id else "*.json") if ".try" not in p.name
+    ]
     return json.loads(path.read_text(encoding="utf-8"))

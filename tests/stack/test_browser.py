@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC
 
 import pytest
 from playwright.sync_api import expect
@@ -66,18 +67,21 @@ def test_trigger_form_with_only_the_identity_typed_runs_to_success(page, stack, 
     page.screenshot(path=page.shots / "3-run.png", full_page=True)
     assert run["state"] == "success", api.task_instances("ess_seal_setup", run_id)
     assert run["conf"]["seal_horizontal_text"] is None and run["conf"]["seal_image_path"] is None
-    seals = [s for s in emulator_state(stack)["seals"]
-             if s["organization_open_id"] == "org_tenant_alpha" and s["seal_name"] == SEAL_NAME]
+    seals = [
+        s
+        for s in emulator_state(stack)["seals"]
+        if s["organization_open_id"] == "org_tenant_alpha" and s["seal_name"] == SEAL_NAME
+    ]
     assert len(seals) == 1 and sorted(seals[0]["authorized_user_ids"]) == ["alphastaff1", "alphastaff2"]
 
 
 def test_onboarding_trigger_form_left_at_its_defaults_derives_the_chunk_size_and_runs_to_success(page, stack, api):
     """Where a user meets the derived chunk size: the onboarding form's Throughput section, `chunk_size` empty."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from workload import write_manifest
 
-    ds = datetime.now(timezone.utc).date().isoformat()  # the form's logical date: now
+    ds = datetime.now(UTC).date().isoformat()  # the form's logical date: now
     entries = write_manifest(stack.manifests / f"{ds}.json", 12, "表单专用章", first=386)
     dialog, submit = open_trigger_form(page, stack, "ess_tenant_onboarding")
     dialog.get_by_role("button", name="Throughput", exact=True).click()
@@ -173,8 +177,11 @@ def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_h
     run = api.wait_run("ess_tenant_onboarding", run_id, timeout=600)
     assert run["state"] == "success", api.task_instances("ess_tenant_onboarding", run_id)
 
-    xcoms = api.call("GET", f"/dags/ess_tenant_onboarding/dagRuns/{run_id}/taskInstances/onboard/xcomEntries",
-                     params={"map_index": 0})["xcom_entries"]
+    xcoms = api.call(
+        "GET",
+        f"/dags/ess_tenant_onboarding/dagRuns/{run_id}/taskInstances/onboard/xcomEntries",
+        params={"map_index": 0},
+    )["xcom_entries"]
     assert sorted(x["key"] for x in xcoms) == ["awaiting", "return_value"], xcoms
     page.goto(f"{stack.url}/dags/ess_tenant_onboarding/runs/{run_id}/tasks/onboard/mapped/0/xcom")
     expect(page.get_by_role("cell", name="awaiting", exact=True)).to_be_visible()
@@ -204,16 +211,31 @@ def test_the_sandbox_check_from_its_form_names_every_difference_an_emulator_prof
     from tencent_ess.onboarding.locations import run_name
 
     profiles = sorted(set(PROFILES) - {"no-query-permission"})
-    process, url = start_emulator(tmp_path / "sandbox.db", "--profile", ",".join(profiles), "--review-seconds", "4",
-                                  log=tmp_path / "sandbox-emulator.log")
+    process, url = start_emulator(
+        tmp_path / "sandbox.db",
+        "--profile",
+        ",".join(profiles),
+        "--review-seconds",
+        "4",
+        log=tmp_path / "sandbox-emulator.log",
+    )
     conn = json.loads(demo_connection(url))
+
     def deployment_seals() -> set:  # statuses aside: an earlier test's image seal may finish its review meanwhile
         return {(s["seal_id"], s["seal_name"], tuple(s["authorized_user_ids"])) for s in emulator_state(stack)["seals"]}
 
     seals_before = deployment_seals()
-    api.call("POST", "/connections", json={"connection_id": "ess_sandbox", "conn_type": conn["conn_type"],
-                                           "login": DEMO_SECRET_ID, "password": conn["password"],
-                                           "extra": json.dumps(conn["extra"])})
+    api.call(
+        "POST",
+        "/connections",
+        json={
+            "connection_id": "ess_sandbox",
+            "conn_type": conn["conn_type"],
+            "login": DEMO_SECRET_ID,
+            "password": conn["password"],
+            "extra": json.dumps(conn["extra"]),
+        },
+    )
     api.call("POST", "/variables", json={"key": "ess_sandbox_conn_id", "value": "ess_sandbox"})
     try:
         api.ready("ess_sandbox_check")

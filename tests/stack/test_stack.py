@@ -10,10 +10,10 @@ from datetime import datetime
 
 import pendulum
 import pytest
-
 from stack import WORKERS, wait_for
-from tests.stack.conftest import emulator_state, report_of
 from workload import calls_between, write_manifest
+
+from tests.stack.conftest import emulator_state, report_of
 
 pytestmark = pytest.mark.stack
 
@@ -31,10 +31,20 @@ def seals_of(stack, entries: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succeeds(stack, api):
-    image = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "人事专用章", "seal_type": "PERSONNEL",
-                                           "seal_image_path": "sample_seal.png", "user_ids": ["n9528"]})
-    system = api.trigger("ess_seal_setup", {**IDENTITY, "seal_name": "财务专用章", "seal_type": "FINANCE",
-                                            "user_ids": ["n9528", "n9529"]})
+    image = api.trigger(
+        "ess_seal_setup",
+        {
+            **IDENTITY,
+            "seal_name": "人事专用章",
+            "seal_type": "PERSONNEL",
+            "seal_image_path": "sample_seal.png",
+            "user_ids": ["n9528"],
+        },
+    )
+    system = api.trigger(
+        "ess_seal_setup",
+        {**IDENTITY, "seal_name": "财务专用章", "seal_type": "FINANCE", "user_ids": ["n9528", "n9529"]},
+    )
 
     def deferred_to_the_triggerer():
         ti = {t["task_id"]: t for t in api.task_instances("ess_seal_setup", image)}.get("wait_for_review", {})
@@ -73,12 +83,23 @@ def within_quota(calls: int, refused: int) -> bool:
 def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, api):
     # on or after the DAG's start_date (2026-11-01): a run dated before it would hold no tasks at all
     days = [pendulum.date(2026, 11, 2).add(days=n).isoformat() for n in range(7)]
-    entries = {ds: write_manifest(stack.manifests / f"{ds}.json", 30, "合同专用章", first=n * 30)  # none shared
-               for n, ds in enumerate(days)}
+    entries = {
+        ds: write_manifest(stack.manifests / f"{ds}.json", 30, "合同专用章", first=n * 30)  # none shared
+        for n, ds in enumerate(days)
+    }
     before = emulator_state(stack)
 
-    created = stack.airflow("backfill", "create", "--dag-id", "ess_tenant_onboarding",
-                            "--from-date", days[0], "--to-date", days[-1], timeout=300)
+    created = stack.airflow(
+        "backfill",
+        "create",
+        "--dag-id",
+        "ess_tenant_onboarding",
+        "--from-date",
+        days[0],
+        "--to-date",
+        days[-1],
+        timeout=300,
+    )
     assert created.returncode == 0, created.stdout + created.stderr
 
     def backfill_runs():
@@ -90,16 +111,20 @@ def test_backfill_of_seven_dates_runs_them_in_parallel_within_one_quota(stack, a
     assert [r["state"] for r in runs] == ["success"] * 7, runs
 
     # the dates ran side by side (a backfill's own max_active_runs), and their chunks shared the one quota
-    chunks = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
-              for r in runs for t in api.task_instances("ess_tenant_onboarding", r["dag_run_id"])
-              if t["task_id"] == "onboard"]
+    chunks = [
+        (datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]))
+        for r in runs
+        for t in api.task_instances("ess_tenant_onboarding", r["dag_run_id"])
+        if t["task_id"] == "onboard"
+    ]
     assert len(chunks) == 7 and any(a[0] < b[1] and b[0] < a[1] for a in chunks for b in chunks if a != b), chunks
     calls, refused = calls_and_refusals(before, emulator_state(stack))
     assert calls >= 3 * 7 * 30 and within_quota(calls, refused), (calls, refused)
 
     found = seals_of(stack, [e for day in entries.values() for e in day])
-    assert len(found) == 210 and all(len(seals) == 1 for seals in found.values()), \
-        {k: len(v) for k, v in found.items() if len(v) != 1}
+    assert len(found) == 210 and all(len(seals) == 1 for seals in found.values()), {
+        k: len(v) for k, v in found.items() if len(v) != 1
+    }
     for ds in days:
         report = report_of(stack, ds)
         assert [row["status"] for row in report["tenants"]] == ["done"] * 30, (ds, report["tenants"])
@@ -117,10 +142,12 @@ def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stac
 
     chunks = [t for t in tis if t["task_id"] == "onboard"]
     assert len(chunks) == 8 and {t["hostname"] for t in chunks} == set(WORKERS), (run, tis)
-    spans = [(datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]), t["hostname"])
-             for t in chunks]
-    assert any(a[0] < b[1] and b[0] < a[1] for a in spans for b in spans if a[2] != b[2]), \
+    spans = [
+        (datetime.fromisoformat(t["start_date"]), datetime.fromisoformat(t["end_date"]), t["hostname"]) for t in chunks
+    ]
+    assert any(a[0] < b[1] and b[0] < a[1] for a in spans for b in spans if a[2] != b[2]), (
         f"no two chunks on different workers overlapped: {spans}"
+    )
 
     calls, refused = calls_and_refusals(before, emulator_state(stack))
     assert calls >= 3 * len(entries) and within_quota(calls, refused), (calls, refused)
@@ -133,10 +160,9 @@ def test_a_revoking_backfill_ends_with_the_holders_of_the_newest_manifest(stack,
     as whichever date ran last. Now an older date's apply waits for, or yields to, a newer one: the seal ends held
     by exactly the newest date's users, and every run is green (the superseded ones say so in their report)."""
     import json
+    import shutil
 
     from workload import org
-
-    import shutil
 
     # The earlier tests' applies of newer dates (the browser's, at today's date) rightly supersede any older revoking
     # apply of the same AppId: this backfill starts from no claims.
@@ -144,29 +170,49 @@ def test_a_revoking_backfill_ends_with_the_holders_of_the_newest_manifest(stack,
     tenant, admin, staff = org(390), "b00390admin", "b00390staff"
     days = [pendulum.date(2026, 11, 10).add(days=n).isoformat() for n in range(7)]
     lists = [[admin], [admin, staff], [staff], [admin], [staff, admin], [admin], [staff]]
-    for ds, users in zip(days, lists):
-        entry = {"proxy_organization_open_id": tenant, "operator_open_id": admin, "seal_name": "同步专用章",
-                 "user_ids": users}
+    for ds, users in zip(days, lists, strict=True):
+        entry = {
+            "proxy_organization_open_id": tenant,
+            "operator_open_id": admin,
+            "seal_name": "同步专用章",
+            "user_ids": users,
+        }
         (stack.manifests / f"{ds}.json").write_text(json.dumps([entry], ensure_ascii=False), encoding="utf-8")
 
     def create_backfill():  # one backfill per DAG at a time: the scheduler closes an earlier one when it next looks
-        created = stack.airflow("backfill", "create", "--dag-id", "ess_tenant_onboarding", "--from-date", days[0],
-                                "--to-date", days[-1], "--dag-run-conf", json.dumps({"revoke_unlisted": True}),
-                                timeout=300)
+        created = stack.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            "ess_tenant_onboarding",
+            "--from-date",
+            days[0],
+            "--to-date",
+            days[-1],
+            "--dag-run-conf",
+            json.dumps({"revoke_unlisted": True}),
+            timeout=300,
+        )
         assert created.returncode == 0 or "AlreadyRunningBackfill" in created.stderr, created.stdout + created.stderr
         return created.returncode == 0
 
     wait_for("the revoking backfill created", create_backfill, 300, 5)
 
     def backfill_runs():
-        runs = [r for r in api.runs("ess_tenant_onboarding")
-                if r["run_type"] == "backfill" and r["logical_date"][:10] in days]
+        runs = [
+            r
+            for r in api.runs("ess_tenant_onboarding")
+            if r["run_type"] == "backfill" and r["logical_date"][:10] in days
+        ]
         return runs if len(runs) == 7 and all(r["state"] in ("success", "failed") for r in runs) else None
 
     runs = wait_for("7 revoking backfill runs finished", backfill_runs, 900, 2)
     assert [r["state"] for r in runs] == ["success"] * 7, runs
-    [seal] = [s for s in emulator_state(stack)["seals"]
-              if s["organization_open_id"] == tenant and s["seal_name"] == "同步专用章"]
+    [seal] = [
+        s
+        for s in emulator_state(stack)["seals"]
+        if s["organization_open_id"] == tenant and s["seal_name"] == "同步专用章"
+    ]
     assert sorted(seal["authorized_user_ids"]) == [staff], seal
     newest = report_of(stack, days[-1])
     assert [row["status"] for row in newest["tenants"]] == ["done"], newest["tenants"]

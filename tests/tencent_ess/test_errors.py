@@ -13,24 +13,50 @@ from tencent_ess.errors import (
 )
 
 
-@pytest.mark.parametrize("code", [
-    "RequestLimitExceeded", "RequestLimitExceeded.UinLimitExceeded", "RequestLimitExceeded.IPLimitExceeded",
-    "RequestLimitExceeded.GlobalRegionUinLimitExceeded", "InternalError", "InternalError.System",
-    "InternalError.SealUpload", "InternalError.DependsDb", "ServiceUnavailable", "ClientNetworkError",
-    "ServerNetworkError",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "RequestLimitExceeded",
+        "RequestLimitExceeded.UinLimitExceeded",
+        "RequestLimitExceeded.IPLimitExceeded",
+        "RequestLimitExceeded.GlobalRegionUinLimitExceeded",
+        "InternalError",
+        "InternalError.System",
+        "InternalError.SealUpload",
+        "InternalError.DependsDb",
+        "ServiceUnavailable",
+        "ClientNetworkError",
+        "ServerNetworkError",
+    ],
+)
 def test_transient(code):
     assert is_transient(code)
 
 
-@pytest.mark.parametrize("code", [
-    "AuthFailure", "AuthFailure.SignatureFailure", "AuthFailure.SecretIdNotFound", "AuthFailure.SignatureExpire",
-    "InvalidParameter.ParamError", "InvalidParameter.Image", "InvalidParameter.LimitSealName",
-    "MissingParameter.SealImage", "FailedOperation.ExistSameSealName", "OperationDenied.AlreadyHas",
-    "ResourceNotFound", "ResourceNotFound.Organization", "ResourceNotFound.VerifyUser", "InvalidAction",
-    "NoSuchVersion", "RequestSizeLimitExceeded", "UnauthorizedOperation.NoPermissionFeature", "LimitExceeded",
-    "RequestLimitExceededX",  # a prefix match must stop at the dot
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "AuthFailure",
+        "AuthFailure.SignatureFailure",
+        "AuthFailure.SecretIdNotFound",
+        "AuthFailure.SignatureExpire",
+        "InvalidParameter.ParamError",
+        "InvalidParameter.Image",
+        "InvalidParameter.LimitSealName",
+        "MissingParameter.SealImage",
+        "FailedOperation.ExistSameSealName",
+        "OperationDenied.AlreadyHas",
+        "ResourceNotFound",
+        "ResourceNotFound.Organization",
+        "ResourceNotFound.VerifyUser",
+        "InvalidAction",
+        "NoSuchVersion",
+        "RequestSizeLimitExceeded",
+        "UnauthorizedOperation.NoPermissionFeature",
+        "LimitExceeded",
+        "RequestLimitExceededX",  # a prefix match must stop at the dot
+    ],
+)
 def test_permanent(code):
     assert not is_transient(code)
 

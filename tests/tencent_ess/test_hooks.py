@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from urllib.parse import urlsplit
 
 import pytest
-
-from urllib.parse import urlsplit
 
 from tencent_ess.errors import SERVER_ERROR_ATTEMPTS, EssApiError, EssConfigError
 from tencent_ess.hooks import EssHook, parse_endpoint
@@ -19,74 +18,101 @@ def system_seal(name="合同专用章"):
     return {"Agent": agent(), "SealName": name, "GenerateSource": "SealGenerateSourceSystem", "SealType": "CONTRACT"}
 
 
-@pytest.mark.parametrize("endpoint, expected", [
-    ("https://essbasic.tencentcloudapi.com", ("https", "essbasic.tencentcloudapi.com")),
-    ("https://essbasic.test.ess.tencent.cn/", ("https", "essbasic.test.ess.tencent.cn")),
-    ("http://127.0.0.1:8964", ("http", "127.0.0.1:8964")),
-    ("http://localhost:1", ("http", "localhost:1")),
-    ("http://[::1]:8964", ("http", "[::1]:8964")),
-])
+@pytest.mark.parametrize(
+    "endpoint, expected",
+    [
+        ("https://essbasic.tencentcloudapi.com", ("https", "essbasic.tencentcloudapi.com")),
+        ("https://essbasic.test.ess.tencent.cn/", ("https", "essbasic.test.ess.tencent.cn")),
+        ("http://127.0.0.1:8964", ("http", "127.0.0.1:8964")),
+        ("http://localhost:1", ("http", "localhost:1")),
+        ("http://[::1]:8964", ("http", "[::1]:8964")),
+    ],
+)
 def test_endpoints_accepted(endpoint, expected):
     assert parse_endpoint(endpoint) == expected
 
 
-@pytest.mark.parametrize("endpoint, words", [
-    ("http://essbasic.tencentcloudapi.com", "plain http is refused"),
-    ("http://10.0.0.5:8964", "plain http is refused"),
-    ("essbasic.tencentcloudapi.com", "not an http(s) URL"),
-    ("ftp://host", "not an http(s) URL"),
-    ("https://host/path", "scheme://host[:port] only"),
-])
+@pytest.mark.parametrize(
+    "endpoint, words",
+    [
+        ("http://essbasic.tencentcloudapi.com", "plain http is refused"),
+        ("http://10.0.0.5:8964", "plain http is refused"),
+        ("essbasic.tencentcloudapi.com", "not an http(s) URL"),
+        ("ftp://host", "not an http(s) URL"),
+        ("https://host/path", "scheme://host[:port] only"),
+    ],
+)
 def test_endpoints_refused(endpoint, words):
     with pytest.raises(EssConfigError, match="endpoint") as info:
         parse_endpoint(endpoint)
     assert words in str(info.value)
 
 
-@pytest.mark.parametrize("conn, words", [
-    ({"login": ""}, "login (SecretId)"),
-    ({"password": ""}, "password (SecretKey)"),
-    ({"extra": {"app_id": ""}}, "'app_id'"),
-    ({"extra": {"timeout": "soon"}}, "'timeout'"),
-    ({"extra": {"timeout": "nan"}}, "'timeout' must be a finite number"),
-    ({"extra": {"timeout": "inf"}}, "'timeout' must be a finite number"),
-    ({"extra": {"timeout": "-inf"}}, "'timeout' must be a finite number"),
-    ({"extra": {"endpoint": "http://example.com"}}, "plain http"),
-    ({"password": SECRET_KEY + "\n"}, "password (SecretKey) has leading or trailing whitespace"),
-    ({"password": " " + SECRET_KEY}, "password (SecretKey) has leading or trailing whitespace"),
-    ({"login": "AKIDtest\t"}, "login (SecretId) has leading or trailing whitespace"),
-    ({"host": "other.example", "port": 443}, "host/port/schema (https://other.example) and extra 'endpoint'"),
-    ({"host": "http://ess.example.com", "port": 80, "extra": {"endpoint": ""}}, "host/port/schema: plain http"),
-    ({"host": "https://x.example", "schema": "http"}, "host says 'https' but schema says 'http'"),
-    ({"host": "x.example", "schema": "ftp"}, "schema 'ftp'"),
-])
+@pytest.mark.parametrize(
+    "conn, words",
+    [
+        ({"login": ""}, "login (SecretId)"),
+        ({"password": ""}, "password (SecretKey)"),
+        ({"extra": {"app_id": ""}}, "'app_id'"),
+        ({"extra": {"timeout": "soon"}}, "'timeout'"),
+        ({"extra": {"timeout": "nan"}}, "'timeout' must be a finite number"),
+        ({"extra": {"timeout": "inf"}}, "'timeout' must be a finite number"),
+        ({"extra": {"timeout": "-inf"}}, "'timeout' must be a finite number"),
+        ({"extra": {"endpoint": "http://example.com"}}, "plain http"),
+        ({"password": SECRET_KEY + "\n"}, "password (SecretKey) has leading or trailing whitespace"),
+        ({"password": " " + SECRET_KEY}, "password (SecretKey) has leading or trailing whitespace"),
+        ({"login": "AKIDtest\t"}, "login (SecretId) has leading or trailing whitespace"),
+        ({"host": "other.example", "port": 443}, "host/port/schema (https://other.example) and extra 'endpoint'"),
+        ({"host": "http://ess.example.com", "port": 80, "extra": {"endpoint": ""}}, "host/port/schema: plain http"),
+        ({"host": "https://x.example", "schema": "http"}, "host says 'https' but schema says 'http'"),
+        ({"host": "x.example", "schema": "ftp"}, "schema 'ftp'"),
+    ],
+)
 def test_connection_settings_are_named(monkeypatch, conn, words):
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(None, **{"extra": {"endpoint": "https://x.example"}, **conn}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(None, **{"extra": {"endpoint": "https://x.example"}, **conn})
+    )
     with pytest.raises(EssConfigError) as info:
-        EssHook().settings
+        _ = EssHook().settings
     assert words in str(info.value) and SECRET_KEY not in str(info.value)
 
 
 def _conn(monkeypatch, **fields):
     extra = {"app_id": "app", **fields.pop("extra", {})}
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", json.dumps(
-        {"conn_type": "tencentcloud_ess", "login": "AKIDx", "password": "key", "extra": extra, **fields}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
+        json.dumps({"conn_type": "tencentcloud_ess", "login": "AKIDx", "password": "key", "extra": extra, **fields}),
+    )
     return EssHook().settings
 
 
-@pytest.mark.parametrize("fields, expected", [
-    ({}, ("https", "essbasic.tencentcloudapi.com")),  # nothing set: the public endpoint
-    ({"host": "essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
-    ({"host": "essbasic.test.ess.tencent.cn", "port": 443, "schema": "https"}, ("https", "essbasic.test.ess.tencent.cn")),
-    ({"host": "https://essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
-    ({"host": "ess.internal", "port": 8443}, ("https", "ess.internal:8443")),
-    ({"host": "127.0.0.1", "port": 8964, "schema": "http"}, ("http", "127.0.0.1:8964")),
-    ({"host": "127.0.0.1", "port": 8964, "schema": "http", "extra": {"endpoint": "http://127.0.0.1:8964"}},
-     ("http", "127.0.0.1:8964")),  # both, naming the same place: fine
-    ({"host": "essbasic.tencentcloudapi.com", "port": 443, "extra": {"endpoint": "https://essbasic.tencentcloudapi.com"}},
-     ("https", "essbasic.tencentcloudapi.com")),
-    ({"extra": {"endpoint": "http://localhost:1"}}, ("http", "localhost:1")),  # legacy extra only
-])
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({}, ("https", "essbasic.tencentcloudapi.com")),  # nothing set: the public endpoint
+        ({"host": "essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
+        (
+            {"host": "essbasic.test.ess.tencent.cn", "port": 443, "schema": "https"},
+            ("https", "essbasic.test.ess.tencent.cn"),
+        ),
+        ({"host": "https://essbasic.tencentcloudapi.com", "port": 443}, ("https", "essbasic.tencentcloudapi.com")),
+        ({"host": "ess.internal", "port": 8443}, ("https", "ess.internal:8443")),
+        ({"host": "127.0.0.1", "port": 8964, "schema": "http"}, ("http", "127.0.0.1:8964")),
+        (
+            {"host": "127.0.0.1", "port": 8964, "schema": "http", "extra": {"endpoint": "http://127.0.0.1:8964"}},
+            ("http", "127.0.0.1:8964"),
+        ),  # both, naming the same place: fine
+        (
+            {
+                "host": "essbasic.tencentcloudapi.com",
+                "port": 443,
+                "extra": {"endpoint": "https://essbasic.tencentcloudapi.com"},
+            },
+            ("https", "essbasic.tencentcloudapi.com"),
+        ),
+        ({"extra": {"endpoint": "http://localhost:1"}}, ("http", "localhost:1")),  # legacy extra only
+    ],
+)
 def test_endpoint_from_host_port_schema_or_the_legacy_extra(monkeypatch, fields, expected):
     settings = _conn(monkeypatch, **fields)
     assert (settings.scheme, settings.netloc) == expected
@@ -172,6 +198,7 @@ def test_test_connection_fails_with_a_wrong_app_id_and_names_the_extra(ess_conn,
 
 def test_test_connection_fails_on_an_answer_that_does_not_prove_the_app_id(ess_conn, monkeypatch):
     """Only an answer given after the AppId was checked passes: a parameter error proves nothing."""
+
     def answer(self, action, params):
         raise EssApiError(action, "MissingParameter", "缺少参数", "req-1")
 
@@ -252,16 +279,23 @@ def _self_signed(tmp_path):
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_file, key_file
 
 
@@ -286,8 +320,9 @@ def test_tls_certificates_are_verified(tmp_path, monkeypatch):
 
 
 def test_non_loopback_https_keeps_the_default_ca_bundle(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
-                       conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"})
+    )
     http = EssHook().get_conn().profile.httpProfile
     assert http.scheme == "https" and http.certification in (None, True)  # None: the SDK verifies with certifi
 
@@ -303,8 +338,14 @@ def charset_server():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's naming
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            body = json.dumps({"Response": {"Error": {"Code": "InvalidParameter.ParamError", "Message": "无效的授权用户Id"},
-                                            "RequestId": "req-charset-1"}}).encode()
+            body = json.dumps(
+                {
+                    "Response": {
+                        "Error": {"Code": "InvalidParameter.ParamError", "Message": "无效的授权用户Id"},
+                        "RequestId": "req-charset-1",
+                    }
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -331,11 +372,14 @@ def test_an_error_answer_with_a_charset_is_an_error_not_a_success(charset_server
     assert not info.value.transient
 
 
-@pytest.mark.parametrize("change, code, field", [
-    ({"password": "wrong-key"}, "AuthFailure.SignatureFailure", "password (SecretKey)"),
-    ({"login": "AKIDunknown000000000000000000000000"}, "AuthFailure.SecretIdNotFound", "login (SecretId)"),
-    ({"extra": {"app_id": "NoSuchApp0000000000000000000000"}}, "ResourceNotFound.Application", "extra app_id"),
-])
+@pytest.mark.parametrize(
+    "change, code, field",
+    [
+        ({"password": "wrong-key"}, "AuthFailure.SignatureFailure", "password (SecretKey)"),
+        ({"login": "AKIDunknown000000000000000000000000"}, "AuthFailure.SecretIdNotFound", "login (SecretId)"),
+        ({"extra": {"app_id": "NoSuchApp0000000000000000000000"}}, "ResourceNotFound.Application", "extra app_id"),
+    ],
+)
 def test_credential_errors_name_the_connection_and_the_field(emulator, monkeypatch, change, code, field):
     """Regression (issue 12.17): `AuthFailure.SignatureFailure … 签名错误` did not say which credential to check."""
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, **change))
@@ -374,8 +418,10 @@ def status_server():
     server.server_close()
 
 
-@pytest.mark.parametrize("status, code", [(403, "HTTPError.403"), (413, "HTTPError.413"),
-                                          (502, "ServerNetworkError"), (429, "ServerNetworkError")])
+@pytest.mark.parametrize(
+    "status, code",
+    [(403, "HTTPError.403"), (413, "HTTPError.413"), (502, "ServerNetworkError"), (429, "ServerNetworkError")],
+)
 def test_only_5xx_408_and_429_answers_are_transient(status_server, monkeypatch, status, code):
     """Review finding: every non-200 answer was `ServerNetworkError`, so a gateway's 403 was retried 6 times."""
     url, seen = status_server
@@ -387,14 +433,24 @@ def test_only_5xx_408_and_429_answers_are_transient(status_server, monkeypatch, 
     assert seen["count"] == (1 if status in (403, 413) else EssHook().max_attempts)
 
 
-@pytest.mark.parametrize("change, code, words", [
-    ({"can_query_seals": False}, "OperationDenied.OperatorHasNoPermission",
-     f"operator_open_id: operator {OPERATOR!r} lacks the seal-query permission (印章查询) of enterprise {ORG!r}"),
-    ({"closing": True}, "OperationDenied.OrganizationClosing",
-     f"proxy_organization_open_id: enterprise {ORG!r} is being closed"),
-])
-def test_errors_about_one_enterprise_say_which_input_and_what_to_do(make_emulator, monkeypatch, tmp_path, change,
-                                                                    code, words):
+@pytest.mark.parametrize(
+    "change, code, words",
+    [
+        (
+            {"can_query_seals": False},
+            "OperationDenied.OperatorHasNoPermission",
+            f"operator_open_id: operator {OPERATOR!r} lacks the seal-query permission (印章查询) of enterprise {ORG!r}",
+        ),
+        (
+            {"closing": True},
+            "OperationDenied.OrganizationClosing",
+            f"proxy_organization_open_id: enterprise {ORG!r} is being closed",
+        ),
+    ],
+)
+def test_errors_about_one_enterprise_say_which_input_and_what_to_do(
+    make_emulator, monkeypatch, tmp_path, change, code, words
+):
     """Issue 26.5 and 26.6: describing seals needs the operator's seal-query permission, and a closing enterprise
     refuses every action; the emulator models both in its fixture, the hook names the input at fault."""
     from ess_emulator import DEFAULT_FIXTURE

@@ -9,11 +9,18 @@ import pytest
 
 from tencent_ess.errors import SERVER_ERROR_ATTEMPTS
 from tests.airflow_run import run_dag
+from tests.conftest import OPERATOR, ORG, SECRET_KEY, conn_json, emulator_state, png_b64
 from tests.dag_factories import build
-from tests.conftest import ORG, OPERATOR, SECRET_KEY, conn_json, emulator_state, png_b64
 
-def seal_dag(dag_id: str, *, create_kwargs: dict | None = None, users=("n9528", "n9529"), retries: int = 2,
-             sensor: dict | None = None):
+
+def seal_dag(
+    dag_id: str,
+    *,
+    create_kwargs: dict | None = None,
+    users=("n9528", "n9529"),
+    retries: int = 2,
+    sensor: dict | None = None,
+):
     return build("seal_dag", dag_id=dag_id, create=create_kwargs, users=list(users), retries=retries, sensor=sensor)
 
 
@@ -22,6 +29,7 @@ def conn_to(monkeypatch):
     def point(emulator, **extra):
         monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, **extra))
         return emulator
+
     return point
 
 
@@ -88,11 +96,14 @@ def test_permanent_error_fails_on_first_try_with_one_call(airflow_db, ess_conn):
     assert emulator_state(ess_conn)["request_counts"] == {"CreateSealByImage": 1}
 
 
-@pytest.mark.parametrize("create_kwargs, users", [
-    ({"seal_name": "章" * 51}, ("n9528",)),
-    ({"seal_type": "OFFICIAL", "seal_style": "ellipse"}, ("n9528",)),
-    ({}, ("bad id",)),
-])
+@pytest.mark.parametrize(
+    "create_kwargs, users",
+    [
+        ({"seal_name": "章" * 51}, ("n9528",)),
+        ({"seal_type": "OFFICIAL", "seal_style": "ellipse"}, ("n9528",)),
+        ({}, ("bad id",)),
+    ],
+)
 def test_bad_input_fails_before_any_call_without_retry(airflow_db, ess_conn, create_kwargs, users):
     dag_id = "op_bad_" + str(abs(hash(json.dumps(create_kwargs, ensure_ascii=False) + str(users))))
     result = run_dag(seal_dag(dag_id, create_kwargs=create_kwargs, users=users))
@@ -106,8 +117,16 @@ def test_bad_input_fails_before_any_call_without_retry(airflow_db, ess_conn, cre
 
 def test_image_seal_from_a_file_relative_to_the_dag(airflow_db, ess_conn):
     image = str(Path(__file__).resolve().parents[2] / "data/seals/sample_seal.png")
-    dag = seal_dag("op_image", create_kwargs={"seal_type": "PERSONNEL", "generate_source": "", "seal_image_path": image,
-                                              "allow_absolute_image_path": True}, users=["n9528"])
+    dag = seal_dag(
+        "op_image",
+        create_kwargs={
+            "seal_type": "PERSONNEL",
+            "generate_source": "",
+            "seal_image_path": image,
+            "allow_absolute_image_path": True,
+        },
+        users=["n9528"],
+    )
     result = run_dag(dag)
     assert result.state == "success"  # review_seconds=0: decided at once
     assert result.xcom("create", "image_url") == ""
@@ -116,8 +135,10 @@ def test_image_seal_from_a_file_relative_to_the_dag(airflow_db, ess_conn):
 def test_image_base64_is_masked_in_rendered_fields_and_secret_never_stored(airflow_db, ess_conn, capfd, monkeypatch):
     image = png_b64(size=(300, 300))
     monkeypatch.setenv("AIRFLOW_VAR_SEAL_PNG", image)  # the documented way: a template, not a literal in the DAG
-    dag = seal_dag("op_b64", create_kwargs={"seal_type": "OTHER", "generate_source": "",
-                                            "seal_image_base64": "{{ var.value.seal_png }}"})
+    dag = seal_dag(
+        "op_b64",
+        create_kwargs={"seal_type": "OTHER", "generate_source": "", "seal_image_base64": "{{ var.value.seal_png }}"},
+    )
     result = run_dag(dag)
     assert result.state == "success"
     rendered = json.dumps(result.rendered, ensure_ascii=False)
@@ -131,11 +152,23 @@ def test_a_large_literal_image_is_refused_at_parse_time_not_stored_in_the_serial
     """Regression (issue 12.12): a literal seal_image_base64 landed in the serialized DAG (the metadata DB)."""
     from tencent_ess.operators import CreateSealByImageOperator
 
-    with pytest.raises(ValueError, match="seal_image_base64 is a literal of .* use seal_image_path|Use seal_image_path"):
-        CreateSealByImageOperator(task_id="t", seal_name="章", proxy_organization_open_id=ORG, operator_open_id=OPERATOR,
-                                  seal_image_base64=png_b64(size=(300, 300)) * 4)
-    templated = CreateSealByImageOperator(task_id="u", seal_name="章", proxy_organization_open_id=ORG,
-                                          operator_open_id=OPERATOR, seal_image_base64="{{ var.value.seal_png }}")
+    with pytest.raises(
+        ValueError, match="seal_image_base64 is a literal of .* use seal_image_path|Use seal_image_path"
+    ):
+        CreateSealByImageOperator(
+            task_id="t",
+            seal_name="章",
+            proxy_organization_open_id=ORG,
+            operator_open_id=OPERATOR,
+            seal_image_base64=png_b64(size=(300, 300)) * 4,
+        )
+    templated = CreateSealByImageOperator(
+        task_id="u",
+        seal_name="章",
+        proxy_organization_open_id=ORG,
+        operator_open_id=OPERATOR,
+        seal_image_base64="{{ var.value.seal_png }}",
+    )
     assert templated.seal_image_base64 == "{{ var.value.seal_png }}"
 
 

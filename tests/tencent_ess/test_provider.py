@@ -11,8 +11,13 @@ def test_provider_info_declares_the_connection_type_and_form():
     [conn] = get_provider_info()["connection-types"]
     assert conn["connection-type"] == "tencentcloud_ess" and conn["hook-class-name"] == "tencent_ess.hooks.EssHook"
     behaviour = conn["ui-field-behaviour"]
-    assert behaviour["relabeling"] == {"login": "SecretId", "password": "SecretKey", "host": "Endpoint host",
-                                       "port": "Port", "schema": "Scheme"}
+    assert behaviour["relabeling"] == {
+        "login": "SecretId",
+        "password": "SecretKey",
+        "host": "Endpoint host",
+        "port": "Port",
+        "schema": "Scheme",
+    }
     # host and port stay visible: Airflow's Test button compares them with the stored connection
     assert not {"host", "port"} & set(behaviour["hidden-fields"])
     assert behaviour["placeholders"]["port"] == "443"
@@ -21,8 +26,9 @@ def test_provider_info_declares_the_connection_type_and_form():
 
 
 def test_airflow_providers_list_shows_it():
-    run = subprocess.run([sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "list"], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0 and "airflow-provider-tencent-ess" in run.stdout, run.stderr[-1000:]
 
 
@@ -38,14 +44,22 @@ def test_provider_info_lists_hooks_operators_sensors_and_triggers_that_import():
 
 
 def test_airflow_lists_the_hook_for_the_connection_type():
-    run = subprocess.run([sys.executable, "-m", "airflow", "providers", "hooks"], capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks"], capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0 and "tencentcloud_ess" in run.stdout and "tencent_ess.hooks.EssHook" in run.stdout
 
 
 def test_the_provider_declares_what_it_imports():
     from importlib.metadata import requires
 
-    declared = {req.split(">")[0].split("=")[0].split("<")[0].strip() for req in requires("airflow-provider-tencent-ess")}
-    assert {"apache-airflow", "tencentcloud-sdk-python-essbasic", "tencentcloud-sdk-python-common", "pillow",
-            "tenacity"} <= declared
+    declared = {
+        req.split(">")[0].split("=")[0].split("<")[0].strip() for req in requires("airflow-provider-tencent-ess")
+    }
+    assert {
+        "apache-airflow",
+        "tencentcloud-sdk-python-essbasic",
+        "tencentcloud-sdk-python-common",
+        "pillow",
+        "tenacity",
+    } <= declared

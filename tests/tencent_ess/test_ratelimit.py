@@ -49,7 +49,7 @@ def send_times(limiter: ActionRateLimiter, clock: FakeClock, n: int, action: str
 
 def test_requests_are_spaced_evenly_below_the_limit(clock):
     times = send_times(ActionRateLimiter(20), clock, 41)
-    gaps = {round(b - a, 9) for a, b in zip(times, times[1:])}
+    gaps = {round(b - a, 9) for a, b in zip(times, times[1:], strict=False)}
     assert gaps == {round(1 / (20 * HEADROOM), 9)}
     # no one-second window holds more than the limit
     assert max(sum(1 for t in times if start <= t < start + 1) for start in times) <= 20
@@ -396,6 +396,7 @@ def test_a_limit_set_above_the_real_quota_settles_on_what_the_api_accepts(make_e
 
 def test_a_count_of_sharers_that_fails_at_first_is_never_taken_for_alone(clock):
     """Review finding: a failing first count left the task pacing at the whole quota."""
+
     def broken():
         raise ConnectionError("API server restarting")
 

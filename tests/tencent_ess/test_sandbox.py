@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ess_emulator import PROFILES
 from tencent_ess import sandbox
 from tencent_ess.errors import EssApiError
 from tencent_ess.hooks import EssHook
-
 from tests.conftest import ORG, ROOT, SECRET_KEY, agent, conn_json, emulator_state
 
 IDENTITY = {"proxy_organization_open_id": ORG, "operator_open_id": "n9527", "user_ids": ["n9528", "n9529"]}
@@ -29,14 +29,25 @@ PROFILE_FINDING = {
     "image-size": "image_seal_size",
     "no-query-permission": "describe_permission",
 }
-DESCRIBE_BASED = {"create_on_unit", "system_seal_size", "image_seal_size", "image_review_stages", "info_type_0",
-                  "describe_limit_above_100"}
+DESCRIBE_BASED = {
+    "create_on_unit",
+    "system_seal_size",
+    "image_seal_size",
+    "image_review_stages",
+    "info_type_0",
+    "describe_limit_above_100",
+}
 
 
 def run_check(emulator: Any, monkeypatch: pytest.MonkeyPatch, report_dir: Path, **params: Any) -> dict[str, Any]:
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
-    return sandbox.run({**IDENTITY, **FAST, **params}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
-                       report_dir=str(report_dir), image_dir=ROOT / "data" / "seals")
+    return sandbox.run(
+        {**IDENTITY, **FAST, **params},
+        run_id=RUN_ID,
+        conn_id="tencentcloud_ess_default",
+        report_dir=str(report_dir),
+        image_dir=ROOT / "data" / "seals",
+    )
 
 
 def read_report(report_dir: Path) -> dict[str, Any]:
@@ -53,21 +64,31 @@ def ours(state: dict[str, Any]) -> list[dict[str, Any]]:
     return [s for s in state["seals"] if s["seal_name"].startswith("ESSCHECK-")]
 
 
-def test_documented_reading_verifies_every_finding_and_cleans_up_only_its_own_seals(make_emulator, monkeypatch,
-                                                                                      tmp_path):
+def test_documented_reading_verifies_every_finding_and_cleans_up_only_its_own_seals(
+    make_emulator, monkeypatch, tmp_path
+):
     emulator = make_emulator(review_seconds=2)
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     hook = EssHook()  # a seal of the enterprise made before the check, granted: it must stay as it is
-    bystander = hook.call("CreateSealByImage", {"Agent": agent(), "SealName": "合同专用章", "SealType": "CONTRACT",
-                                                "GenerateSource": "SealGenerateSourceSystem"})["SealId"]
+    bystander = hook.call(
+        "CreateSealByImage",
+        {
+            "Agent": agent(),
+            "SealName": "合同专用章",
+            "SealType": "CONTRACT",
+            "GenerateSource": "SealGenerateSourceSystem",
+        },
+    )["SealId"]
     hook.call("ChannelCreateSealPolicy", {"Agent": agent(), "SealId": bystander, "UserIds": ["n9528", "n9529"]})
     before = [s for s in emulator_state(emulator)["seals"] if s["seal_id"] == bystander]
 
     result = run_check(emulator, monkeypatch, tmp_path)
 
     report = read_report(tmp_path)
-    assert result == {"report": str(tmp_path / "sandbox-check" / "manual__2026-12-01T08_00_00_00_00.json"),
-                      "summary": report["summary"]}
+    assert result == {
+        "report": str(tmp_path / "sandbox-check" / "manual__2026-12-01T08_00_00_00_00.json"),
+        "summary": report["summary"],
+    }
     found = findings(report)
     assert list(found) == list(sandbox.CHECKS)
     assert {f["verdict"] for f in found.values()} == {"verified"}, {i: f["answered"] for i, f in found.items()}
@@ -78,8 +99,10 @@ def test_documented_reading_verifies_every_finding_and_cleans_up_only_its_own_se
 
     state = emulator_state(emulator)
     made = ours(state)
-    assert sorted(s["seal_name"] for s in made) == [f"ESSCHECK-{report['token']}-img",
-                                                    f"ESSCHECK-{report['token']}-sys"]
+    assert sorted(s["seal_name"] for s in made) == [
+        f"ESSCHECK-{report['token']}-img",
+        f"ESSCHECK-{report['token']}-sys",
+    ]
     assert {s["seal_status"] for s in made} == {"DISABLE"} and report["left_for_console"] == []
     assert [s for s in state["seals"] if s["seal_id"] == bystander] == before  # untouched: status and holders
     assert sum(state["request_counts"].values()) < 40  # a few dozen calls in all, the 3 bystander calls included
@@ -137,12 +160,16 @@ def _second_revoke_refused(action, params, response, count):
     return response
 
 
-@pytest.mark.parametrize("fault, finding, words", [
-    (_wrong_system_size, "system_seal_size", "RealWidth/RealHeight 40/42 for a 42_42 seal"),
-    (_second_revoke_refused, "grant_and_revoke", "InvalidParameter.ParamError (RequestId req-fault-revoke)"),
-])
-def test_an_answer_no_profile_explains_fails_the_task_after_the_report(make_emulator, monkeypatch, tmp_path, fault,
-                                                                       finding, words):
+@pytest.mark.parametrize(
+    "fault, finding, words",
+    [
+        (_wrong_system_size, "system_seal_size", "RealWidth/RealHeight 40/42 for a 42_42 seal"),
+        (_second_revoke_refused, "grant_and_revoke", "InvalidParameter.ParamError (RequestId req-fault-revoke)"),
+    ],
+)
+def test_an_answer_no_profile_explains_fails_the_task_after_the_report(
+    make_emulator, monkeypatch, tmp_path, fault, finding, words
+):
     emulator = make_emulator(review_seconds=0)
     _faulty_call(monkeypatch, fault)
     with pytest.raises(sandbox.SandboxCheckFailed) as failed:
@@ -169,7 +196,10 @@ def test_a_contradiction_the_product_does_not_rely_on_keeps_the_run_green(make_e
     result = run_check(emulator, monkeypatch, tmp_path)
     found = findings(read_report(tmp_path))["describe_limit_above_100"]
     assert (found["verdict"], found["affects_product"], found["request_ids"]) == (
-        "contradicted", False, ["req-fault-limit"])
+        "contradicted",
+        False,
+        ["req-fault-limit"],
+    )
     assert result["summary"]["status"] == "green" and result["summary"]["unexplained"] == []
 
 
@@ -177,8 +207,13 @@ def test_a_refused_key_stops_at_once_naming_the_connection_field(make_emulator, 
     emulator = make_emulator()
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator, password="not-the-key"))
     with pytest.raises(EssApiError) as refused:
-        sandbox.run({**IDENTITY, **FAST}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
-                    report_dir=str(tmp_path), image_dir=ROOT / "data" / "seals")
+        sandbox.run(
+            {**IDENTITY, **FAST},
+            run_id=RUN_ID,
+            conn_id="tencentcloud_ess_default",
+            report_dir=str(tmp_path),
+            image_dir=ROOT / "data" / "seals",
+        )
     assert refused.value.code == "AuthFailure.SignatureFailure" and "password (SecretKey)" in str(refused.value)
     assert sum(emulator_state(emulator)["request_counts"].values()) == 1  # nothing after the first refusal
     report = read_report(tmp_path)
@@ -186,12 +221,15 @@ def test_a_refused_key_stops_at_once_naming_the_connection_field(make_emulator, 
     assert SECRET_KEY not in json.dumps(report) and "not-the-key" not in json.dumps(report)
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"user_ids": ["n9528"]}, "user_ids"),
-    ({"user_ids": ["n9528", "n9528"]}, "user_ids"),
-    ({"name_prefix": "X" * 31}, "name_prefix"),
-    ({"poll_seconds": 0}, "poll_seconds"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"user_ids": ["n9528"]}, "user_ids"),
+        ({"user_ids": ["n9528", "n9528"]}, "user_ids"),
+        ({"name_prefix": "X" * 31}, "name_prefix"),
+        ({"poll_seconds": 0}, "poll_seconds"),
+    ],
+)
 def test_bad_params_are_refused_before_any_call(make_emulator, monkeypatch, tmp_path, params, field):
     from tencent_ess.errors import EssValidationError
 
@@ -202,20 +240,29 @@ def test_bad_params_are_refused_before_any_call(make_emulator, monkeypatch, tmp_
     assert sum(emulator_state(emulator)["request_counts"].values()) == 0
 
 
-@pytest.mark.parametrize("seal_id, verdict, profile", [
-    ("yDwi8UUckpo5z4omUyleFeZeadKwB1Hm", "verified", ""),
-    ("yDwi8UUckpo5z4omUyleFeZeadKwB=1Hm", "contradicted", "id33"),  # the SDK example
-    ("yDwi8UUckpo5z4omUyleFeZead-wB1Hm", "contradicted", ""),
-    ("", "contradicted", ""),
-])
+@pytest.mark.parametrize(
+    "seal_id, verdict, profile",
+    [
+        ("yDwi8UUckpo5z4omUyleFeZeadKwB1Hm", "verified", ""),
+        ("yDwi8UUckpo5z4omUyleFeZeadKwB=1Hm", "contradicted", "id33"),  # the SDK example
+        ("yDwi8UUckpo5z4omUyleFeZead-wB1Hm", "contradicted", ""),
+        ("", "contradicted", ""),
+    ],
+)
 def test_seal_id_readings(seal_id, verdict, profile):
     assert sandbox.read_seal_id(seal_id)[::2] == (verdict, profile)
 
 
-@pytest.mark.parametrize("value, verdict, profile", [
-    (1_796_000_000, "verified", ""), (1_796_000_000_123, "contradicted", "createon-ms"),
-    (163_549_000_069, "contradicted", ""), (None, "contradicted", ""), ("soon", "contradicted", ""),
-])
+@pytest.mark.parametrize(
+    "value, verdict, profile",
+    [
+        (1_796_000_000, "verified", ""),
+        (1_796_000_000_123, "contradicted", "createon-ms"),
+        (163_549_000_069, "contradicted", ""),
+        (None, "contradicted", ""),
+        ("soon", "contradicted", ""),
+    ],
+)
 def test_create_on_readings(value, verdict, profile):
     assert sandbox.read_create_on(value, now=1_796_000_100.0)[::2] == (verdict, profile)
 
@@ -229,8 +276,11 @@ def test_a_disable_answered_but_not_applied_is_named_left_for_the_console(make_e
 
     def call(self, action, params):
         if action == "ChannelUpdateSealStatus":  # answered, yet nothing changes until the operator verifies
-            return {"RequestId": "req-verify", "SealOperatorVerifyPath": "", "SealOperatorVerifyQrcodeUrl":
-                    "https://verify.example/qr.png"}
+            return {
+                "RequestId": "req-verify",
+                "SealOperatorVerifyPath": "",
+                "SealOperatorVerifyQrcodeUrl": "https://verify.example/qr.png",
+            }
         return real(self, action, params)
 
     monkeypatch.setattr(EssHook, "call", call)
@@ -256,38 +306,61 @@ def test_a_task_stopped_mid_check_still_cleans_up_and_writes_its_report(make_emu
 
     monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
     with pytest.raises(Terminated):
-        sandbox.run({**IDENTITY, **FAST}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
-                    report_dir=str(tmp_path), image_dir=ROOT / "data" / "seals", sleep=stop_while_watching)
+        sandbox.run(
+            {**IDENTITY, **FAST},
+            run_id=RUN_ID,
+            conn_id="tencentcloud_ess_default",
+            report_dir=str(tmp_path),
+            image_dir=ROOT / "data" / "seals",
+            sleep=stop_while_watching,
+        )
     report = read_report(tmp_path)
     assert "Terminated" in report["stopped"] and report["summary"]["status"] == "failed"
     statuses = {s["seal_name"].rsplit("-", 1)[1]: s["seal_status"] for s in ours(emulator_state(emulator))}
     assert statuses == {"sys": "DISABLE", "img": "CHECKING"}
-    assert report["summary"]["left_for_console"] == [s["seal_id"] for s in ours(emulator_state(emulator))
-                                                     if s["seal_name"].endswith("-img")]
+    assert report["summary"]["left_for_console"] == [
+        s["seal_id"] for s in ours(emulator_state(emulator)) if s["seal_name"].endswith("-img")
+    ]
 
 
 def test_production_is_refused_before_any_call_unless_asked_for(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
-                       conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(extra={"endpoint": "https://essbasic.tencentcloudapi.com"})
+    )
     calls = []
     monkeypatch.setattr(EssHook, "call", lambda self, action, params: calls.append(action))
-    with pytest.raises(sandbox.EssValidationError, match="allow_other_endpoint: .* points at "
-                       "essbasic.tencentcloudapi.com, not the sandbox"):
-        sandbox.run({**IDENTITY, **FAST}, run_id=RUN_ID, conn_id="tencentcloud_ess_default",
-                    report_dir=str(tmp_path), image_dir=ROOT / "data" / "seals")
+    with pytest.raises(
+        sandbox.EssValidationError,
+        match="allow_other_endpoint: .* points at essbasic.tencentcloudapi.com, not the sandbox",
+    ):
+        sandbox.run(
+            {**IDENTITY, **FAST},
+            run_id=RUN_ID,
+            conn_id="tencentcloud_ess_default",
+            report_dir=str(tmp_path),
+            image_dir=ROOT / "data" / "seals",
+        )
     assert calls == [] and not (tmp_path / "sandbox-check").exists()
     for host in ("essbasic.test.ess.tencent.cn", "127.0.0.1", "localhost"):
         sandbox.check_sandbox_endpoint("c", "https", f"{host}:443", False)
     sandbox.check_sandbox_endpoint("c", "https", "essbasic.tencentcloudapi.com", True)
 
 
-@pytest.mark.parametrize("stages, status, verdict, profile", [
-    (["CHECKING", "CHECKING-SADM", "APPROVED"], "APPROVED", "contradicted", ""),  # an unknown status is never hidden
-    (["CHECKING", "CHECKING-SADM"], "CHECKING-SADM", "not checked", ""),  # the end not seen: not checked
-    (["CHECKING"], "CHECKING", "not checked", ""),
-    (["CHECKING", "CHECKING-SADM", "SUCCESS"], "SUCCESS", "contradicted", "sadm"),
-    (["CHECKING", "SUCCESS"], "SUCCESS", "verified", ""),
-])
+@pytest.mark.parametrize(
+    "stages, status, verdict, profile",
+    [
+        (
+            ["CHECKING", "CHECKING-SADM", "APPROVED"],
+            "APPROVED",
+            "contradicted",
+            "",
+        ),  # an unknown status is never hidden
+        (["CHECKING", "CHECKING-SADM"], "CHECKING-SADM", "not checked", ""),  # the end not seen: not checked
+        (["CHECKING"], "CHECKING", "not checked", ""),
+        (["CHECKING", "CHECKING-SADM", "SUCCESS"], "SUCCESS", "contradicted", "sadm"),
+        (["CHECKING", "SUCCESS"], "SUCCESS", "verified", ""),
+    ],
+)
 def test_review_stages_are_judged_alike_under_every_reading(stages, status, verdict, profile):
     from types import SimpleNamespace
 
@@ -302,14 +375,22 @@ def test_review_stages_are_judged_alike_under_every_reading(stages, status, verd
     assert (found.verdict, found.profile) == (verdict, profile), found.answered
 
 
-@pytest.mark.parametrize("size, verdict, profile", [
-    ((0, 0), "verified", ""), ((30, 20), "contradicted", "image-size"), ((400, 300), "contradicted", ""),
-    ((42, 42), "contradicted", ""),
-])
+@pytest.mark.parametrize(
+    "size, verdict, profile",
+    [
+        ((0, 0), "verified", ""),
+        ((30, 20), "contradicted", "image-size"),
+        ((400, 300), "contradicted", ""),
+        ((42, 42), "contradicted", ""),
+    ],
+)
 def test_an_image_seals_size_counts_as_a_reading_only_when_it_is_the_size_asked_for(size, verdict, profile):
     check = sandbox.SandboxCheck.__new__(sandbox.SandboxCheck)
     check.image_sizes = [("SUCCESS", size)]
     found = sandbox.Finding("image_seal_size", "")
     check._judge_size(found)
-    assert (found.verdict, found.profile, found.unexplained) == (verdict, profile, verdict == "contradicted"
-                                                                 and not profile)
+    assert (found.verdict, found.profile, found.unexplained) == (
+        verdict,
+        profile,
+        verdict == "contradicted" and not profile,
+    )

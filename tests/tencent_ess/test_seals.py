@@ -47,14 +47,27 @@ def test_reuse_of_the_same_seal_returns_it(ops):
     assert (again.seal_id, again.created, first.created) == (first.seal_id, False, True)
 
 
-@pytest.mark.parametrize("seal, asked, words", [
-    ({"SealType": "CONTRACT", "RealWidth": 0, "RealHeight": 0}, {}, "made from an uploaded image"),
-    ({"SealType": "CONTRACT", "RealWidth": 42, "RealHeight": 42},
-     {"has_image": True, "generate_source": "", "seal_size": "60_45"}, "it is 42_42 mm, asked for 60_45 mm"),
-    ({"SealType": "CONTRACT", "RealWidth": 45, "RealHeight": 45}, {}, "45_45 mm circle, asked for a 42_42 mm circle"),
-    ({"SealType": "OTHER", "RealWidth": 40, "RealHeight": 30}, {"seal_type": "OTHER"},
-     "40_30 mm ellipse, asked for a 42_42 mm circle"),
-])
+@pytest.mark.parametrize(
+    "seal, asked, words",
+    [
+        ({"SealType": "CONTRACT", "RealWidth": 0, "RealHeight": 0}, {}, "made from an uploaded image"),
+        (
+            {"SealType": "CONTRACT", "RealWidth": 42, "RealHeight": 42},
+            {"has_image": True, "generate_source": "", "seal_size": "60_45"},
+            "it is 42_42 mm, asked for 60_45 mm",
+        ),
+        (
+            {"SealType": "CONTRACT", "RealWidth": 45, "RealHeight": 45},
+            {},
+            "45_45 mm circle, asked for a 42_42 mm circle",
+        ),
+        (
+            {"SealType": "OTHER", "RealWidth": 40, "RealHeight": 30},
+            {"seal_type": "OTHER"},
+            "40_30 mm ellipse, asked for a 42_42 mm circle",
+        ),
+    ],
+)
 def test_differences_compare_source_shape_and_size_where_reported(seal, asked, words):
     spec = check_seal_spec(seal_name="章", **asked)
     assert any(words in line for line in differences(spec, seal)), differences(spec, seal)
@@ -72,7 +85,9 @@ def test_an_image_seal_is_the_same_seal_under_both_readings_of_its_size(size):
 
 def test_an_image_seal_ignores_the_drawn_shapes_rules():
     """SealStyle is ignored for an image seal: an OFFICIAL seal from an image may be given any style, none is sent."""
-    spec = check_seal_spec(seal_name="章", seal_type="OFFICIAL", seal_style="ellipse", seal_size="60_45", has_image=True)
+    spec = check_seal_spec(
+        seal_name="章", seal_type="OFFICIAL", seal_style="ellipse", seal_size="60_45", has_image=True
+    )
     assert (spec.seal_style, spec.seal_size) == ("", "60_45")
 
 
@@ -156,11 +171,17 @@ def test_if_exists_fail_does_not_claim_a_seal_its_refused_attempt_could_not_have
         SealOperations(hook).create_or_reuse(agent(), check_seal_spec(seal_name="早就有的章"), if_exists="fail")
 
 
-@pytest.mark.parametrize("status, error, words", [
-    ("STOPPED", "SealUnusableError", "another seal_name"), ("VOID", "SealUnusableError", "another seal_name"),
-    ("INVALID", "SealUnusableError", "another seal_name"), ("FAIL", "SealRefusedError", "new seal_name"),
-    ("ARCHIVED", "SealUnusableError", "does not know"), ("", "SealUnusableError", "does not know"),
-])
+@pytest.mark.parametrize(
+    "status, error, words",
+    [
+        ("STOPPED", "SealUnusableError", "another seal_name"),
+        ("VOID", "SealUnusableError", "another seal_name"),
+        ("INVALID", "SealUnusableError", "another seal_name"),
+        ("FAIL", "SealRefusedError", "new seal_name"),
+        ("ARCHIVED", "SealUnusableError", "does not know"),
+        ("", "SealUnusableError", "does not know"),
+    ],
+)
 def test_every_status_has_a_meaning_and_an_unknown_one_is_neither_success_nor_refusal(status, error, words):
     """Issue 26.1: the SDKs document CHECKING-SADM, STOPPED, VOID and INVALID too."""
     from tencent_ess import errors
@@ -175,9 +196,16 @@ def test_every_status_has_a_meaning_and_an_unknown_one_is_neither_success_nor_re
     assert not info.value.transient and not in_review(status)
 
 
-@pytest.mark.parametrize("create_on, seconds", [
-    (1764640000, 1764640000.0), (1764640000123, 1764640000.123), (163549000069, None), (0, None), ("x", None),
-])
+@pytest.mark.parametrize(
+    "create_on, seconds",
+    [
+        (1764640000, 1764640000.0),
+        (1764640000123, 1764640000.123),
+        (163549000069, None),
+        (0, None),
+        ("x", None),
+    ],
+)
 def test_create_on_in_seconds_or_milliseconds_and_otherwise_unknown(create_on, seconds):
     """Issue 26.4: CreateOn is documented in seconds, an example has 12 digits: unsure is None (the seal existed)."""
     from tencent_ess.seals import create_time

@@ -20,6 +20,7 @@ def failing_store(monkeypatch):
             if "unreachable" in str(path):
                 raise raised["error"]("the store said no")
             return real(self, path, *args, **kwargs)
+
         return call
 
     for name in ("_open", "info", "ls"):
@@ -27,8 +28,9 @@ def failing_store(monkeypatch):
     return raised
 
 
-@pytest.mark.parametrize("error, transient", [(PermissionError, False), (ConnectionError, True), (TimeoutError, True),
-                                              (OSError, True)])
+@pytest.mark.parametrize(
+    "error, transient", [(PermissionError, False), (ConnectionError, True), (TimeoutError, True), (OSError, True)]
+)
 def test_a_store_that_fails_is_an_error_never_missing(tmp_path, failing_store, error, transient):
     """Regression (issue 25.6): `exists()` read any of these as "no manifest"."""
     failing_store["error"] = error

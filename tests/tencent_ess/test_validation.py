@@ -15,28 +15,36 @@ GOOD = dict(seal_name="合同专用章", seal_type="CONTRACT", generate_source="
 
 def test_a_good_system_seal_becomes_api_params():
     spec = check_seal_spec(**GOOD, seal_style="cycle", seal_size="45_45", seal_horizontal_text="横向")
-    assert spec.to_params() == {"SealName": "合同专用章", "SealType": "CONTRACT", "GenerateSource":
-                                "SealGenerateSourceSystem", "SealStyle": "cycle", "SealSize": "45_45",
-                                "SealHorizontalText": "横向"}
+    assert spec.to_params() == {
+        "SealName": "合同专用章",
+        "SealType": "CONTRACT",
+        "GenerateSource": "SealGenerateSourceSystem",
+        "SealStyle": "cycle",
+        "SealSize": "45_45",
+        "SealHorizontalText": "横向",
+    }
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"seal_name": "章" * 51}, "seal_name", "at most 50"),
-    ({"seal_name": ""}, "seal_name", "required"),
-    ({"seal_name": " 章"}, "seal_name", "white space"),
-    ({"seal_type": "SECRET"}, "seal_type", "one of"),
-    ({"seal_style": "square"}, "seal_style", "one of"),
-    ({"seal_style": "ellipse", "seal_size": "40_30"}, "seal_style", "circles"),  # CONTRACT
-    ({"seal_type": "OFFICIAL", "seal_style": "ellipse"}, "seal_style", "circles"),
-    ({"seal_size": "40_30"}, "seal_size", "not a circle size"),
-    ({"seal_type": "FINANCE", "seal_style": "ellipse", "seal_size": "42_42"}, "seal_size", "not a ellipse size"),
-    ({"seal_size": "41_41"}, "seal_size", "one of"),
-    ({"seal_horizontal_text": "字" * 16}, "seal_horizontal_text", "at most 15"),
-    ({"generate_source": "Magic"}, "generate_source", "one of"),
-    ({"generate_source": ""}, "generate_source", "image is required"),
-    ({"tax_identify_code": "91440300MA5ABCDE1X"}, "tax_identify_code", "INVOICE"),
-    ({"seal_name": 42}, "seal_name", "must be a string"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"seal_name": "章" * 51}, "seal_name", "at most 50"),
+        ({"seal_name": ""}, "seal_name", "required"),
+        ({"seal_name": " 章"}, "seal_name", "white space"),
+        ({"seal_type": "SECRET"}, "seal_type", "one of"),
+        ({"seal_style": "square"}, "seal_style", "one of"),
+        ({"seal_style": "ellipse", "seal_size": "40_30"}, "seal_style", "circles"),  # CONTRACT
+        ({"seal_type": "OFFICIAL", "seal_style": "ellipse"}, "seal_style", "circles"),
+        ({"seal_size": "40_30"}, "seal_size", "not a circle size"),
+        ({"seal_type": "FINANCE", "seal_style": "ellipse", "seal_size": "42_42"}, "seal_size", "not a ellipse size"),
+        ({"seal_size": "41_41"}, "seal_size", "one of"),
+        ({"seal_horizontal_text": "字" * 16}, "seal_horizontal_text", "at most 15"),
+        ({"generate_source": "Magic"}, "generate_source", "one of"),
+        ({"generate_source": ""}, "generate_source", "image is required"),
+        ({"tax_identify_code": "91440300MA5ABCDE1X"}, "tax_identify_code", "INVOICE"),
+        ({"seal_name": 42}, "seal_name", "must be a string"),
+    ],
+)
 def test_seal_rules(change, field, words):
     with pytest.raises(EssValidationError) as info:
         check_seal_spec(**{**GOOD, **change})
@@ -50,20 +58,27 @@ def test_image_with_system_generation_is_refused():
 
 def test_user_ids_with_characters_the_sources_disagree_on_are_left_to_the_api():
     """The seed page says letters and digits; UserInfo.OpenId has no such rule and the SDK's examples use `_`."""
-    assert parse_user_ids(["zhangsan_01", "test_openid", "n95@29", "a-b.c"]) == ["zhangsan_01", "test_openid",
-                                                                                  "n95@29", "a-b.c"]
+    assert parse_user_ids(["zhangsan_01", "test_openid", "n95@29", "a-b.c"]) == [
+        "zhangsan_01",
+        "test_openid",
+        "n95@29",
+        "a-b.c",
+    ]
 
 
-@pytest.mark.parametrize("value, field, words", [
-    ([], "user_ids", "non-empty"),
-    ("", "user_ids", "non-empty"),
-    (["n9527", "bad id"], "user_ids[1]", "white space"),
-    (["n9527\n"], "user_ids[0]", "control"),
-    (["x" * 65], "user_ids[0]", "at most 64"),
-    ([""], "user_ids[0]", "non-empty"),
-    ("[not json", "user_ids", "JSON"),
-    ([7], "user_ids[0]", "string"),
-])
+@pytest.mark.parametrize(
+    "value, field, words",
+    [
+        ([], "user_ids", "non-empty"),
+        ("", "user_ids", "non-empty"),
+        (["n9527", "bad id"], "user_ids[1]", "white space"),
+        (["n9527\n"], "user_ids[0]", "control"),
+        (["x" * 65], "user_ids[0]", "at most 64"),
+        ([""], "user_ids[0]", "non-empty"),
+        ("[not json", "user_ids", "JSON"),
+        ([7], "user_ids[0]", "string"),
+    ],
+)
 def test_user_id_rules(value, field, words):
     with pytest.raises(EssValidationError) as info:
         parse_user_ids(value)
@@ -75,12 +90,15 @@ def test_user_ids_from_json_or_commas_deduplicated():
     assert parse_user_ids("a1, b2") == ["a1", "b2"]
 
 
-@pytest.mark.parametrize("content, words", [
-    (b"hello, I am text", "not a readable"),
-    (png_bytes()[:70], "not a readable"),  # truncated
-    (png_bytes(fmt="GIF"), "PNG or JPG"),
-    (b"\x89PNG" + b"\0" * (5 * 1024 * 1024 + 1), "at most 5 MB"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"hello, I am text", "not a readable"),
+        (png_bytes()[:70], "not a readable"),  # truncated
+        (png_bytes(fmt="GIF"), "PNG or JPG"),
+        (b"\x89PNG" + b"\0" * (5 * 1024 * 1024 + 1), "at most 5 MB"),
+    ],
+)
 def test_image_file_rules(tmp_path, content, words):
     path = tmp_path / "seal.png"
     path.write_bytes(content)
@@ -103,13 +121,21 @@ def test_image_paths_relative_to_base_dir_and_base64(tmp_path):
 
 
 def test_tenant_entry_rules():
-    good = {"proxy_organization_open_id": "org1", "operator_open_id": "op1", "seal_name": "章",
-            "seal_type": "OTHER", "generate_source": "SealGenerateSourceSystem", "user_ids": ["u1"]}
+    good = {
+        "proxy_organization_open_id": "org1",
+        "operator_open_id": "op1",
+        "seal_name": "章",
+        "seal_type": "OTHER",
+        "generate_source": "SealGenerateSourceSystem",
+        "user_ids": ["u1"],
+    }
     assert check_tenant(good).key == ("org1", "章")
-    for change, field in [({"proxy_organization_open_id": ""}, "proxy_organization_open_id"),
-                          ({"operator_open_id": "o" * 65}, "operator_open_id"),
-                          ({"colour": "red"}, "colour"),
-                          ({"user_ids": []}, "user_ids")]:
+    for change, field in [
+        ({"proxy_organization_open_id": ""}, "proxy_organization_open_id"),
+        ({"operator_open_id": "o" * 65}, "operator_open_id"),
+        ({"colour": "red"}, "colour"),
+        ({"user_ids": []}, "user_ids"),
+    ]:
         with pytest.raises(EssValidationError) as info:
             check_tenant({**good, **change})
         assert info.value.field == field
@@ -117,10 +143,16 @@ def test_tenant_entry_rules():
         check_tenant(["not", "a", "dict"])
 
 
-@pytest.mark.parametrize("name, char", [
-    ("合同\x00专用章", "U+0000"), ("合同\n专用章", "U+000A"), ("合同\u202e专用章", "U+202E"),
-    ("合同\u200b专用章", "U+200B"), ("合同\u00a0专用章", "U+00A0"),
-])
+@pytest.mark.parametrize(
+    "name, char",
+    [
+        ("合同\x00专用章", "U+0000"),
+        ("合同\n专用章", "U+000A"),
+        ("合同\u202e专用章", "U+202E"),
+        ("合同\u200b专用章", "U+200B"),
+        ("合同\u00a0专用章", "U+00A0"),
+    ],
+)
 def test_seal_names_refuse_control_and_format_characters(name, char):
     """Regression (issue 12.9): NUL, newline, RLO, zero-width space passed into a seal name."""
     with pytest.raises(EssValidationError) as info:
@@ -142,11 +174,13 @@ def test_defaults_are_contract_and_system_drawn_everywhere():
     """Regression (issue 12.14): a manifest entry without seal_type made an OFFICIAL seal (公章)."""
     from tencent_ess.operators import CreateSealByImageOperator
 
-    spec = check_tenant({"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章",
-                         "user_ids": ["u1"]}).seal
+    spec = check_tenant(
+        {"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章", "user_ids": ["u1"]}
+    ).seal
     assert (spec.seal_type, spec.generate_source) == ("CONTRACT", "SealGenerateSourceSystem")
-    operator = CreateSealByImageOperator(task_id="t", seal_name="章", proxy_organization_open_id="o",
-                                         operator_open_id="p")
+    operator = CreateSealByImageOperator(
+        task_id="t", seal_name="章", proxy_organization_open_id="o", operator_open_id="p"
+    )
     assert operator.seal_type == "CONTRACT"
     assert check_seal_spec(seal_name="章", seal_type="OFFICIAL").seal_type == "OFFICIAL"  # only when asked for
 
@@ -199,14 +233,24 @@ def test_manifest_entries_naming_a_key_twice_are_refused():
 
     from tencent_ess.validation import json_object_pairs
 
-    entry = json.loads('{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "A", '
-                       '"seal_name": "B", "user_ids": ["u1"]}', object_pairs_hook=json_object_pairs)
+    entry = json.loads(
+        '{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "A", '
+        '"seal_name": "B", "user_ids": ["u1"]}',
+        object_pairs_hook=json_object_pairs,
+    )
     with pytest.raises(EssValidationError, match="seal_name: is given more than once"):
         check_tenant(entry)
 
 
-@pytest.mark.parametrize("value", [{"CreateSealPreview": True}, {"CreateSealPreview": "True"},
-                                   {"CreateSealPreview": 1}, [{"Key": "CreateSealPreview", "Value": "true"}]])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"CreateSealPreview": True},
+        {"CreateSealPreview": "True"},
+        {"CreateSealPreview": 1},
+        [{"Key": "CreateSealPreview", "Value": "true"}],
+    ],
+)
 def test_a_preview_option_is_refused_however_it_is_written(value):
     from tencent_ess.validation import check_options
 
@@ -217,8 +261,11 @@ def test_a_preview_option_is_refused_however_it_is_written(value):
 def test_options_in_the_apis_own_shape_are_taken():
     from tencent_ess.validation import check_options
 
-    assert check_options([{"Key": "SealOperatorVerify", "Value": "true"}]) == \
-        check_options({"SealOperatorVerify": True}) == [{"Key": "SealOperatorVerify", "Value": "true"}]
+    assert (
+        check_options([{"Key": "SealOperatorVerify", "Value": "true"}])
+        == check_options({"SealOperatorVerify": True})
+        == [{"Key": "SealOperatorVerify", "Value": "true"}]
+    )
     with pytest.raises(EssValidationError, match="options: as a list"):
         check_options([{"Key": "SealOperatorVerify"}])
 

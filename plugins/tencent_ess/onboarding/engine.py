@@ -12,9 +12,10 @@ import gc
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import MISSING, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import (
     AccountStop,
@@ -67,7 +68,7 @@ class Policy:
     before_revoke: Callable[[dict, str, list[str]], None] | None = None
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], **bounds: Any) -> "Policy":
+    def from_params(cls, params: dict[str, Any], **bounds: Any) -> Policy:
         mode = params.get("mode") or APPLY
         if mode not in (APPLY, PLAN):
             raise EssError(f"mode: must be 'apply' or 'plan' (got {mode!r})")
@@ -114,10 +115,10 @@ class TenantResult:
         return {key: value for key, value in self.to_dict().items() if key not in _DEFAULTS or value != _DEFAULTS[key]}
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "TenantResult":
+    def from_dict(cls, row: dict[str, Any]) -> TenantResult:
         return cls(**{key: row[key] for key in cls.__dataclass_fields__ if key in row})
 
-    def fail(self, err: BaseException) -> "TenantResult":
+    def fail(self, err: BaseException) -> TenantResult:
         """Mark the row failed (or to retry, when the error is transient), keeping what was done."""
         transient = isinstance(err, EssError) and err.transient
         self.status = RETRY if transient else FAILED
@@ -127,9 +128,11 @@ class TenantResult:
 
 _FIELDS = tuple(TenantResult.__dataclass_fields__)
 #: Each TenantResult field that has a default, with it; `to_wire` leaves out a field at its default.
-_DEFAULTS = {name: f.default_factory() if f.default_factory is not MISSING else f.default
-             for name, f in TenantResult.__dataclass_fields__.items()
-             if f.default is not MISSING or f.default_factory is not MISSING}
+_DEFAULTS = {
+    name: f.default_factory() if f.default_factory is not MISSING else f.default
+    for name, f in TenantResult.__dataclass_fields__.items()
+    if f.default is not MISSING or f.default_factory is not MISSING
+}
 
 
 class EnterpriseSeals:
@@ -163,8 +166,9 @@ def new_result(tenant: dict, spec: Tenant | None = None) -> TenantResult:
     return TenantResult(tenant["index"], org, name, RETRY, fingerprint=tenant.get("fingerprint", ""))
 
 
-def onboard_tenant(ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any,
-                   policy: Policy = Policy()) -> TenantResult:
+def onboard_tenant(
+    ops: SealOperations, seals: EnterpriseSeals, tenant: dict, base_dir: Any, policy: Policy = Policy()
+) -> TenantResult:
     """Describe → create if missing (or reuse the same seal) → grant the users who lack it (→ revoke the unlisted).
     In plan mode, describe only and say what apply would do. Never raises for one tenant's failure (it is the
     row's status and error, beside what was done before it); an account error (`AccountStop`) is raised."""
@@ -196,13 +200,16 @@ def failed(result: TenantResult, err: BaseException) -> TenantResult:
 
 
 def anonymous_note(count: int) -> str:
-    return (f"revoke_unlisted: the API lists {count} holder(s) of this seal without an OpenId or UserId (e.g. an "
-            "employee who left): they cannot be revoked by id, so the seal's holders cannot be made equal to the "
-            "manifest; remove them in the e-sign console")
+    return (
+        f"revoke_unlisted: the API lists {count} holder(s) of this seal without an OpenId or UserId (e.g. an "
+        "employee who left): they cannot be revoked by id, so the seal's holders cannot be made equal to the "
+        "manifest; remove them in the e-sign console"
+    )
 
 
-def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy,
-                tenant: dict | None = None) -> TenantResult:
+def plan_tenant(
+    spec: Tenant, existing: dict | None, result: TenantResult, policy: Policy, tenant: dict | None = None
+) -> TenantResult:
     """What apply would do for this tenant, from the enterprise's described seals alone (no write)."""
     notes: list[str] = []
     if existing is None:
@@ -230,8 +237,15 @@ def plan_tenant(spec: Tenant, existing: dict | None, result: TenantResult, polic
     return result
 
 
-def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, result: TenantResult,
-                     policy: Policy = Policy(), tenant: dict | None = None) -> TenantResult:
+def grant_when_ready(
+    ops: SealOperations,
+    agent: dict,
+    seal: dict,
+    spec: Tenant,
+    result: TenantResult,
+    policy: Policy = Policy(),
+    tenant: dict | None = None,
+) -> TenantResult:
     """Grant the missing users of an approved seal (and revoke the unlisted, when the policy says so); an image
     seal still in review waits; a refused seal fails."""
     if in_review(seal.get("SealStatus") or ""):
@@ -244,31 +258,38 @@ def grant_when_ready(ops: SealOperations, agent: dict, seal: dict, spec: Tenant,
         if grants.unmatched:
             raise EssError(
                 f"revoke_unlisted: {', '.join(grants.unmatched)} hold the seal but are not among its holders as the "
-                "API lists them (by OpenId): list these users by OpenId to revoke safely. Nothing was revoked.")
+                "API lists them (by OpenId): list these users by OpenId to revoke safely. Nothing was revoked."
+            )
         result.revoked = revoke_unlisted(ops, agent, seal, spec, policy, tenant or {})
     if result.operator_verify:  # answered, but it takes effect only once the operator has verified: not done
         result.status = FAILED
-        result.error = (f"operator_open_id: the API asks operator {spec.operator_open_id!r} to verify (face or SMS) "
-                        f"before this takes effect: {result.operator_verify}. Verify, then re-run this date")
+        result.error = (
+            f"operator_open_id: the API asks operator {spec.operator_open_id!r} to verify (face or SMS) "
+            f"before this takes effect: {result.operator_verify}. Verify, then re-run this date"
+        )
         return result
     result.status = DONE
     return result
 
 
-def revoke_unlisted(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, policy: Policy, tenant: dict
-                    ) -> list[str]:
+def revoke_unlisted(
+    ops: SealOperations, agent: dict, seal: dict, spec: Tenant, policy: Policy, tenant: dict
+) -> list[str]:
     """Revoke the seal's holders the entry does not list, after every check that must pass first; any check that
     fails raises and nothing is revoked from this seal."""
     users = unlisted_holders(seal, spec.user_ids)
     anonymous = anonymous_holders(seal)
     if anonymous:
-        raise EssError(anonymous_note(anonymous) + (f"; nothing was revoked ({', '.join(users)} still hold it)"
-                                                    if users else ""))
+        raise EssError(
+            anonymous_note(anonymous) + (f"; nothing was revoked ({', '.join(users)} still hold it)" if users else "")
+        )
     if not users:
         return []
     if tenant.get("withheld"):
-        raise EssError(f"revoke_unlisted: withheld for this seal: {tenant['withheld']}. Nothing was revoked "
-                       f"({', '.join(users)} still hold it)")
+        raise EssError(
+            f"revoke_unlisted: withheld for this seal: {tenant['withheld']}. Nothing was revoked "
+            f"({', '.join(users)} still hold it)"
+        )
     if policy.allowed is not None:
         counted = policy.allowed.get(tenant.get("fingerprint", ""), frozenset())
         extra = [user for user in users if user not in counted]
@@ -276,7 +297,8 @@ def revoke_unlisted(ops: SealOperations, agent: dict, seal: dict, spec: Tenant, 
             raise RevocationBudgetError(
                 f"revoke_unlisted: {', '.join(extra)} hold the seal but were not counted by this run's revocation "
                 "guard (the seal's holders changed since): nothing was revoked from this seal; run the date again "
-                "to count afresh")
+                "to count afresh"
+            )
     if policy.before_revoke is not None:
         policy.before_revoke(tenant, seal["SealId"], users)  # raises when the run's budget would be passed
     return ops.revoke(agent, seal["SealId"], users)
@@ -381,8 +403,15 @@ def concurrency_for(hook: EssHook, concurrency: int | None) -> int | Callable[[]
 
 
 def onboard_chunk(
-    hook: EssHook, tenants: list[dict], *, concurrency: int | None = None, base_dir: Any = None,
-    log: Any, label: str = "chunk", progress_interval: float = 5.0, policy: Policy = Policy(),
+    hook: EssHook,
+    tenants: list[dict],
+    *,
+    concurrency: int | None = None,
+    base_dir: Any = None,
+    log: Any,
+    label: str = "chunk",
+    progress_interval: float = 5.0,
+    policy: Policy = Policy(),
 ) -> list[TenantResult]:
     """Onboard one chunk; returns a result per tenant (done, awaiting_review, failed or retry; in plan mode
     in_sync, drift, failed or retry). An account error stops the chunk (`AccountStop`)."""
@@ -404,24 +433,42 @@ def count_revocations(rows: list[TenantResult]) -> tuple[int, list[str]]:
 
 def budget_refusal(label: str, count: int, max_revocations: int, first: list[str], spent: int = 0) -> str:
     """The one message for a revocation count over the budget (`spent`: revoked earlier in the same run)."""
-    over = f"over max_revocations={max_revocations}" if not spent else (
-        f"over the {max(0, max_revocations - spent)} left of max_revocations={max_revocations} (this run "
-        f"revoked {spent} already)")
-    return (f"{label} would revoke {quantity(count, 'user')}, {over}; nothing was changed. First affected: "
-            f"{'; '.join(first)}")
+    over = (
+        f"over max_revocations={max_revocations}"
+        if not spent
+        else (
+            f"over the {max(0, max_revocations - spent)} left of max_revocations={max_revocations} (this run "
+            f"revoked {spent} already)"
+        )
+    )
+    return (
+        f"{label} would revoke {quantity(count, 'user')}, {over}; nothing was changed. First affected: "
+        f"{'; '.join(first)}"
+    )
 
 
-def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants: list[dict], base_dir: Any,
-                            policy: Policy, bound: Any, log: Any, label: str
-                            ) -> tuple[list[dict], list[TenantResult]]:
+def check_revocation_budget(
+    ops: SealOperations,
+    seals: EnterpriseSeals,
+    tenants: list[dict],
+    base_dir: Any,
+    policy: Policy,
+    bound: Any,
+    log: Any,
+    label: str,
+) -> tuple[list[dict], list[TenantResult]]:
     """Just before a revoking apply writes, when no guard counted for it (`Policy.allowed` unset) and it has a
     budget: count the task's tenants from a fresh describe (kept for the apply) and refuse the whole task when
     they would revoke more than `max_revocations`. Returns (the tenants to apply, the rows of those whose count
     failed: they are not applied, as a revocation is never made uncounted, each row saying why)."""
     if not policy.revokes or policy.allowed is not None or policy.max_revocations is None:
         return tenants, []
-    plan = run_concurrently(tenants, lambda t: onboard_tenant(ops, seals, t, base_dir, Policy(PLAN, True)), bound,
-                            Progress(f"{label} (revocation check)", len(tenants), log))
+    plan = run_concurrently(
+        tenants,
+        lambda t: onboard_tenant(ops, seals, t, base_dir, Policy(PLAN, True)),
+        bound,
+        Progress(f"{label} (revocation check)", len(tenants), log),
+    )
     incomplete = [r for r in plan if r.status not in (IN_SYNC, DRIFT)]
     count, first = count_revocations([r for r in plan if r not in incomplete])
     if count > (policy.max_revocations or 0):
@@ -432,8 +479,9 @@ def check_revocation_budget(ops: SealOperations, seals: EnterpriseSeals, tenants
     return [t for t in tenants if t.get("fingerprint") not in blocked], incomplete
 
 
-def finish_reviewed(hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any,
-                    policy: Policy = Policy()) -> list[TenantResult]:
+def finish_reviewed(
+    hook: EssHook, awaiting: list[dict], *, concurrency: int | None = None, log: Any, policy: Policy = Policy()
+) -> list[TenantResult]:
     """Tenants whose image seal was under review (each dict carries what its chunk did: `seal_id`, `created`):
     grant the approved, fail the refused with the API's FailReason, keep the rest waiting. Revocations are held
     to the same bounds as a chunk's (`Policy`)."""

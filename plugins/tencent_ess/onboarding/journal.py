@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..hooks import EssHook
 from ..storage import StoragePath, json_objects, write_atomic
@@ -27,14 +28,29 @@ def attempt_counts(
     """What one task attempt did, for the run report: its API call counts and every call it retried or left to a
     task retry."""
     retried = [{**event, "task": task, "try": try_number} for event in hook.retried]
-    retried += [{"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
-                for r in results if r.status == RETRY]
-    return {"task": task, "try": try_number, "series": series, "plan_id": plan_id, "stats": dict(hook.stats),
-            "retried": retried}
+    retried += [
+        {"retried_by": "task retry", "task": task, "try": try_number, "tenant": r.index, "error": r.error}
+        for r in results
+        if r.status == RETRY
+    ]
+    return {
+        "task": task,
+        "try": try_number,
+        "series": series,
+        "plan_id": plan_id,
+        "stats": dict(hook.stats),
+        "retried": retried,
+    }
 
 
 def attempt_record(
-    hook: EssHook, results: list[TenantResult], *, task: str, try_number: int, plan_id: str = "", series: int = 1,
+    hook: EssHook,
+    results: list[TenantResult],
+    *,
+    task: str,
+    try_number: int,
+    plan_id: str = "",
+    series: int = 1,
     finished: tuple[str, ...] = (DONE, AWAITING_REVIEW, IN_SYNC, DRIFT),
 ) -> dict[str, Any]:
     """What an attempt that leaves work to a later one did, for the journal: its counts, every tenant's row, and
@@ -85,8 +101,9 @@ def last_rows(records: Iterable[dict[str, Any]], task: str | None = None) -> dic
     return rows
 
 
-def carry_over(records: Iterable[dict[str, Any]], task: str, series: int, tenants: Iterable[dict]
-               ) -> dict[str, TenantResult]:
+def carry_over(
+    records: Iterable[dict[str, Any]], task: str, series: int, tenants: Iterable[dict]
+) -> dict[str, TenantResult]:
     """What earlier attempts of `task`'s current series finished for these `tenants`, by fingerprint, each row
     re-indexed to the tenant's position in today's manifest (an edited manifest may have moved it)."""
     finished = finished_before(records, task, series)
@@ -99,8 +116,9 @@ def carry_over(records: Iterable[dict[str, Any]], task: str, series: int, tenant
     return carried
 
 
-def finished_before(records: Iterable[dict[str, Any]], task: str | None = None, series: int | None = None
-                    ) -> dict[str, TenantResult]:
+def finished_before(
+    records: Iterable[dict[str, Any]], task: str | None = None, series: int | None = None
+) -> dict[str, TenantResult]:
     """Tenants that earlier attempts (of `task`, or any; of tries ≥ `series`, or any) finished, by fingerprint."""
     carried: dict[str, TenantResult] = {}
     for record in records:

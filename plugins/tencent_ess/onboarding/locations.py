@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from ..errors import EssValidationError, ManifestError, redact_location
@@ -23,13 +23,14 @@ class Locations:
     image_dir: str
 
     @classmethod
-    def from_variables(cls, default_manifest_dir: str, default_report_dir: str, default_image_dir: str
-                       ) -> "Locations":
+    def from_variables(cls, default_manifest_dir: str, default_report_dir: str, default_image_dir: str) -> Locations:
         from airflow.sdk import Variable
 
-        return cls(Variable.get("ess_tenant_manifest_dir", default=default_manifest_dir),
-                   Variable.get("ess_report_dir", default=default_report_dir),
-                   Variable.get("ess_seal_image_dir", default=default_image_dir))
+        return cls(
+            Variable.get("ess_tenant_manifest_dir", default=default_manifest_dir),
+            Variable.get("ess_report_dir", default=default_report_dir),
+            Variable.get("ess_seal_image_dir", default=default_image_dir),
+        )
 
     @property
     def images(self) -> StoragePath:
@@ -73,23 +74,28 @@ def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> st
             day = date.fromisoformat(chosen)
         except ValueError:
             raise EssValidationError("manifest_date", f"is not a calendar date (got {chosen!r})") from None
-        if day > datetime.now(timezone.utc).date() + timedelta(days=1):  # a typo would claim the far future
+        if day > datetime.now(UTC).date() + timedelta(days=1):  # a typo would claim the far future
             raise EssValidationError("manifest_date", f"must not be in the future (got {chosen})")
         return chosen
     if ds not in (None, "", "None"):
         return str(ds)
     if isinstance(run_after, datetime):
-        return run_after.astimezone(timezone.utc).date().isoformat()
-    raise EssValidationError("manifest_date", "this run has no logical date and no run_after: set conf "
-                             "{\"manifest_date\": \"YYYY-MM-DD\"} to say which day's manifest to read")
+        return run_after.astimezone(UTC).date().isoformat()
+    raise EssValidationError(
+        "manifest_date",
+        "this run has no logical date and no run_after: set conf "
+        '{"manifest_date": "YYYY-MM-DD"} to say which day\'s manifest to read',
+    )
 
 
 def require_manifest_folder(manifest: StoragePath) -> None:
     """A day's manifest is missing: its folder must exist all the same (`ManifestError` otherwise), or a mistyped
     Variable or an unmounted volume would read as "no manifest today", green, every day."""
     if not is_present(manifest.parent):
-        raise ManifestError(f"the manifest folder {redact_location(manifest.parent)} does not exist: check the "
-                            "Variable ess_tenant_manifest_dir (a day without a manifest needs the folder to exist)")
+        raise ManifestError(
+            f"the manifest folder {redact_location(manifest.parent)} does not exist: check the "
+            "Variable ess_tenant_manifest_dir (a day without a manifest needs the folder to exist)"
+        )
 
 
 def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
@@ -102,5 +108,3 @@ def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: fl
     if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
         return "wait"
     return "missing"
-
-

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import EssError, EssValidationError, ManifestError, redact_location
 from ..storage import StoragePath, read_if_present
@@ -58,9 +59,13 @@ def parse_manifest(path: StoragePath, raw: bytes) -> list[Any]:
     except RecursionError:
         raise ManifestError(f"manifest {redact_location(path)}: JSON nested too deeply") from None
     except ValueError as err:  # e.g. an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise ManifestError(f"manifest {redact_location(path)}: a value cannot be read as JSON data ({str(err)[:120]})") from None
+        raise ManifestError(
+            f"manifest {redact_location(path)}: a value cannot be read as JSON data ({str(err)[:120]})"
+        ) from None
     if not isinstance(data, list):
-        raise ManifestError(f"manifest {redact_location(path)}: must be a JSON list of tenant objects, got {type(data).__name__}")
+        raise ManifestError(
+            f"manifest {redact_location(path)}: must be a JSON list of tenant objects, got {type(data).__name__}"
+        )
     return data
 
 
@@ -89,8 +94,13 @@ def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dic
                 raise EssError(f"seal_name: duplicate of entry {seen[tenant.key]} (same enterprise and seal name)")
         except Exception as err:  # noqa: BLE001 - a bad entry becomes a report row, never a failed plan
             reason = str(err) if isinstance(err, EssError) else f"{type(err).__name__}: {err}"
-            row = TenantResult(index, _named(entry, "proxy_organization_open_id"), _named(entry, "seal_name"), FAILED,
-                               error=f"entry {index}: {reason}")
+            row = TenantResult(
+                index,
+                _named(entry, "proxy_organization_open_id"),
+                _named(entry, "seal_name"),
+                FAILED,
+                error=f"entry {index}: {reason}",
+            )
             rejected.append(row.to_dict())
             shields.setdefault(_shielded(entry), index)
             continue
@@ -101,7 +111,8 @@ def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dic
         for key in ((org, seal), (org, None), (None, None)):
             if key in shields:
                 tenant["withheld"] = f"rejected entry {shields[key]} names " + (
-                    "the same seal" if key[1] else "the same enterprise" if key[0] else "nothing readable")
+                    "the same seal" if key[1] else "the same enterprise" if key[0] else "nothing readable"
+                )
                 break
     return tenants, rejected
 

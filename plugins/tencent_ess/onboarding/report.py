@@ -12,7 +12,8 @@ import csv
 import io
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..errors import ReportError
 from ..storage import StoragePath, is_present, read_if_present, write_atomic
@@ -31,8 +32,9 @@ def spreadsheet_safe(value: Any) -> Any:
     return value
 
 
-def summarize(rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = "", mode: str = "apply"
-              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def summarize(
+    rows: list[dict], attempts: Iterable[dict[str, Any]], note: str = "", mode: str = "apply"
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Counts by status, seals created and users granted (failed rows included: they count what was done),
     API calls and retried calls by code."""
     counts: dict[str, int] = {}
@@ -68,8 +70,11 @@ def row_changes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """What the rows say was changed: one entry per seal created, per grant and per revocation."""
     changes = []
     for row in rows:
-        where = {"proxy_organization_open_id": row.get("proxy_organization_open_id", ""),
-                 "seal_name": row.get("seal_name", ""), "seal_id": row.get("seal_id", "")}
+        where = {
+            "proxy_organization_open_id": row.get("proxy_organization_open_id", ""),
+            "seal_name": row.get("seal_name", ""),
+            "seal_id": row.get("seal_id", ""),
+        }
         if row.get("created"):
             changes.append({**where, "change": "created"})
         for kind in ("granted", "revoked"):
@@ -89,8 +94,10 @@ def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:
             return list(document["changes"])
         return row_changes(document.get("tenants") or [])
     except (ValueError, TypeError, AttributeError) as err:
-        raise ReportError(f"the run's earlier report {latest} cannot be read ({type(err).__name__}); a new report "
-                          "would replace what it recorded: move it aside, then clear the report task") from None
+        raise ReportError(
+            f"the run's earlier report {latest} cannot be read ({type(err).__name__}); a new report "
+            "would replace what it recorded: move it aside, then clear the report task"
+        ) from None
 
 
 def merge_changes(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -105,8 +112,13 @@ def merge_changes(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return merged
 
 
-def report_json(summary: dict[str, Any], rows: list[dict], retried: list[dict[str, Any]],
-                changes: list[dict[str, Any]] = (), revocations: list[dict[str, Any]] = ()) -> str:
+def report_json(
+    summary: dict[str, Any],
+    rows: list[dict],
+    retried: list[dict[str, Any]],
+    changes: list[dict[str, Any]] = (),
+    revocations: list[dict[str, Any]] = (),
+) -> str:
     """The JSON report: `{"summary", "tenants", "retried_calls", "changes", "revocations"}`, the summary indented,
     each tenant, retried call, change and ledger record on a line of its own (easy to read and to grep). Written by
     the C encoder a line at a time: with `indent` json falls back to its much slower pure-Python encoder."""
@@ -116,13 +128,22 @@ def report_json(summary: dict[str, Any], rows: list[dict], retried: list[dict[st
         return "[]" if not items else "[\n" + ",\n".join("    " + encode(item) for item in items) + "\n  ]"
 
     head = json.dumps(summary, ensure_ascii=False, indent=2).replace("\n", "\n  ")
-    return (f'{{\n  "summary": {head},\n  "tenants": {lines(rows)},\n  "retried_calls": {lines(retried)},\n'
-            f'  "changes": {lines(list(changes))},\n  "revocations": {lines(list(revocations))}\n}}\n')
+    return (
+        f'{{\n  "summary": {head},\n  "tenants": {lines(rows)},\n  "retried_calls": {lines(retried)},\n'
+        f'  "changes": {lines(list(changes))},\n  "revocations": {lines(list(revocations))}\n}}\n'
+    )
 
 
-def write_report(rows: list[dict], out_dir: StoragePath, name: str, attempts: Iterable[dict[str, Any]] = (),
-                 note: str = "", mode: str = "apply", attempt: int | None = None,
-                 revoked: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
+def write_report(
+    rows: list[dict],
+    out_dir: StoragePath,
+    name: str,
+    attempts: Iterable[dict[str, Any]] = (),
+    note: str = "",
+    mode: str = "apply",
+    attempt: int | None = None,
+    revoked: Iterable[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """Write the JSON and CSV reports (the attempt's own, then the latest); returns the summary with their
     locations. `revoked`: the run's revocation ledger, every revocation any attempt recorded before sending it."""
     rows = sorted(rows, key=lambda r: r["index"])

@@ -20,8 +20,9 @@ import re
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ..errors import LedgerError, RevocationBudgetError, StorageError
 from ..storage import StoragePath, json_objects, read_if_present, write_atomic
@@ -34,8 +35,10 @@ def _records(folder: StoragePath, what: str) -> list[dict[str, Any]]:
     records = []
     for file, record in json_objects(folder):
         if isinstance(record, ValueError):
-            raise LedgerError(f"{what} {file} cannot be read ({type(record).__name__}): this run cannot count what "
-                              "it did, so it revokes nothing; repair or remove that file")
+            raise LedgerError(
+                f"{what} {file} cannot be read ({type(record).__name__}): this run cannot count what "
+                "it did, so it revokes nothing; repair or remove that file"
+            )
         records.append(record)
     return records
 
@@ -57,8 +60,10 @@ class Ledger:
         try:
             return _records(self.folder, "revocation ledger record")
         except StorageError as err:
-            raise LedgerError(f"the run's revocation ledger cannot be read ({err}): nothing is revoked until it "
-                              "can", transient=err.transient) from None
+            raise LedgerError(
+                f"the run's revocation ledger cannot be read ({err}): nothing is revoked until it can",
+                transient=err.transient,
+            ) from None
 
     def spent(self) -> int:
         """Users revoked by the run so far (a user revoked twice counts twice)."""
@@ -71,17 +76,28 @@ class Ledger:
             spent = self.spent()
             if spent + len(users) > self.max_revocations:
                 first = [f"{tenant.get('proxy_organization_open_id')}/{tenant.get('seal_name')}: {', '.join(users)}"]
-                raise RevocationBudgetError(budget_refusal(self.task or "this run", len(users), self.max_revocations,
-                                                           first, spent))
-            record = {"task": self.task, "at": time.time(), "seal_id": seal_id, "users": list(users),
-                      "proxy_organization_open_id": tenant.get("proxy_organization_open_id", ""),
-                      "seal_name": tenant.get("seal_name", ""), "fingerprint": tenant.get("fingerprint", "")}
+                raise RevocationBudgetError(
+                    budget_refusal(self.task or "this run", len(users), self.max_revocations, first, spent)
+                )
+            record = {
+                "task": self.task,
+                "at": time.time(),
+                "seal_id": seal_id,
+                "users": list(users),
+                "proxy_organization_open_id": tenant.get("proxy_organization_open_id", ""),
+                "seal_name": tenant.get("seal_name", ""),
+                "fingerprint": tenant.get("fingerprint", ""),
+            }
             try:
-                write_atomic(self.folder / f"{run_name(self.task)}-{uuid.uuid4().hex}.json",
-                             json.dumps(record, ensure_ascii=False).encode("utf-8"))
+                write_atomic(
+                    self.folder / f"{run_name(self.task)}-{uuid.uuid4().hex}.json",
+                    json.dumps(record, ensure_ascii=False).encode("utf-8"),
+                )
             except Exception as err:  # noqa: BLE001 - an unrecorded revocation is never sent
-                raise LedgerError(f"the run's revocation ledger cannot be written ({type(err).__name__}): nothing "
-                                  "was revoked", transient=not isinstance(err, PermissionError)) from None
+                raise LedgerError(
+                    f"the run's revocation ledger cannot be written ({type(err).__name__}): nothing was revoked",
+                    transient=not isinstance(err, PermissionError),
+                ) from None
 
 
 # ---------------------------------------------------------------------------------------------------- claims
@@ -101,8 +117,15 @@ def claim(folder: StoragePath, day: str, run_id: str, *, revoking: bool, dag_id:
             if revoking and not record.get("revoking"):
                 record = mark(folder, record, revoking=True)
             return record
-    record = {"day": day, "run_id": run_id, "dag_id": dag_id, "at": time.time(), "revoking": revoking,
-              "counted": False, "yielded": False}
+    record = {
+        "day": day,
+        "run_id": run_id,
+        "dag_id": dag_id,
+        "at": time.time(),
+        "revoking": revoking,
+        "counted": False,
+        "yielded": False,
+    }
     write_atomic(file, json.dumps(record).encode("utf-8"))
     return record
 
@@ -118,13 +141,14 @@ def mark(folder: StoragePath, record: dict[str, Any], **fields: Any) -> dict[str
 def read_claims(folder: StoragePath) -> list[dict[str, Any]]:
     """Every claim made for the AppId; a claim that cannot be read, or whose date is not a date up to tomorrow, is
     damaged and fails (it may be a newer manifest's, or a hand-made one that would supersede every run)."""
-    latest = (datetime.now(timezone.utc).date() + timedelta(days=1)).isoformat()
+    latest = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     claims = _records(folder, "sync claim")
     for record in claims:
         day = record.get("day")
         if not isinstance(day, str) or not _DAY.match(day) or day > latest or not isinstance(record.get("run_id"), str):
-            raise LedgerError(f"a sync claim in {folder} has no valid day (up to {latest}) or run_id: repair or "
-                              "remove it")
+            raise LedgerError(
+                f"a sync claim in {folder} has no valid day (up to {latest}) or run_id: repair or remove it"
+            )
     return claims
 
 
@@ -134,12 +158,22 @@ def _relevant(other: dict[str, Any], mine: dict[str, Any]) -> bool:
     return bool(other.get("revoking", True) or mine.get("revoking", True))
 
 
-def superseded_by(claims: list[dict[str, Any]], mine: dict[str, Any], state: Callable[[dict[str, Any]], str],
-                  counted_only: bool = False) -> list[dict[str, Any]]:
+def superseded_by(
+    claims: list[dict[str, Any]],
+    mine: dict[str, Any],
+    state: Callable[[dict[str, Any]], str],
+    counted_only: bool = False,
+) -> list[dict[str, Any]]:
     """The claims of newer manifest dates that `mine` must yield to, newest first: counted ones and, unless
     `counted_only`, those whose run is queued or running (it may be about to write)."""
-    newer = [c for c in claims if c["day"] > mine["day"] and _relevant(c, mine) and not c.get("yielded")
-             and (c.get("counted") or (not counted_only and state(c) in UNFINISHED))]
+    newer = [
+        c
+        for c in claims
+        if c["day"] > mine["day"]
+        and _relevant(c, mine)
+        and not c.get("yielded")
+        and (c.get("counted") or (not counted_only and state(c) in UNFINISHED))
+    ]
     return sorted(newer, key=lambda c: c["day"], reverse=True)
 
 
@@ -147,12 +181,20 @@ def _order(record: dict[str, Any]) -> tuple[str, float, str]:
     return record["day"], float(record.get("at") or 0), record["run_id"]
 
 
-def older_claimants(claims: list[dict[str, Any]], mine: dict[str, Any], state: Callable[[dict[str, Any]], str]
-                    ) -> list[dict[str, Any]]:
+def older_claimants(
+    claims: list[dict[str, Any]], mine: dict[str, Any], state: Callable[[dict[str, Any]], str]
+) -> list[dict[str, Any]]:
     """The other runs whose claims come before `mine` (an older date, or the same date claimed earlier) that
     `mine` must wait for: those running now and not yielded. (A queued one looks at the claims when it starts.)"""
-    return [c for c in claims if c["run_id"] != mine["run_id"] and _order(c) < _order(mine) and _relevant(c, mine)
-            and not c.get("yielded") and state(c) == "running"]
+    return [
+        c
+        for c in claims
+        if c["run_id"] != mine["run_id"]
+        and _order(c) < _order(mine)
+        and _relevant(c, mine)
+        and not c.get("yielded")
+        and state(c) == "running"
+    ]
 
 
 #: Run states in which a run may still write.

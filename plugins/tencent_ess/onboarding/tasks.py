@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import EssError, LedgerError, RevocationBudgetError, redact_location
@@ -94,8 +94,14 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     over (a chunk task loads its own tenants only). Bad entries become report rows; a missing manifest plans
     nothing and leaves the reason for the report; an unusable manifest fails the run."""
     path = where.manifest(ds)
-    info: dict[str, Any] = {"manifest": str(path), "base_dir": str(where.images), "plan_id": uuid.uuid4().hex,
-                            "rejected": [], "missing": "", "day": ds}
+    info: dict[str, Any] = {
+        "manifest": str(path),
+        "base_dir": str(where.images),
+        "plan_id": uuid.uuid4().hex,
+        "rejected": [],
+        "missing": "",
+        "day": ds,
+    }
     raw = read_manifest_bytes(path)  # StorageError: unreadable is never "missing"
     entries = None if raw is None else parse_manifest(path, raw)  # ManifestError: the run fails, naming the file
     info["digest"] = "" if raw is None else manifest_digest(raw)
@@ -107,8 +113,15 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     tenants, rejected = plan_tenants(entries, base_dir=where.images)
     size = params["chunk_size"] if params.get("chunk_size") is not None else chunk_size_for(params["rate_limit"])
     chunks = make_chunks(tenants, size, max_chunks)
-    log.info("manifest %s: %s, %d valid, %d rejected, %s of about %d", path, quantity(len(entries), "entry", "entries"),
-             len(tenants), len(rejected), quantity(len(chunks), "chunk"), size)
+    log.info(
+        "manifest %s: %s, %d valid, %d rejected, %s of about %d",
+        path,
+        quantity(len(entries), "entry", "entries"),
+        len(tenants),
+        len(rejected),
+        quantity(len(chunks), "chunk"),
+        size,
+    )
     for row in rejected:
         log.warning("rejected: %s", row["error"])
     info["rejected"] = rejected
@@ -134,9 +147,11 @@ def check_plan_current(info: dict[str, Any]) -> None:
     raw = read_manifest_bytes(path)
     now = "gone" if raw is None else "changed" if manifest_digest(raw) != info["digest"] else ""
     if now:
-        raise ManifestError(f"manifest {redact_location(path)} has {now} since this run planned it: this run will not apply a plan of "
-                            "a manifest that no longer says so. Clear the whole run (from its plan task), or trigger "
-                            "a new one, to plan the manifest as it is now")
+        raise ManifestError(
+            f"manifest {redact_location(path)} has {now} since this run planned it: this run will not apply a plan of "
+            "a manifest that no longer says so. Clear the whole run (from its plan task), or trigger "
+            "a new one, to plan the manifest as it is now"
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- onboard
@@ -156,6 +171,7 @@ def make_hook(conn_id: str, params: dict[str, Any], ti: Any = None):
 
     sharers = None
     if ti is not None:
+
         def sharers() -> int:
             return ti.get_ti_count(dag_id=ti.dag_id, task_ids=QUOTA_SHARERS, states=["running"])
 
@@ -168,8 +184,7 @@ def _journal(where: Locations, ds: str, ti: Any, record: dict[str, Any], suffix:
     write_record(where.journal(ds, ti.run_id), name, record)
 
 
-def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any, conn_id: str
-            ) -> dict[str, Any]:
+def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti: Any, conn_id: str) -> dict[str, Any]:
     """One chunk: describe each enterprise once, create missing seals, grant missing users. A retry redoes only
     what earlier attempts of this series left (a big chunk under steady faults still converges)."""
     info = plan_info(ti)
@@ -188,8 +203,15 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     todo = [t for t in tenants if t["fingerprint"] not in carried]
     if carried:
         log.info("%s: %s finished by earlier attempts; %d left", label, quantity(len(carried), "tenant"), len(todo))
-    attempt = onboard_chunk(hook, todo, concurrency=params.get("concurrency"), base_dir=storage_path(info["base_dir"]),
-                            log=log, label=label, policy=run_policy(where, ds, ti, params, verdict, task))
+    attempt = onboard_chunk(
+        hook,
+        todo,
+        concurrency=params.get("concurrency"),
+        base_dir=storage_path(info["base_dir"]),
+        log=log,
+        label=label,
+        policy=run_policy(where, ds, ti, params, verdict, task),
+    )
     earlier = last_rows(records, task)
     for result in attempt:  # a seal an earlier attempt created and this one found is still this run's creation
         prior = earlier.get(result.fingerprint) or {}
@@ -197,29 +219,45 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
             result.created = True
     results = sorted([*attempt, *carried.values()], key=lambda r: r.index)
     by_fingerprint = {t["fingerprint"]: t for t in tenants}
-    awaiting = [{**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
-                for r in results if r.status == AWAITING_REVIEW]
+    awaiting = [
+        {**by_fingerprint[r.fingerprint], "seal_id": r.seal_id, "created": r.created}
+        for r in results
+        if r.status == AWAITING_REVIEW
+    ]
     # All finish_reviews needs (it never pulls the chunk's rows); pushed before a retry is asked for, so that a
     # chunk failing on its last try still hands its seals in review on (a retry starts with its XComs cleared).
     ti.xcom_push(key=AWAITING, value=pack(awaiting))
     retry = [r for r in results if r.status == RETRY]
     if retry:  # transient after the hook's own retries: let Airflow retry the chunk (idempotent)
-        _journal(where, ds, ti, attempt_record(hook, attempt, task=task, try_number=ti.try_number,
-                                               plan_id=info["plan_id"], series=series))
+        _journal(
+            where,
+            ds,
+            ti,
+            attempt_record(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"], series=series),
+        )
         raise RetryLater(f"{label}: {quantity(len(retry), 'tenant')} hit transient errors, e.g. {retry[0].error}")
-    counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"],
-                            series=series)
+    counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"], series=series)
     return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
 
 
 def superseded_rows(tenants: list[dict], reason: str) -> list[TenantResult]:
     """A row per tenant of a superseded run: nothing was done, and why."""
-    return [TenantResult(t["index"], t["proxy_organization_open_id"], t["seal_name"], SUPERSEDED, error=reason,
-                         fingerprint=t["fingerprint"]) for t in tenants]
+    return [
+        TenantResult(
+            t["index"],
+            t["proxy_organization_open_id"],
+            t["seal_name"],
+            SUPERSEDED,
+            error=reason,
+            fingerprint=t["fingerprint"],
+        )
+        for t in tenants
+    ]
 
 
-def run_policy(where: Locations, ds: str, ti: Any, params: dict[str, Any], verdict: dict[str, Any], task: str
-               ) -> Policy:
+def run_policy(
+    where: Locations, ds: str, ti: Any, params: dict[str, Any], verdict: dict[str, Any], task: str
+) -> Policy:
     """The policy a writing task applies: a revoking apply may revoke only what the guard counted (`allowed`), and
     each revocation is first written to the run's ledger, which refuses any past the run's budget."""
     policy = Policy.from_params(params)
@@ -242,8 +280,18 @@ GUARD = "revocation_guard"
 SYNC_WAIT_SECONDS = 3600
 #: How often a revoking apply looks again whether the older runs it waits for have ended.
 SYNC_POLL_SECONDS = 10
-def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any, conn_id: str,
-          first_seen: datetime | None = None) -> dict[str, Any]:
+
+
+def guard(
+    where: Locations,
+    planned: list[int],
+    *,
+    ds: str,
+    params: dict[str, Any],
+    ti: Any,
+    conn_id: str,
+    first_seen: datetime | None = None,
+) -> dict[str, Any]:
     """Before any write of an apply (plan mode writes nothing: nothing to check; its report warns):
 
     1. Claim the manifest date for the connection's AppId, then read every claim (`revocations`): when either
@@ -279,10 +327,12 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
         waiting = ", ".join(f"{c['day']} (run {c['run_id']})" for c in running)
         if within_sync_wait(first_seen):
             log.info("guard: waiting for the apply of an older manifest to end first: %s", waiting)
-            raise CheckAgain(datetime.now(timezone.utc) + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
-        raise EssError(f"guard: runs of older manifests for AppId {hook.app_id} are still running after "
-                       f"{SYNC_WAIT_SECONDS}s ({waiting}): their writes could interleave with this run's. Let them "
-                       "end (or mark them failed), then clear this run")
+            raise CheckAgain(datetime.now(UTC) + timedelta(seconds=SYNC_POLL_SECONDS), len(running))
+        raise EssError(
+            f"guard: runs of older manifests for AppId {hook.app_id} are still running after "
+            f"{SYNC_WAIT_SECONDS}s ({waiting}): their writes could interleave with this run's. Let them "
+            "end (or mark them failed), then clear this run"
+        )
     verdict: dict[str, Any] = {"checked": False}
     if policy.revokes:
         verdict = count_revocations_of_run(where, planned, ds=ds, params=params, ti=ti, hook=hook, info=info)
@@ -293,39 +343,62 @@ def guard(where: Locations, planned: list[int], *, ds: str, params: dict[str, An
 def within_sync_wait(first_seen: datetime | None) -> bool:
     """True while a wait for another run (an older one to end, a newer one to apply) is within SYNC_WAIT_SECONDS
     of its first look."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now - (first_seen or now) < timedelta(seconds=SYNC_WAIT_SECONDS)
 
 
-def count_revocations_of_run(where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any,
-                             hook: Any, info: dict[str, Any]) -> dict[str, Any]:
+def count_revocations_of_run(
+    where: Locations, planned: list[int], *, ds: str, params: dict[str, Any], ti: Any, hook: Any, info: dict[str, Any]
+) -> dict[str, Any]:
     """The guard's count of a revoking apply (see `guard`)."""
     tenants = [t for number in planned for t in pull_chunk(ti, number)]
-    results = onboard_chunk(hook, tenants, concurrency=params.get("concurrency"),
-                            base_dir=storage_path(info["base_dir"]), log=log, label="revocation guard",
-                            policy=Policy(PLAN, True))
+    results = onboard_chunk(
+        hook,
+        tenants,
+        concurrency=params.get("concurrency"),
+        base_dir=storage_path(info["base_dir"]),
+        log=log,
+        label="revocation guard",
+        policy=Policy(PLAN, True),
+    )
     retry = [r for r in results if r.status == RETRY]
     if retry:
-        raise RetryLater(f"revocation guard: {quantity(len(retry), 'tenant')} could not be described, e.g. "
-                         f"{retry[0].error}")
+        raise RetryLater(
+            f"revocation guard: {quantity(len(retry), 'tenant')} could not be described, e.g. {retry[0].error}"
+        )
     withheld = {t["fingerprint"] for t in tenants if t.get("withheld")}
     counted = [r for r in results if r.fingerprint not in withheld and r.status in (IN_SYNC, DRIFT)]
     count, first = count_revocations(counted)
     spent = Ledger(where.revocations(ds, ti.run_id), int(params["max_revocations"])).spent()
-    verdict: dict[str, Any] = {"checked": True, "would_revoke": count, "max_revocations": params["max_revocations"],
-                               "revoked_before": spent, "first_affected": first}
+    verdict: dict[str, Any] = {
+        "checked": True,
+        "would_revoke": count,
+        "max_revocations": params["max_revocations"],
+        "revoked_before": spent,
+        "first_affected": first,
+    }
     if count > params["max_revocations"] - spent:
         verdict["blocked"] = budget_refusal("this run", count, params["max_revocations"], first, spent)
         ti.xcom_push(key=GUARD, value=verdict)
         raise RevocationBudgetError(verdict["blocked"])
     verdict["allowed"] = {r.fingerprint: r.would_revoke for r in counted if r.would_revoke}
-    log.info("revocation guard: %s would be revoked (max %d, %d revoked earlier in this run)",
-             quantity(count, "user"), params["max_revocations"], spent)
+    log.info(
+        "revocation guard: %s would be revoked (max %d, %d revoked earlier in this run)",
+        quantity(count, "user"),
+        params["max_revocations"],
+        spent,
+    )
     return verdict
 
 
-def superseded_reason(ti: Any, claims: list[dict[str, Any]], mine: dict[str, Any], params: dict[str, Any],
-                      app_id: str, counted_only: bool = False) -> tuple[str, dict[str, Any]]:
+def superseded_reason(
+    ti: Any,
+    claims: list[dict[str, Any]],
+    mine: dict[str, Any],
+    params: dict[str, Any],
+    app_id: str,
+    counted_only: bool = False,
+) -> tuple[str, dict[str, Any]]:
     """Why this apply must change nothing (a newer manifest's apply it must yield to), and that apply's claim; or
     ("", {})."""
     if params.get("allow_older_manifest"):
@@ -335,13 +408,16 @@ def superseded_reason(ti: Any, claims: list[dict[str, Any]], mine: dict[str, Any
         return "", {}
     kind = "with revoke_unlisted " if newer[0].get("revoking", True) else ""
     done = "was applied" if newer[0].get("counted") else "is being applied"
-    return (f"superseded: the manifest of {newer[0]['day']} {done} {kind}for AppId {app_id} (run "
-            f"{newer[0]['run_id']}); this older manifest ({mine['day']}) changes nothing, so that it cannot undo what "
-            "the newer one did. Set Param allow_older_manifest to apply it anyway"), newer[0]
+    return (
+        f"superseded: the manifest of {newer[0]['day']} {done} {kind}for AppId {app_id} (run "
+        f"{newer[0]['run_id']}); this older manifest ({mine['day']}) changes nothing, so that it cannot undo what "
+        "the newer one did. Set Param allow_older_manifest to apply it anyway"
+    ), newer[0]
 
 
-def still_superseded(where: Locations, ds: str, params: dict[str, Any], ti: Any, hook: Any,
-                     verdict: dict[str, Any]) -> str:
+def still_superseded(
+    where: Locations, ds: str, params: dict[str, Any], ti: Any, hook: Any, verdict: dict[str, Any]
+) -> str:
     """For a writing task: the guard's verdict, or a newer apply counted since (a cleared task of an older run must
     not write after a newer manifest was applied). A newer run still at its guard is not yielded to here: this run
     passed its own guard first, and the newer one waits for it."""
@@ -362,9 +438,11 @@ def yielded_to(where: Locations, ti: Any, hook_app_id: str, by: dict[str, Any], 
     if superseded_by(claims, mine, lambda c: run_state(ti, c), counted_only=True):
         return ""
     if superseded_by(claims, mine, lambda c: run_state(ti, c)):
-        raise CheckAgain(datetime.now(timezone.utc) + timedelta(seconds=SYNC_POLL_SECONDS), 1)
-    return (f"this run yielded to the manifest of {by.get('day')} (run {by.get('run_id')}), but no newer manifest "
-            "got applied after all: this date's was not either. Clear this run to apply its own manifest")
+        raise CheckAgain(datetime.now(UTC) + timedelta(seconds=SYNC_POLL_SECONDS), 1)
+    return (
+        f"this run yielded to the manifest of {by.get('day')} (run {by.get('run_id')}), but no newer manifest "
+        "got applied after all: this date's was not either. Clear this run to apply its own manifest"
+    )
 
 
 def run_state(ti: Any, claim_record: dict[str, Any]) -> str:
@@ -396,8 +474,10 @@ def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
         return {}
     verdict = ti.xcom_pull(task_ids="guard") or {}
     if policy.revokes and not verdict.get("checked"):
-        raise RevocationBudgetError("the revocation guard's count is missing (its XCom was cleared, or it did not "
-                                    "run): nothing is revoked uncounted. Clear the run from its plan task")
+        raise RevocationBudgetError(
+            "the revocation guard's count is missing (its XCom was cleared, or it did not "
+            "run): nothing is revoked uncounted. Clear the run from its plan task"
+        )
     return verdict
 
 
@@ -411,8 +491,16 @@ class CheckAgain(Exception):
         super().__init__(f"{waiting} seals still in review; checking again at {when.isoformat()}")
 
 
-def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *, ds: str, params: dict[str, Any],
-                   ti: Any, conn_id: str, first_seen: datetime | None = None) -> dict[str, Any]:
+def finish_reviews(
+    where: Locations,
+    awaiting_lists: list[list[dict] | None],
+    *,
+    ds: str,
+    params: dict[str, Any],
+    ti: Any,
+    conn_id: str,
+    first_seen: datetime | None = None,
+) -> dict[str, Any]:
     """One look at the image seals under review: grant the approved, fail the refused with the API's FailReason.
     Those still in review: `CheckAgain` after `review_poll_seconds` while the wait (`review_wait_seconds` from
     `first_seen`, the first look) lasts, then a task retry (`RetryLater`). What earlier looks of this try
@@ -431,27 +519,49 @@ def finish_reviews(where: Locations, awaiting_lists: list[list[dict] | None], *,
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
     carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
-    batch = finish_reviewed(hook, todo, concurrency=params.get("concurrency"), log=log,
-                            policy=run_policy(where, ds, ti, params, verdict, "finish_reviews"))
+    batch = finish_reviewed(
+        hook,
+        todo,
+        concurrency=params.get("concurrency"),
+        log=log,
+        policy=run_policy(where, ds, ti, params, verdict, "finish_reviews"),
+    )
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     results = [r for r in batch if r not in waiting] + list(carried.values())
     if waiting:
-        record = attempt_record(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"],
-                                finished=(DONE, FAILED))  # decided: approved and granted, or refused
+        record = attempt_record(
+            hook,
+            batch,
+            task="finish_reviews",
+            try_number=ti.try_number,
+            plan_id=info["plan_id"],
+            finished=(DONE, FAILED),
+        )  # decided: approved and granted, or refused
         _journal(where, ds, ti, record, suffix=f"-look{time.time_ns()}")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if now - (first_seen or now) < timedelta(seconds=params["review_wait_seconds"]):
             raise CheckAgain(now + timedelta(seconds=params["review_poll_seconds"]), len(waiting))
-        raise RetryLater(f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; "
-                         "checking again on retry")
+        raise RetryLater(
+            f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; checking again on retry"
+        )
     counts = attempt_counts(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"])
     return chunk_output(sorted(results, key=lambda r: r.index), counts)
 
 
 # ---------------------------------------------------------------------------------------------------- report
-def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting_lists: list, reviewed: dict | None,
-           *, ds: str, run_id: str, params: dict[str, Any], ti: Any, first_seen: datetime | None = None
-           ) -> dict[str, Any]:
+def report(
+    where: Locations,
+    planned: list | None,
+    chunk_outputs: list,
+    awaiting_lists: list,
+    reviewed: dict | None,
+    *,
+    ds: str,
+    run_id: str,
+    params: dict[str, Any],
+    ti: Any,
+    first_seen: datetime | None = None,
+) -> dict[str, Any]:
     """Every tenant gets a row (enterprise, seal, SealId, status, what was done, error); JSON + CSV + a summary
     in the log. A missing manifest writes an empty report saying so; a failed plan fails the run; any tenant
     not done (in plan mode: not in sync) fails the run after the report is written."""
@@ -471,8 +581,7 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
     # Every chunk returned: each of its tenants has a row (its own, or its review's). Otherwise the plan's tenants
     # are read back, so that those of a failed chunk are reported, never dropped.
     complete = len(returned) >= len(planned or [])
-    planned_tenants = [] if complete else [
-        t for number in planned or [] for t in pull_chunk(ti, number)]
+    planned_tenants = [] if complete else [t for number in planned or [] for t in pull_chunk(ti, number)]
     in_review = [tenant for chunk in awaiting_lists for tenant in unpack(chunk)]
     by_fingerprint = {t["fingerprint"]: t for t in [*planned_tenants, *in_review]}
     for fingerprint, result in finished_before(records).items():  # finished by an attempt whose task then failed
@@ -481,20 +590,40 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
             result.index = tenant["index"]
             rows.setdefault(tenant["index"], result.to_dict())
     for tenant in in_review:  # image seals still in review when finish_reviews failed or never ran
-        rows.setdefault(tenant["index"], TenantResult(
-            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], AWAITING_REVIEW,
-            tenant.get("seal_id", ""), "CHECKING", tenant.get("created", False),
-            error="still in review when the run ended", fingerprint=tenant["fingerprint"]).to_dict())
+        rows.setdefault(
+            tenant["index"],
+            TenantResult(
+                tenant["index"],
+                tenant["proxy_organization_open_id"],
+                tenant["seal_name"],
+                AWAITING_REVIEW,
+                tenant.get("seal_id", ""),
+                "CHECKING",
+                tenant.get("created", False),
+                error="still in review when the run ended",
+                fingerprint=tenant["fingerprint"],
+            ).to_dict(),
+        )
     last = last_rows(records)
     for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped, with what was done
         prior = last.get(tenant["fingerprint"])
-        row = TenantResult.from_dict(prior) if prior else TenantResult(
-            tenant["index"], tenant["proxy_organization_open_id"], tenant["seal_name"], FAILED,
-            fingerprint=tenant["fingerprint"])
+        row = (
+            TenantResult.from_dict(prior)
+            if prior
+            else TenantResult(
+                tenant["index"],
+                tenant["proxy_organization_open_id"],
+                tenant["seal_name"],
+                FAILED,
+                fingerprint=tenant["fingerprint"],
+            )
+        )
         row.index, row.status = tenant["index"], FAILED
         row.error = "not finished: its task failed" + (
-            f"; its last attempt left it {prior['status']}: {prior.get('error') or 'no error'}" if prior
-            else " before reaching it (see the task's log)")
+            f"; its last attempt left it {prior['status']}: {prior.get('error') or 'no error'}"
+            if prior
+            else " before reaching it (see the task's log)"
+        )
         rows.setdefault(tenant["index"], row.to_dict())
     attempts = [out["attempt"] for out in outputs] + all_records
     policy = Policy.from_params(params)
@@ -504,7 +633,8 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         notes.insert(0, blocked["blocked"])
     verdict = (ti.xcom_pull(task_ids="guard") or {}) if policy.mode != PLAN else {}
     superseded = verdict.get("superseded") or next(
-        (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), "")
+        (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), ""
+    )
     if superseded:
         notes.insert(0, superseded)
     void = ""
@@ -514,8 +644,10 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
         except CheckAgain:
             if within_sync_wait(first_seen):
                 raise
-            void = (f"this run yielded to the manifest of {verdict['by'].get('day')}, whose run was still not past "
-                    f"its guard after {SYNC_WAIT_SECONDS}s: clear this run once it has ended")
+            void = (
+                f"this run yielded to the manifest of {verdict['by'].get('day')}, whose run was still not past "
+                f"its guard after {SYNC_WAIT_SECONDS}s: clear this run once it has ended"
+            )
         if void:
             notes.insert(0, void)
     revoked: list[dict[str, Any]] = []
@@ -528,29 +660,48 @@ def report(where: Locations, planned: list | None, chunk_outputs: list, awaiting
             unreadable = err
     would_revoke = sum(len(row.get("would_revoke") or []) for row in rows.values())
     if policy.mode == PLAN and policy.revoke_unlisted and would_revoke > params["max_revocations"]:
-        notes.insert(0, f"warning: apply would revoke {would_revoke} users, over max_revocations="
-                        f"{params['max_revocations']}: an apply of this manifest would be refused")
+        notes.insert(
+            0,
+            f"warning: apply would revoke {would_revoke} users, over max_revocations="
+            f"{params['max_revocations']}: an apply of this manifest would be refused",
+        )
         log.warning("%s", notes[0])
-    summary = write_report(list(rows.values()), out_dir, name, attempts, note="; ".join(notes), mode=policy.mode,
-                           attempt=attempt, revoked=revoked)
+    summary = write_report(
+        list(rows.values()),
+        out_dir,
+        name,
+        attempts,
+        note="; ".join(notes),
+        mode=policy.mode,
+        attempt=attempt,
+        revoked=revoked,
+    )
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
     good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED}
     bad = [row for row in rows.values() if row["status"] not in good]
     for row in sorted(bad, key=lambda r: r["index"]):
-        log.warning("%s: entry %s %s/%s: %s %s", "would change" if policy.mode == PLAN else "not done", row["index"],
-                    row["proxy_organization_open_id"], row["seal_name"], row["status"], row["error"])
+        log.warning(
+            "%s: entry %s %s/%s: %s %s",
+            "would change" if policy.mode == PLAN else "not done",
+            row["index"],
+            row["proxy_organization_open_id"],
+            row["seal_name"],
+            row["status"],
+            row["error"],
+        )
     if bad and policy.mode == PLAN:
-        raise EssError(f"plan: {len(bad)} of {len(rows)} tenants are not in sync (nothing was changed); "
-                       f"see {summary['json']}")
+        raise EssError(
+            f"plan: {len(bad)} of {len(rows)} tenants are not in sync (nothing was changed); see {summary['json']}"
+        )
     if bad:
         raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
     if unreadable is not None:
-        raise LedgerError(f"{unreadable}; the report ({summary['json']}) lists no revocations of this run",
-                          transient=unreadable.transient)
+        raise LedgerError(
+            f"{unreadable}; the report ({summary['json']}) lists no revocations of this run",
+            transient=unreadable.transient,
+        )
     if void:
         raise EssError(f"{void}; see {summary['json']}")
     if superseded:
         return {**summary, "skipped": superseded}
     return summary
-
-

@@ -27,8 +27,15 @@ class ManifestSensor(BaseOperator):
 
     ui_color = "#e8f0e0"
 
-    def __init__(self, *, default_manifest_dir: str, default_report_dir: str, default_image_dir: str,
-                 poll_seconds: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        default_manifest_dir: str,
+        default_report_dir: str,
+        default_image_dir: str,
+        poll_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.default_manifest_dir = default_manifest_dir
         self.default_report_dir = default_report_dir
@@ -60,12 +67,12 @@ class ManifestSensor(BaseOperator):
         if state == "wait":
             poll = self.poll_seconds or poll_interval(params)
             self.log.info("no manifest yet at %s; checking again in %.0fs", redact_location(where.manifest(ds)), poll)
-            self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check",
-                       kwargs={"started": started})
+            self.defer(
+                trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check", kwargs={"started": started}
+            )
         reason = f"no manifest for {ds} at {redact_location(where.manifest(ds))}"
         if params.get("manifest_required"):
             waited = float(params.get("manifest_wait_minutes") or 0)
             raise AirflowFailException(f"{reason} (waited {waited:g} minutes; Param manifest_required is true)")
         self.log.warning("%s: the run records that and onboards nothing", reason)
         return None
-

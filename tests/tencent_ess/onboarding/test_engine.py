@@ -15,9 +15,15 @@ LOG = logging.getLogger("test-onboarding")
 
 
 def tenant(org: str, name: str, users: list[str] | None = None, **extra) -> dict:
-    return {"proxy_organization_open_id": org, "operator_open_id": "n9527", "seal_name": name,
-            "seal_type": "CONTRACT", "generate_source": "SealGenerateSourceSystem",
-            "user_ids": users or ["n9528"], **extra}
+    return {
+        "proxy_organization_open_id": org,
+        "operator_open_id": "n9527",
+        "seal_name": name,
+        "seal_type": "CONTRACT",
+        "generate_source": "SealGenerateSourceSystem",
+        "user_ids": users or ["n9528"],
+        **extra,
+    }
 
 
 def test_a_chunk_converges_and_a_rerun_changes_nothing(make_emulator, monkeypatch):
@@ -94,8 +100,9 @@ def test_in_flight_work_never_exceeds_the_bound_as_it_changes():
                 state["bound"] = 9  # as if the observed latency had grown
         return TenantResult(item["index"], "o", "s", "done")
 
-    results = run_concurrently([{"index": i} for i in range(60)], work, lambda: state["bound"],
-                               Progress("t", 60, LOG, interval=0.05))
+    results = run_concurrently(
+        [{"index": i} for i in range(60)], work, lambda: state["bound"], Progress("t", 60, LOG, interval=0.05)
+    )
     assert [r.index for r in results] == list(range(60))
     assert 3 < state["peak"] <= 9
 
@@ -126,16 +133,18 @@ def test_the_heap_alive_before_the_work_is_left_out_of_collections_while_it_runs
 def test_a_row_as_a_dict_is_what_asdict_gives_and_shares_no_list_with_the_row():
     import dataclasses
 
-    row = TenantResult(1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True, ["u4"],
-                       ["u5"], "f")
+    row = TenantResult(
+        1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True, ["u4"], ["u5"], "f"
+    )
     assert {f.name for f in dataclasses.fields(row)} == set(row.to_dict())  # every field set above
     plain = row.to_dict()
     assert plain == dataclasses.asdict(row)
     for value in plain.values():
         if isinstance(value, list):
             value.append("changed")
-    assert row == TenantResult(1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True,
-                               ["u4"], ["u5"], "f")
+    assert row == TenantResult(
+        1, "org", "章", "done", "S1", "SUCCESS", True, ["u1"], ["u2"], "e", ["u3"], True, ["u4"], ["u5"], "f"
+    )
 
 
 def test_a_row_on_the_wire_leaves_out_its_defaults_and_comes_back_whole():
@@ -241,15 +250,22 @@ def test_a_holder_listed_without_an_id_is_drift_never_in_sync():
     from tencent_ess.onboarding.engine import Policy, grant_when_ready, new_result, plan_tenant, tenant_spec
 
     [planned], _ = plan_tenants([tenant("org_dianziqian", "章", ["n9528"])])
-    seal = {"SealId": "S1", "SealName": "章", "SealType": "CONTRACT", "SealStatus": "SUCCESS",
-            "AuthorizedUsers": [{"OpenId": "n9528"}, {"OpenId": ""}]}
+    seal = {
+        "SealId": "S1",
+        "SealName": "章",
+        "SealType": "CONTRACT",
+        "SealStatus": "SUCCESS",
+        "AuthorizedUsers": [{"OpenId": "n9528"}, {"OpenId": ""}],
+    }
     spec = tenant_spec(planned)
     row = plan_tenant(spec, seal, new_result(planned), Policy("plan", True), planned)
     assert row.status == "drift" and "without an OpenId or UserId" in row.error
     assert plan_tenant(spec, seal, new_result(planned), Policy("plan", False), planned).status == "in_sync"
     revoked = []
-    ops = SimpleNamespace(grant_missing=lambda *a: Grants(newly=[], already=["n9528"], unmatched=[]),
-                          revoke=lambda agent, seal_id, users: revoked.extend(users) or users)
+    ops = SimpleNamespace(
+        grant_missing=lambda *a: Grants(newly=[], already=["n9528"], unmatched=[]),
+        revoke=lambda agent, seal_id, users: revoked.extend(users) or users,
+    )
     with pytest.raises(Exception, match="cannot be revoked by id"):
         grant_when_ready(ops, {}, seal, spec, new_result(planned), Policy("apply", True), planned)
     assert revoked == []

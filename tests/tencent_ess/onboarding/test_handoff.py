@@ -6,8 +6,10 @@ from tencent_ess.onboarding.handoff import pack, unpack
 
 
 def test_rows_round_trip_as_one_text_with_their_characters_kept():
-    rows = [{"index": 0, "seal_name": "合同专用章", "user_ids": ["n9528"], "created": True, "note": 'a "q" \\ é'},
-            {"index": 1, "seal_name": "😀", "seal_id": "", "granted": []}]
+    rows = [
+        {"index": 0, "seal_name": "合同专用章", "user_ids": ["n9528"], "created": True, "note": 'a "q" \\ é'},
+        {"index": 1, "seal_name": "😀", "seal_id": "", "granted": []},
+    ]
     packed = pack(rows)
     assert isinstance(packed, str) and "合同专用章" in packed
     assert unpack(packed) == rows

@@ -11,8 +11,15 @@ from tencent_ess.onboarding.journal import attempt_record, finished_before, read
 
 class Hook:
     stats = {"calls.CreateSealByImage": 2}
-    retried = [{"action": "CreateSealByImage", "code": "ClientNetworkError", "request_id": "", "attempt": 1,
-                "retried_by": "hook"}]
+    retried = [
+        {
+            "action": "CreateSealByImage",
+            "code": "ClientNetworkError",
+            "request_id": "",
+            "attempt": 1,
+            "retried_by": "hook",
+        }
+    ]
 
 
 def row(index: int, status: str, fingerprint: str) -> TenantResult:
@@ -22,10 +29,14 @@ def row(index: int, status: str, fingerprint: str) -> TenantResult:
 def test_attempt_records_carry_finished_tenants_to_the_next_attempt(tmp_path):
     results = [row(0, "done", "fa"), row(1, "retry", "fb"), row(2, "awaiting_review", "fc")]
     results[1].error = "InternalError"
-    write_record(tmp_path, "onboard-0-try1", attempt_record(Hook(), results, task="onboard[0]", try_number=1,
-                                                            plan_id="P"))
-    write_record(tmp_path, "onboard-1-try1", attempt_record(Hook(), [row(9, "done", "fz")], task="onboard[1]",
-                                                            try_number=1, plan_id="P"))
+    write_record(
+        tmp_path, "onboard-0-try1", attempt_record(Hook(), results, task="onboard[0]", try_number=1, plan_id="P")
+    )
+    write_record(
+        tmp_path,
+        "onboard-1-try1",
+        attempt_record(Hook(), [row(9, "done", "fz")], task="onboard[1]", try_number=1, plan_id="P"),
+    )
     records, problems = read_records(tmp_path, "P")
     assert problems == []
     assert sorted(finished_before(records, "onboard[0]")) == ["fa", "fc"]
@@ -38,12 +49,21 @@ def test_attempt_records_carry_finished_tenants_to_the_next_attempt(tmp_path):
 
 def test_records_of_another_plan_or_an_earlier_series_are_not_trusted(tmp_path):
     """Regression (issue 12.3): records keyed by manifest index survived a clear and marked a new entry done."""
-    write_record(tmp_path, "onboard-0-try1", attempt_record(Hook(), [row(0, "done", "old")], task="onboard[0]",
-                                                            try_number=1, plan_id="before-the-clear"))
-    write_record(tmp_path, "onboard-0-try2", attempt_record(Hook(), [row(0, "done", "fa")], task="onboard[0]",
-                                                            try_number=2, plan_id="now"))
-    write_record(tmp_path, "onboard-0-try5", attempt_record(Hook(), [row(1, "done", "fb")], task="onboard[0]",
-                                                            try_number=5, plan_id="now"))
+    write_record(
+        tmp_path,
+        "onboard-0-try1",
+        attempt_record(Hook(), [row(0, "done", "old")], task="onboard[0]", try_number=1, plan_id="before-the-clear"),
+    )
+    write_record(
+        tmp_path,
+        "onboard-0-try2",
+        attempt_record(Hook(), [row(0, "done", "fa")], task="onboard[0]", try_number=2, plan_id="now"),
+    )
+    write_record(
+        tmp_path,
+        "onboard-0-try5",
+        attempt_record(Hook(), [row(1, "done", "fb")], task="onboard[0]", try_number=5, plan_id="now"),
+    )
     records, _ = read_records(tmp_path, "now")
     assert [r["try"] for r in records] == [2, 5]
     assert sorted(finished_before(records, "onboard[0]")) == ["fa", "fb"]
@@ -52,8 +72,11 @@ def test_records_of_another_plan_or_an_earlier_series_are_not_trusted(tmp_path):
 
 def test_a_torn_record_is_reported_and_ignored(tmp_path):
     """Regression (issue 12.4): one half-written file blocked every later attempt and the report."""
-    write_record(tmp_path, "onboard-0-try1", attempt_record(Hook(), [row(0, "done", "fa")], task="onboard[0]",
-                                                            try_number=1, plan_id="P"))
+    write_record(
+        tmp_path,
+        "onboard-0-try1",
+        attempt_record(Hook(), [row(0, "done", "fa")], task="onboard[0]", try_number=1, plan_id="P"),
+    )
     (tmp_path / "onboard-1-try1.json").write_text('{"task": "onboard[1]", "finished": [{"ind', encoding="utf-8")
     (tmp_path / "onboard-2-try1.json").write_text("[1, 2]", encoding="utf-8")
     records, problems = read_records(tmp_path, "P")
@@ -64,8 +87,9 @@ def test_a_torn_record_is_reported_and_ignored(tmp_path):
 
 def test_writes_are_atomic_under_a_concurrent_reader(tmp_path):
     """Regression (issue 12.4): a concurrent reader saw half-written JSON."""
-    big = attempt_record(Hook(), [row(i, "done", f"f{i}") for i in range(3000)], task="onboard[0]", try_number=1,
-                         plan_id="P")
+    big = attempt_record(
+        Hook(), [row(i, "done", f"f{i}") for i in range(3000)], task="onboard[0]", try_number=1, plan_id="P"
+    )
     stop, torn, reads = threading.Event(), [], [0]
 
     def reader() -> None:

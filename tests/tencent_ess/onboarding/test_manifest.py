@@ -11,8 +11,10 @@ from tests.tencent_ess.onboarding.test_engine import tenant
 
 def test_chunks_keep_an_enterprise_together_and_lose_nothing():
     sizes = {"a": 3, "b": 3, "c": 2, "d": 1, "e": 1}
-    tenants = [{"index": i, "proxy_organization_open_id": org}
-               for i, org in enumerate(o for o, n in sizes.items() for _ in range(n))]
+    tenants = [
+        {"index": i, "proxy_organization_open_id": org}
+        for i, org in enumerate(o for o, n in sizes.items() for _ in range(n))
+    ]
     chunks = make_chunks(tenants, 4)
     assert sorted(t["index"] for c in chunks for t in c) == list(range(10))
     for org in sizes:
@@ -33,8 +35,12 @@ def test_chunk_size_must_be_positive():
 
 
 def test_plan_keeps_good_entries_and_names_bad_ones():
-    entries = [tenant("org_dianziqian", "A"), "not an object", tenant("org_dianziqian", "A"),
-               tenant("org_dianziqian", "B", seal_type="NOPE")]
+    entries = [
+        tenant("org_dianziqian", "A"),
+        "not an object",
+        tenant("org_dianziqian", "A"),
+        tenant("org_dianziqian", "B", seal_type="NOPE"),
+    ]
     planned, rejected = plan_tenants(entries)
     assert [t["index"] for t in planned] == [0]
     errors = {row["index"]: row["error"] for row in rejected}
@@ -55,9 +61,15 @@ def test_a_manifest_with_a_utf8_bom_is_read(tmp_path):
     assert read_manifest(tmp_path / "absent.json") is None
 
 
-@pytest.mark.parametrize("text, words", [("[" * 100000 + "]" * 100000, "nested too deeply"),
-                                         ('{"a": 1}', "must be a JSON list"), ("[1,", "not valid UTF-8 JSON"),
-                                         (b"\xff\xfe[]", "not valid UTF-8 JSON")])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+        ('{"a": 1}', "must be a JSON list"),
+        ("[1,", "not valid UTF-8 JSON"),
+        (b"\xff\xfe[]", "not valid UTF-8 JSON"),
+    ],
+)
 def test_an_unusable_manifest_is_a_named_manifest_error(tmp_path, text, words):
     from tencent_ess.onboarding.manifest import ManifestError, read_manifest
 
@@ -74,9 +86,13 @@ def test_any_failure_of_one_entry_is_its_row_and_the_others_go_on(tmp_path):
     from PIL import Image
 
     Image.new("1", (20000, 20000)).save(tmp_path / "bomb.png", optimize=True)
-    entries = [tenant("org_a", "A"), tenant("org_b", "B", seal_image_path=["not", "a", "string"]),
-               tenant("org_c", "C", seal_image_path="bomb.png", generate_source=None),
-               tenant("org_d", "D", seal_image_path="../escape.png", generate_source=None), tenant("org_e", "E")]
+    entries = [
+        tenant("org_a", "A"),
+        tenant("org_b", "B", seal_image_path=["not", "a", "string"]),
+        tenant("org_c", "C", seal_image_path="bomb.png", generate_source=None),
+        tenant("org_d", "D", seal_image_path="../escape.png", generate_source=None),
+        tenant("org_e", "E"),
+    ]
     planned, rejected = plan_tenants(entries, base_dir=tmp_path)
     assert [t["index"] for t in planned] == [0, 4]
     errors = {row["index"]: row["error"] for row in rejected}
@@ -87,15 +103,20 @@ def test_any_failure_of_one_entry_is_its_row_and_the_others_go_on(tmp_path):
 
 def test_look_alike_seal_names_are_duplicates():
     """Regression (issue 12.9): full-width letters, NFD and ideographic spaces defeated the duplicate check."""
-    entries = [tenant("org_a", "ABC合同章"), tenant("org_a", "ＡＢＣ合同章"), tenant("org_a", "ABC合同\u3000章"),
-               tenant("org_a", "abc合同章")]
+    entries = [
+        tenant("org_a", "ABC合同章"),
+        tenant("org_a", "ＡＢＣ合同章"),
+        tenant("org_a", "ABC合同\u3000章"),
+        tenant("org_a", "abc合同章"),
+    ]
     planned, rejected = plan_tenants(entries)
     assert [t["index"] for t in planned] == [0]
     assert all("duplicate of entry 0" in row["error"] for row in rejected) and len(rejected) == 3
 
 
-@pytest.mark.parametrize("rate, size", [(1, 1000), (20, 1000), (25, 1000), (26, 1040), (100, 4000), (125, 5000),
-                                        (10000, 5000)])
+@pytest.mark.parametrize(
+    "rate, size", [(1, 1000), (20, 1000), (25, 1000), (26, 1040), (100, 4000), (125, 5000), (10000, 5000)]
+)
 def test_an_empty_chunk_size_is_forty_seconds_of_work_at_the_rate(rate, size):
     """A chunk task idles the quota for about a second as it starts and ends: at 100/s, 1,000-tenant chunks lost
     8% of it (issue 14)."""
@@ -118,11 +139,14 @@ def test_a_rejected_entry_shields_what_it_can_be_read_to_name():
     tenants, rejected = plan_tenants(entries)
     assert [r["index"] for r in rejected] == [1, 4]
     withheld = {t["index"]: t.get("withheld") for t in tenants}
-    assert withheld == {0: "rejected entry 1 names the same seal", 2: None,
-                        3: "rejected entry 4 names the same enterprise", 5: None}
+    assert withheld == {
+        0: "rejected entry 1 names the same seal",
+        2: None,
+        3: "rejected entry 4 names the same enterprise",
+        5: None,
+    }
     tenants, _ = plan_tenants(entries + [["not", "an", "object"]])
-    assert all(t.get("withheld") == "rejected entry 6 names nothing readable" or t["index"] in (0, 3)
-               for t in tenants)
+    assert all(t.get("withheld") == "rejected entry 6 names nothing readable" or t["index"] in (0, 3) for t in tenants)
 
 
 def test_a_manifest_that_cannot_be_read_as_data_is_a_permanent_error_naming_it(tmp_path):

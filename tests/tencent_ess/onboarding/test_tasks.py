@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from types import SimpleNamespace
 
 import pytest
@@ -33,7 +34,9 @@ def test_the_quota_is_shared_among_running_api_tasks_of_every_run(ess_conn):
 
 def test_the_series_of_tries_restarts_when_a_task_is_cleared():
     assert first_try_of_series(SimpleNamespace(max_tries=3, task=SimpleNamespace(retries=3))) == 1
-    assert first_try_of_series(SimpleNamespace(max_tries=7, task=SimpleNamespace(retries=3))) == 5  # cleared after try 4: tries 5.. form the new series
+    assert (
+        first_try_of_series(SimpleNamespace(max_tries=7, task=SimpleNamespace(retries=3))) == 5
+    )  # cleared after try 4: tries 5.. form the new series
 
 
 class PlanTI:
@@ -46,9 +49,14 @@ class PlanTI:
         self.pushed[key] = value
 
 
-@pytest.mark.parametrize("params, sizes", [({"rate_limit": 20}, [1000, 1000, 500]),
-                                           ({"rate_limit": 100}, [2500]),
-                                           ({"rate_limit": 100, "chunk_size": 1000}, [1000, 1000, 500])])
+@pytest.mark.parametrize(
+    "params, sizes",
+    [
+        ({"rate_limit": 20}, [1000, 1000, 500]),
+        ({"rate_limit": 100}, [2500]),
+        ({"rate_limit": 100, "chunk_size": 1000}, [1000, 1000, 500]),
+    ],
+)
 def test_plan_cuts_chunks_of_the_derived_size_unless_one_is_given(tmp_path, params, sizes):
     from bench.workload import write_manifest
     from tencent_ess.onboarding.locations import Locations
@@ -83,8 +91,10 @@ def test_a_task_refuses_a_plan_whose_manifest_changed_since(tmp_path):
 
     where = Locations(str(tmp_path), str(tmp_path / "reports"), str(tmp_path / "seals"))
     manifest = tmp_path / "2026-12-02.json"
-    manifest.write_text('[{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章", '
-                        '"user_ids": ["u1"]}]', encoding="utf-8")
+    manifest.write_text(
+        '[{"proxy_organization_open_id": "o", "operator_open_id": "p", "seal_name": "章", "user_ids": ["u1"]}]',
+        encoding="utf-8",
+    )
     ti = PlanTI()
     plan(where, ds="2026-12-02", params={"chunk_size": None, "rate_limit": 20}, ti=ti, max_chunks=1024)
     ti.xcom_pull = lambda task_ids, key: ti.pushed[key]
@@ -109,12 +119,12 @@ def test_a_revoking_task_without_the_guards_count_revokes_nothing():
 
 def test_the_manifest_date_of_a_run_without_a_logical_date():
     """Regression (issue 25.7): such a run read `None.json`."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tencent_ess.errors import EssValidationError
     from tencent_ess.onboarding.locations import run_day
 
-    after = datetime(2026, 11, 5, 23, 30, tzinfo=timezone.utc)
+    after = datetime(2026, 11, 5, 23, 30, tzinfo=UTC)
     assert run_day({}, None, after) == "2026-11-05" and run_day({}, "2026-11-01", after) == "2026-11-01"
     assert run_day({"manifest_date": "2026-10-31"}, "2026-11-01", after) == "2026-10-31"
     for bad in ("2026-02-30", "yesterday", 20261101):
@@ -138,8 +148,9 @@ def test_the_state_of_another_run_is_its_plain_value_and_a_run_airflow_lost_is_f
     assert run_state(ti, {"run_id": "r"}) == "running"
 
     def gone(dag_id, run_id):
-        raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR,
-                                                detail={"status_code": 404, "message": "Not Found"}))
+        raise AirflowRuntimeError(
+            ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail={"status_code": 404, "message": "Not Found"})
+        )
 
     assert run_state(SimpleNamespace(dag_id="d", get_dagrun_state=gone), {"run_id": "r"}) == "gone"
 
@@ -162,11 +173,15 @@ def test_a_writing_task_of_an_older_run_yields_to_a_newer_apply_claimed_since(tm
     hook = EssHook()
     ti = SimpleNamespace(dag_id="d", run_id="run-07", get_dagrun_state=lambda dag_id, run_id: "success")
     params = {"mode": "apply", "revoke_unlisted": True}
-    mark(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-07", "run-07", revoking=True),
-         counted=True)
+    mark(
+        where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-07", "run-07", revoking=True), counted=True
+    )
     assert still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True}) == ""
-    mark(where.claims(hook.app_id), claim(where.claims(hook.app_id), "2026-11-08", "run-08", revoking=False),
-         counted=True)
+    mark(
+        where.claims(hook.app_id),
+        claim(where.claims(hook.app_id), "2026-11-08", "run-08", revoking=False),
+        counted=True,
+    )
     reason = still_superseded(where, "2026-11-07", params, ti, hook, {"checked": True})
     assert "the manifest of 2026-11-08 was applied" in reason
     assert still_superseded(where, "2026-11-07", {**params, "allow_older_manifest": True}, ti, hook, {}) == ""
