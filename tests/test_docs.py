@@ -158,3 +158,49 @@ def test_operators_guide_trigger_example_runs(ess_conn, capsys):
     seal_id = SealOperations(EssHook()).create_or_reuse(agent(), check_seal_spec(seal_name="触发器章")).seal_id
     exec(compile(source, "docs/operators.md", "exec"), {"__name__": "guide_block", "SEAL_ID": seal_id})  # noqa: S102
     assert "'status': 'success'" in capsys.readouterr().out
+
+
+def _documented_arguments() -> dict[str, set[str]]:
+    """Each operator section of the guide ("## `Name` ..."): the argument names its table lists."""
+    sections: dict[str, set[str]] = {}
+    current = None
+    for line in GUIDE.read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^## `(\w+)`", line)
+        if heading:
+            current = heading.group(1)
+            sections[current] = set()
+        elif current and line.startswith("| `"):
+            sections[current].update(re.findall(r"`(\w+)`", line.split("|")[1]))
+    return {name: args for name, args in sections.items() if args}
+
+
+def test_each_operators_documented_arguments_are_its_signature():
+    """The guide's tables are typed by hand: every argument a class of ours declares is documented, and every
+    documented argument is one the class accepts (its own, or its Airflow base class's)."""
+    import inspect
+
+    import tencent_ess.operators
+    import tencent_ess.sensors
+
+    documented = _documented_arguments()
+    classes = {
+        name: getattr(tencent_ess.operators, name, None) or getattr(tencent_ess.sensors, name) for name in documented
+    }
+    assert len(classes) >= 5, documented
+    for name, cls in classes.items():
+        own, accepted = set(), set()
+        for klass in cls.__mro__:
+            if "__init__" not in vars(klass):
+                continue
+            params = {
+                p.name
+                for p in inspect.signature(klass.__init__).parameters.values()
+                if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self")
+            }
+            accepted |= params
+            if klass.__module__.startswith("tencent_ess"):
+                own |= params
+        assert own - documented[name] == set(), f"{name}: undocumented {sorted(own - documented[name])}"
+        assert documented[name] - accepted == set(), (
+            f"{name}: documented but not accepted {sorted(documented[name] - accepted)}"
+        )
