@@ -2,7 +2,8 @@
 
 Starts the emulator (free port, temporary db, default fixture), migrates the git-ignored AIRFLOW_HOME,
 points `tencentcloud_ess_default` at the emulator through AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT, runs
-`airflow dags test ess_seal_setup` with a sample conf and prints the SealId, the users and the preview URL.
+`airflow dags test ess_seal_setup` with a sample conf and prints the SealId, the users and where the seal's
+preview was saved (the emulator stops at the end, so its URL would lead nowhere).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 
 from emulator_process import ROOT, demo_connection, start_emulator
@@ -60,9 +62,12 @@ def main() -> int:
                 print((run.stdout + run.stderr)[-4000:])
                 print("demo FAILED: see the log above", file=sys.stderr)
                 return 1
+            preview = Path(env["AIRFLOW_HOME"]) / "demo-seal.png"
+            with urllib.request.urlopen(f"{url}/_emulator/seal-images/{seal['seal_id']}.png", timeout=10) as answer:
+                preview.write_bytes(answer.read())
             print(f"\nSealId:        {seal['seal_id']} ({seal['seal_type']}, {seal['seal_status']})")
             print(f"users granted: {', '.join(seal['authorized_user_ids'])}")
-            print(f"preview URL:   {url}/_emulator/seal-images/{seal['seal_id']}.png (while the emulator runs)")
+            print(f"preview:       {preview}")
             print("demo OK")
             return 0
         finally:

@@ -41,6 +41,9 @@ def main() -> int:
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__PORT": str(PORT),
+        # This machine only (Airflow's default is 0.0.0.0): a demo deployment with a printed password. Set
+        # AIRFLOW__API__HOST to open it to the network on purpose.
+        "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
         # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": json.dumps(conn),

@@ -27,7 +27,13 @@ def blocks(path: Path, language: str) -> list[str]:
 
 README, GUIDE = ROOT / "README.md", ROOT / "docs" / "operators.md"
 #: Every page of documentation: what the README links to, and what links to it.
-PAGES = [README, *sorted((ROOT / "docs").rglob("*.md")), ROOT / "emulator" / "README.md", ROOT / "CHANGELOG.md"]
+PAGES = [
+    README,
+    *sorted((ROOT / "docs").rglob("*.md")),
+    ROOT / "emulator" / "README.md",
+    ROOT / "bench" / "README.md",
+    ROOT / "CHANGELOG.md",
+]
 OTHER_PAGES = [page for page in PAGES if page != GUIDE]
 
 
