@@ -96,3 +96,22 @@ def build(factory: str, **kwargs: Any) -> DAG:
     )
     (TEST_DAGS / f"{kwargs['dag_id']}.py").write_text(source, encoding="utf-8")
     return globals()[factory](**kwargs)
+
+
+def lifecycle_dag(dag_id: str, users: list | None = None) -> DAG:
+    """Every operator in turn on one system-drawn seal: create → grant → revoke one user → disable."""
+    from tencent_ess.operators import (
+        ChannelCreateSealPolicyOperator,
+        ChannelDeleteSealPoliciesOperator,
+        ChannelUpdateSealStatusOperator,
+        CreateSealByImageOperator,
+    )
+
+    users = users or ["n9528", "n9529"]
+    with DAG(dag_id, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        create = CreateSealByImageOperator(task_id="create", seal_name="全流程章", seal_type="OTHER", **AGENT)
+        grant = ChannelCreateSealPolicyOperator(task_id="grant", seal_id=create.output, user_ids=users, **AGENT)
+        revoke = ChannelDeleteSealPoliciesOperator(task_id="revoke", seal_id=create.output, user_ids=users[1:], **AGENT)
+        disable = ChannelUpdateSealStatusOperator(task_id="disable", seal_id=create.output, reason="生命周期", **AGENT)
+        grant >> revoke >> disable
+    return dag

@@ -106,3 +106,22 @@ def test_onboarding_converges_under_every_reading(airflow_db, make_emulator, mon
     assert again.state == "success", again.states
     assert len(emulator_state(emulator)["seals"]) == len(entries)
     assert emulator_state(emulator)["request_counts"]["CreateSealByImage"] == len(entries)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_every_operator_under_every_reading(airflow_db, make_emulator, monkeypatch, profile):
+    """create → grant → revoke → disable, each operator once, under each reading; without the seal-query permission
+    the disable (which looks at the seal first) fails naming it, and the seal stays enabled."""
+    from tests.dag_factories import build
+
+    emulator = make_emulator(profiles=[profile])
+    monkeypatch.setenv("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", conn_json(emulator))
+    result = run_dag(build("lifecycle_dag", dag_id=f"lifecycle_{profile.replace('-', '_')}"))
+    [seal] = emulator_state(emulator)["seals"]
+    assert result.xcom("create") == seal["seal_id"] != ""
+    assert seal["authorized_user_ids"] == ["n9528"]
+    if profile == NO_DESCRIBE:
+        assert result.states["disable"] == "failed" and seal["seal_status"] == "SUCCESS", result.states
+    else:
+        assert result.state == "success", result.states
+        assert seal["seal_status"] == "DISABLE"
