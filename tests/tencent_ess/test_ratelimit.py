@@ -353,7 +353,9 @@ def test_however_many_tasks_share_the_quota_their_paces_add_up_to_it():
 
 def test_a_limit_set_above_the_real_quota_settles_on_what_the_api_accepts(make_emulator, monkeypatch):
     """Regression (issue 25.19): with rate_limit 10,000 against a 20/s quota the client sent ~150 requests/s, 69%
-    refused, for as long as the run lasted. After five seconds the refusals are at most 5% of the calls."""
+    refused, for as long as the run lasted. After five seconds the refusals are at most 15% of the calls: the pace
+    probes upward and is refused now and then by design, more often on a loaded 2-core machine (5% flaked there,
+    at 5.5%); the bug's 69% stays far outside."""
     from tencent_ess.errors import EssApiError
     from tencent_ess.hooks import EssHook
     from tests.conftest import agent, conn_json
@@ -390,7 +392,7 @@ def test_a_limit_set_above_the_real_quota_settles_on_what_the_api_accepts(make_e
         thread.join()
     late = [kind for at, kind in events if 5.0 <= at < 11.0]
     sent, refused = late.count("sent"), late.count("refused")
-    assert sent and refused <= 0.05 * sent, f"{refused} of {sent} calls refused after the first 5 s"
+    assert sent and refused <= 0.15 * sent, f"{refused} of {sent} calls refused after the first 5 s"
     assert sent / 6.0 >= 0.75 * 20, f"settled far below the quota: {sent / 6.0:.1f}/s"
 
 
