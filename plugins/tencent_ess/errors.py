@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
+
+from .wording import quantity
 
 #: SDK-side codes: a requests exception (`ClientNetworkError`) or a non-200 HTTP status (`ServerNetworkError`).
 NETWORK_CODES = frozenset({"ClientNetworkError", "ServerNetworkError"})
@@ -232,6 +235,34 @@ class AccountStop(EssError):
 
     def __reduce__(self):
         return (type(self), (self.error,))
+
+
+class SealNotListedError(EssError):
+    """The API said a seal of that name exists, or made one without naming it, yet the describe does not list it
+    (yet): worth a retry."""
+
+    transient = True
+
+
+class RetryLater(EssError):
+    """Work left for a task retry: tenants that hit transient errors, seals still in review."""
+
+    transient = True
+
+
+class CheckAgain(Exception):
+    """Seals are still in review (or an older run still applies) and the wait is not over: run this task again at
+    `when`. The DAG turns this into a reschedule, so no worker slot is held meanwhile; not an `EssError`, as it is
+    no failure."""
+
+    def __init__(self, when: datetime, waiting: int) -> None:
+        self.when, self.waiting = when, waiting
+        super().__init__(f"{quantity(waiting, 'seal')} still in review; checking again at {when.isoformat()}")
+
+
+class SandboxCheckFailed(EssError):
+    """The sandbox self-check ran and wrote its report, but an answer contradicts what the product assumes with no
+    emulator profile to explain it, or a check got no answer: the product has not been shown to work there."""
 
 
 class StorageError(EssError):

@@ -380,7 +380,7 @@ class EssHook(BaseHook):
     def _retry(self, action: str, params: dict[str, Any], first: EssApiError) -> dict[str, Any]:
         """The rest of a call whose first attempt failed with `first`, a transient error: tenacity decides from
         that attempt on as if it had made it (the first attempt is made outside it because nearly every call succeeds
-        at once, and building the retry machinery cost ~130 µs a call, 4-5% of a call's client CPU)."""
+        at once, and building the retry machinery for every call costs a few percent of a call's client CPU)."""
         server_errors = 0
 
         def stop(retry_state: Any) -> bool:

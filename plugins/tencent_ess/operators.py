@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from . import DEFAULT_CONN_ID, RETRY_DEFAULTS
+from . import RETRY_DEFAULTS
 from .base import EssMixin
 from .errors import EssValidationError, failure_policy
 from .storage import storage_path
@@ -38,28 +38,8 @@ MAX_LITERAL_IMAGE = 1024
 
 
 class EssBaseOperator(EssMixin, BaseOperator):
-    """Base of the essbasic operators.
-
-    :param proxy_organization_open_id: the sub-enterprise's OpenId (Agent.ProxyOrganizationOpenId).
-    :param operator_open_id: the acting employee's OpenId (Agent.ProxyOperator.OpenId).
-    :param app_id: channel AppId; default: the connection's extra ``app_id``.
-    :param ess_conn_id: Airflow connection id; default ``tencentcloud_ess_default``.
-    """
-
-    def __init__(
-        self,
-        *,
-        proxy_organization_open_id: str,
-        operator_open_id: str,
-        app_id: str | None = None,
-        ess_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.proxy_organization_open_id = proxy_organization_open_id
-        self.operator_open_id = operator_open_id
-        self.app_id = app_id
-        self.ess_conn_id = ess_conn_id
+    """Base of the essbasic operators: `EssMixin`'s arguments (the enterprise, the operator, the AppId and the
+    connection id) and Airflow's."""
 
 
 class CreateSealByImageOperator(EssBaseOperator):

@@ -175,8 +175,8 @@ class ActionRateLimiter:
         """Block until this action may send; the caller sends right after.
 
         Each caller reserves its own slot and sleeps until it, so one thread wakes per slot: a hundred threads
-        polling one shared slot would all wake at each send and spend a core on it (measured: 3.7 ms of CPU a
-        request with 90 threads waiting at 100/s, against 0.3 ms with reservations). At its slot, a caller
+        polling one shared slot would all wake at each send and spend a core on it (the figures:
+        docs/performance.md). At its slot, a caller
         takes a new one when it woke more than STALL late (a stall: the overdue callers queue again instead of
         firing together) or the schedule was cut since it reserved; then it honours the window guard, in turn:
         with the window full, the callers held wait each for its own turn, not all for the oldest send."""

@@ -29,7 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import EssApiError, EssError, EssValidationError, is_account_error, may_have_applied
+from .errors import (
+    EssApiError,
+    EssValidationError,
+    SandboxCheckFailed,
+    is_account_error,
+    may_have_applied,
+)
 from .hooks import EssHook
 from .onboarding.locations import run_name
 from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS, operator_verify
@@ -87,11 +93,6 @@ CHECKS: dict[str, str] = {
 }
 #: Checks of readings the product never relies on: a contradiction there is reported, and the run stays green.
 NOT_RELIED_ON = frozenset({"info_type_0", "describe_limit_above_100"})
-
-
-class SandboxCheckFailed(EssError):
-    """The check ran and wrote its report, but an answer contradicts what the product assumes with no emulator
-    profile to explain it, or a check got no answer: the product has not been shown to work there."""
 
 
 @dataclass

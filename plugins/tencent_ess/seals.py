@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 from .errors import (
     EssApiError,
-    EssError,
     SealExistsError,
     SealMismatchError,
+    SealNotListedError,
     SealRefusedError,
     SealUnusableError,
     may_have_applied,
@@ -39,12 +39,6 @@ REFUSED = frozenset({FAIL})
 NOT_USABLE = frozenset({DISABLE, "STOPPED", "VOID", "INVALID"})
 
 log = logging.getLogger(__name__)
-
-
-class SealNotListedError(EssError):
-    """The API said a seal of that name exists, yet the describe does not list it (yet): worth a retry."""
-
-    transient = True
 
 
 class Granted(NamedTuple):

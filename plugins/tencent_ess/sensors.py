@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.configuration import conf
 
-from . import DEFAULT_CONN_ID
 from .base import EssMixin
 from .errors import EssError, SealUnusableError, failure_policy
 from .seals import USABLE, check_usable, in_review
@@ -42,21 +41,14 @@ class EssSealReviewSensor(EssMixin, BaseSensorOperator):
         self,
         *,
         seal_id: str,
-        proxy_organization_open_id: str,
-        operator_open_id: str,
-        app_id: str | None = None,
-        ess_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poke_interval: float = 30.0,
         timeout: float = timedelta(days=3).total_seconds(),
         **kwargs: Any,
     ) -> None:
+        # The enterprise, operator, AppId and connection id: `EssMixin`'s, as for the operators.
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.seal_id = seal_id
-        self.proxy_organization_open_id = proxy_organization_open_id
-        self.operator_open_id = operator_open_id
-        self.app_id = app_id
-        self.ess_conn_id = ess_conn_id
         self.deferrable = deferrable
 
     def _finish(self, seal_status: str, reason: str) -> bool:

@@ -341,8 +341,8 @@ def derived_concurrency(rate: float, latency: float) -> int:
 def freeze_heap() -> None:
     """Keep the garbage collector's full passes over the heap as it is now out of the rest of this process.
 
-    A task process holds Airflow's whole heap (650,000 objects under `airflow dags test`); a full collection of
-    it holds the GIL, and so every sending thread, for 0.5-0.9 s. That loses the quota of that time, and a request
+    A task process holds Airflow's whole heap (hundreds of thousands of objects); a full collection of it holds
+    the GIL, and so every sending thread, for a large part of a second (docs/performance.md). That loses the quota of that time, and a request
     stamped by the pacer just before the pause reaches the gateway after it, late enough to be refused. The
     objects alive now are frozen (Airflow's executors do the same before forking); what the work allocates from
     here on is collected as usual, and reference counting still frees the frozen objects that die. They are

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import EssError, LedgerError, RevocationBudgetError, redact_location
+from ..errors import CheckAgain, EssError, LedgerError, RetryLater, RevocationBudgetError, redact_location
 from ..storage import storage_path
 from ..wording import quantity
 from . import AWAITING
@@ -60,12 +60,6 @@ from .revocations import Ledger, claim, mark, older_claimants, read_claims, supe
 
 log = logging.getLogger(__name__)
 PLAN_INFO = "plan_info"
-
-
-class RetryLater(EssError):
-    """Work left for a task retry: tenants that hit transient errors, seals still in review."""
-
-    transient = True
 
 
 def chunk_key(number: int) -> str:
@@ -482,15 +476,6 @@ def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------- reviews
-class CheckAgain(Exception):
-    """Seals are still in review and the wait is not over: run this task again at `when` (the DAG turns this into
-    a reschedule, so no worker slot is held meanwhile)."""
-
-    def __init__(self, when: datetime, waiting: int) -> None:
-        self.when, self.waiting = when, waiting
-        super().__init__(f"{waiting} seals still in review; checking again at {when.isoformat()}")
-
-
 def finish_reviews(
     where: Locations,
     awaiting_lists: list[list[dict] | None],
@@ -694,7 +679,7 @@ def report(
             f"plan: {len(bad)} of {len(rows)} tenants are not in sync (nothing was changed); see {summary['json']}"
         )
     if bad:
-        raise EssError(f"{len(bad)} of {len(rows)} tenants not done; see {summary['json']}")
+        raise EssError(f"{len(bad)} of {quantity(len(rows), 'tenant')} not done; see {summary['json']}")
     if unreadable is not None:
         raise LedgerError(
             f"{unreadable}; the report ({summary['json']}) lists no revocations of this run",
