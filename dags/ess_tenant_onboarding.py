@@ -27,7 +27,14 @@ import pendulum
 from airflow.sdk import Param, TriggerRule, dag, task
 
 from tencent_ess import RETRY_DEFAULTS
-from tencent_ess.onboarding import AWAITING
+from tencent_ess.onboarding import (
+    AWAITING,
+    FINISH_TASK,
+    GUARD_TASK,
+    ONBOARD_TASK,
+    PLAN_TASK,
+    REPORT_TASK,
+)
 from tencent_ess.onboarding.wait import ManifestSensor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -183,7 +190,7 @@ def _outputs(outputs: Any) -> list:
 def ess_tenant_onboarding():
     wait = ManifestSensor(task_id="wait_for_manifest", **DEFAULTS)
 
-    @task
+    @task(task_id=PLAN_TASK)
     def plan(ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None) -> list[int]:
         """Refuse unknown conf keys; read and check the manifest; one XCom key per chunk; bad entries become rows."""
         from airflow.sdk.configuration import conf
@@ -204,7 +211,7 @@ def ess_tenant_onboarding():
 
     # A chunk's results (a row per tenant) go to XCom and the report, not into the task log as one huge line.
     # multiple_outputs=False: the dict is one XCom (Airflow would also push each key, doubling a chunk's rows).
-    @task(max_active_tis_per_dagrun=4, show_return_value_in_logs=False, multiple_outputs=False)
+    @task(task_id=ONBOARD_TASK, max_active_tis_per_dagrun=4, show_return_value_in_logs=False, multiple_outputs=False)
     def onboard(
         chunk: int, ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None
     ) -> dict[str, Any]:
@@ -219,6 +226,7 @@ def ess_tenant_onboarding():
 
     # ALL_DONE: a failed chunk must not leave the other chunks' approved image seals ungranted.
     @task(
+        task_id=FINISH_TASK,
         retries=12,
         retry_delay=timedelta(seconds=30),
         retry_exponential_backoff=1.5,
@@ -253,7 +261,7 @@ def ess_tenant_onboarding():
                 raise AirflowRescheduleException(again.when) from None
 
     # One XCom for the summary: Airflow would push each of its keys again, a round trip each.
-    @task(trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+    @task(task_id=REPORT_TASK, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
     def report(
         planned: list | None,
         chunk_outputs: Any,
@@ -294,7 +302,7 @@ def ess_tenant_onboarding():
 
     # Rescheduled (no worker slot held) while a revoking run of an older manifest still runs. Its verdict is small
     # (the revocations it allows are at most max_revocations users) and stays in the log.
-    @task
+    @task(task_id=GUARD_TASK)
     def guard(
         planned: list[int], ds: str | None = None, params: dict | None = None, ti: Any = None, dag_run: Any = None
     ) -> dict:

@@ -109,3 +109,14 @@ def test_parsing_the_sandbox_check_dag_loads_no_api_client_code():
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+def test_the_onboarding_dags_task_ids_are_the_ones_its_task_bodies_use():
+    """The task bodies pull each other's XComs and count the quota's sharers by task id: the DAG must name its tasks
+    with the same constants (`tencent_ess.onboarding`), or the bodies would find nothing."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tencent_ess.onboarding import FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK, REPORT_TASK
+
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "ess_tenant_onboarding.py")).dags["ess_tenant_onboarding"]
+    assert {PLAN_TASK, GUARD_TASK, ONBOARD_TASK, FINISH_TASK, REPORT_TASK} <= set(dag.task_ids)

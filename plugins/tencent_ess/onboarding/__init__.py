@@ -14,3 +14,7 @@ Nothing is imported here, so that the DAG file's parse-time imports stay small.
 #: The XCom key under which each chunk leaves its image seals still in review: finish_reviews reads this, never the
 #: chunks' rows. (Here, not in `tasks`, because the DAG file wires it at parse time.)
 AWAITING = "awaiting"
+
+#: The onboarding DAG's task ids, in one place: the task bodies (`tasks`) pull each other's XComs by them and count
+#: the tasks that share the quota by them, and the DAG file names its tasks with them.
+PLAN_TASK, GUARD_TASK, ONBOARD_TASK, FINISH_TASK, REPORT_TASK = "plan", "guard", "onboard", "finish_reviews", "report"

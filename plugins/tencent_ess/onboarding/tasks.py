@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import CheckAgain, EssError, LedgerError, RetryLater, RevocationBudgetError, redact_location
 from ..storage import storage_path
 from ..wording import quantity
-from . import AWAITING
+from . import AWAITING, FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK
 from .engine import (
     AWAITING_REVIEW,
     DONE,
@@ -69,7 +69,7 @@ def chunk_key(number: int) -> str:
 def pull_chunk(ti: Any, number: int) -> list[dict]:
     """Chunk `number`'s planned tenants, as `plan` pushed them. A chunk `plan` pushed is never missing but by
     accident (its XComs cleaned away, a task cleared without `plan`): that fails, rather than onboard no one."""
-    value = ti.xcom_pull(task_ids="plan", key=chunk_key(number))
+    value = ti.xcom_pull(task_ids=PLAN_TASK, key=chunk_key(number))
     if value is None:
         raise ManifestError(f"chunk {number} of the plan is missing from XCom: clear the run from its plan task")
     return unpack(value)
@@ -126,7 +126,7 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
 
 
 def plan_info(ti: Any) -> dict[str, Any]:
-    info = ti.xcom_pull(task_ids="plan", key=PLAN_INFO)
+    info = ti.xcom_pull(task_ids=PLAN_TASK, key=PLAN_INFO)
     if not info:
         raise ManifestError("the plan task left no plan (it failed or did not run): see its log")
     return info
@@ -150,7 +150,7 @@ def check_plan_current(info: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------------------------------- onboard
 #: The tasks that call the API at volume; the quota is shared among those running, in every run of the DAG.
-QUOTA_SHARERS = ["onboard", "guard", "finish_reviews"]
+QUOTA_SHARERS = [ONBOARD_TASK, GUARD_TASK, FINISH_TASK]
 #: The sharers a task assumes until Airflow has counted them once (a count that fails must not read as "alone"):
 #: a backfill's ten runs of up to four chunks each.
 UNCOUNTED_SHARERS = 40
@@ -184,7 +184,7 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     info = plan_info(ti)
     check_plan_current(info)
     tenants = pull_chunk(ti, chunk)
-    label, task, series = f"chunk {chunk}", f"onboard[{chunk}]", first_try_of_series(ti)
+    label, task, series = f"chunk {chunk}", f"{ONBOARD_TASK}[{chunk}]", first_try_of_series(ti)
     verdict = guard_verdict(ti, params)
     hook = make_hook(conn_id, params, ti)
     superseded = still_superseded(where, ds, params, ti, hook, verdict)
@@ -466,7 +466,7 @@ def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
     policy = Policy.from_params(params)
     if policy.mode == PLAN:
         return {}
-    verdict = ti.xcom_pull(task_ids="guard") or {}
+    verdict = ti.xcom_pull(task_ids=GUARD_TASK) or {}
     if policy.revokes and not verdict.get("checked"):
         raise RevocationBudgetError(
             "the revocation guard's count is missing (its XCom was cleared, or it did not "
@@ -493,23 +493,23 @@ def finish_reviews(
     info = plan_info(ti)
     awaiting = [t for chunk in awaiting_lists for t in unpack(chunk)]
     if not awaiting:
-        return chunk_output([], {"task": "finish_reviews", "try": ti.try_number})
+        return chunk_output([], {"task": FINISH_TASK, "try": ti.try_number})
     check_plan_current(info)
     verdict = guard_verdict(ti, params)
     hook = make_hook(conn_id, params, ti)
     superseded = still_superseded(where, ds, params, ti, hook, verdict)
     if superseded:
         log.warning("reviews: %s", superseded)
-        return chunk_output(superseded_rows(awaiting, superseded), {"task": "finish_reviews", "try": ti.try_number})
+        return chunk_output(superseded_rows(awaiting, superseded), {"task": FINISH_TASK, "try": ti.try_number})
     records, _ = read_records(where.journal(ds, ti.run_id), info["plan_id"])
-    carried = carry_over(records, "finish_reviews", first_try_of_series(ti), awaiting)
+    carried = carry_over(records, FINISH_TASK, first_try_of_series(ti), awaiting)
     todo = [t for t in awaiting if t["fingerprint"] not in carried]
     batch = finish_reviewed(
         hook,
         todo,
         concurrency=params.get("concurrency"),
         log=log,
-        policy=run_policy(where, ds, ti, params, verdict, "finish_reviews"),
+        policy=run_policy(where, ds, ti, params, verdict, FINISH_TASK),
     )
     waiting = [r for r in batch if r.status in (AWAITING_REVIEW, RETRY)]
     results = [r for r in batch if r not in waiting] + list(carried.values())
@@ -517,7 +517,7 @@ def finish_reviews(
         record = attempt_record(
             hook,
             batch,
-            task="finish_reviews",
+            task=FINISH_TASK,
             try_number=ti.try_number,
             plan_id=info["plan_id"],
             finished=(DONE, FAILED),
@@ -529,7 +529,7 @@ def finish_reviews(
         raise RetryLater(
             f"{len(waiting)} seals still under review after {params['review_wait_seconds']}s; checking again on retry"
         )
-    counts = attempt_counts(hook, batch, task="finish_reviews", try_number=ti.try_number, plan_id=info["plan_id"])
+    counts = attempt_counts(hook, batch, task=FINISH_TASK, try_number=ti.try_number, plan_id=info["plan_id"])
     return chunk_output(sorted(results, key=lambda r: r.index), counts)
 
 
@@ -613,10 +613,10 @@ def report(
     attempts = [out["attempt"] for out in outputs] + all_records
     policy = Policy.from_params(params)
     notes = list(problems)
-    blocked = ti.xcom_pull(task_ids="guard", key=GUARD)
+    blocked = ti.xcom_pull(task_ids=GUARD_TASK, key=GUARD)
     if blocked:
         notes.insert(0, blocked["blocked"])
-    verdict = (ti.xcom_pull(task_ids="guard") or {}) if policy.mode != PLAN else {}
+    verdict = (ti.xcom_pull(task_ids=GUARD_TASK) or {}) if policy.mode != PLAN else {}
     superseded = verdict.get("superseded") or next(
         (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), ""
     )
