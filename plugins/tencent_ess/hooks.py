@@ -55,7 +55,8 @@ class EssSettings:
     timeout: float = DEFAULT_TIMEOUT
 
 
-def _is_loopback(hostname: str) -> bool:
+def is_loopback(hostname: str) -> bool:
+    """`localhost` or a loopback address (where plain http and the sandbox check's endpoint are allowed)."""
     if hostname == "localhost":
         return True
     try:
@@ -77,7 +78,7 @@ def parse_endpoint(endpoint: str, allow_plain_http: bool = False, field: str = "
         raise EssConfigError(f"connection {field}: {endpoint!r} is not an http(s) URL like {DEFAULT_ENDPOINT}")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username or parts.password:
         raise EssConfigError(f"connection {field}: {endpoint!r} must be scheme://host[:port] only")
-    if parts.scheme == "http" and not (allow_plain_http or _is_loopback(parts.hostname)):
+    if parts.scheme == "http" and not (allow_plain_http or is_loopback(parts.hostname)):
         raise EssConfigError(
             f"connection {field}: plain http is refused for non-loopback host {parts.hostname!r}; use https"
         )

@@ -36,9 +36,9 @@ from .errors import (
     is_account_error,
     may_have_applied,
 )
-from .hooks import EssHook
+from .hooks import EssHook, is_loopback
 from .onboarding.locations import run_name
-from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS, operator_verify
+from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS, operator_verify, real_size
 from .storage import StoragePath, storage_path, write_atomic
 from .validation import (
     GENERATE_SYSTEM,
@@ -212,14 +212,6 @@ def read_create_on(value: Any, now: float) -> tuple[str, str, str]:
     if abs(number / 1000.0 - now) <= DAY_SECONDS:
         return CONTRADICTED, f"CreateOn {value} (milliseconds)", "createon-ms"
     return CONTRADICTED, f"CreateOn {value}: neither seconds nor milliseconds within a day of now", ""
-
-
-def read_size(row: Mapping[str, Any]) -> tuple[int, int] | None:
-    """(RealWidth, RealHeight), or None when the row does not report them as numbers."""
-    try:
-        return int(row["RealWidth"]), int(row["RealHeight"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------- the check
@@ -416,7 +408,7 @@ class SandboxCheck:
         for finding in (created, size):
             finding.request_ids.extend(filter(None, [answer.request_id]))
         created.settle(*read_create_on(row.get("CreateOn"), self.clock()))
-        measured = read_size(row)
+        measured = real_size(row)
         if measured is None:
             size.settle(
                 CONTRADICTED,
@@ -468,7 +460,7 @@ class SandboxCheck:
             return
         if not self.stages or self.stages[-1] != seal.status:
             self.stages.append(seal.status)
-        seen = (seal.status, read_size(row))
+        seen = (seal.status, real_size(row))
         if not self.image_sizes or self.image_sizes[-1] != seen:
             self.image_sizes.append(seen)
 
@@ -753,7 +745,7 @@ def check_sandbox_endpoint(conn_id: str, scheme: str, netloc: str, allow_other: 
     from urllib.parse import urlsplit
 
     host = urlsplit(f"{scheme}://{netloc}").hostname or ""
-    if host == SANDBOX_HOST or host == "localhost" or _loopback(host) or allow_other:
+    if host == SANDBOX_HOST or is_loopback(host) or allow_other:
         return
     raise EssValidationError(
         "allow_other_endpoint",
@@ -762,15 +754,6 @@ def check_sandbox_endpoint(conn_id: str, scheme: str, netloc: str, allow_other: 
         "Point Variable ess_sandbox_conn_id at a sandbox connection, or set this Param to run "
         "it there anyway",
     )
-
-
-def _loopback(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def run(

@@ -123,6 +123,14 @@ def anonymous_holders(seal: dict[str, Any]) -> int:
     return sum(1 for user in seal.get("AuthorizedUsers") or [] if not (user.get("OpenId") or user.get("UserId")))
 
 
+def real_size(seal: dict[str, Any]) -> tuple[int, int] | None:
+    """A listed seal's (`RealWidth`, `RealHeight`) in mm, or None when it does not report them as numbers."""
+    try:
+        return int(seal["RealWidth"]), int(seal["RealHeight"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
     """How an existing seal differs from the one asked for, in words; empty when it is the same seal.
 
@@ -134,13 +142,10 @@ def differences(spec: SealSpec, seal: dict[str, Any]) -> list[str]:
     found: list[str] = []
     if seal.get("SealType") and seal["SealType"] != spec.seal_type:
         found.append(f"its type is {seal['SealType']}, asked for {spec.seal_type}")
-    width, height = seal.get("RealWidth"), seal.get("RealHeight")
-    if width is None or height is None:
+    size = real_size(seal)
+    if size is None:
         return found
-    try:
-        width, height = int(width), int(height)
-    except (TypeError, ValueError):
-        return found
+    width, height = size
     if width == 0 and height == 0:
         if not spec.from_image:
             found.append("it was made from an uploaded image, asked for a system-drawn seal")
@@ -159,10 +164,10 @@ def unconfirmed(spec: SealSpec, seal: dict[str, Any]) -> str:
     tell an image seal from a drawn one."""
     if not spec.from_image:
         return ""
-    try:
-        width, height = int(seal.get("RealWidth")), int(seal.get("RealHeight"))
-    except (TypeError, ValueError):
+    size = real_size(seal)
+    if size is None:
         return "the API reports no size, so neither its source nor its size could be compared"
+    width, height = size
     if width == 0 and height == 0:
         return (
             f"its printed size is not reported (0x0), so a size of {spec.size} mm could not be compared"
