@@ -113,7 +113,7 @@ def ess_sandbox_check():
 
         from tencent_ess import sandbox
         from tencent_ess.errors import EssConfigError, failure_policy
-        from tencent_ess.params import check_conf
+        from tencent_ess.validation import check_conf
 
         with failure_policy():
             check_conf(dag_run.conf if dag_run is not None else None, PARAMS)

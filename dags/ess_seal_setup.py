@@ -14,8 +14,7 @@ import pendulum
 from airflow.sdk import DAG, Param
 
 from tencent_ess import RETRY_DEFAULTS
-from tencent_ess.operators import ChannelCreateSealPolicyOperator, CreateSealByImageOperator
-from tencent_ess.params import CheckConfOperator
+from tencent_ess.operators import ChannelCreateSealPolicyOperator, CheckConfOperator, CreateSealByImageOperator
 from tencent_ess.sensors import EssSealReviewSensor
 from tencent_ess.validation import (
     GENERATE_SYSTEM,

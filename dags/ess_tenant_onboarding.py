@@ -197,7 +197,7 @@ def ess_tenant_onboarding():
 
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
-        from tencent_ess.params import check_conf
+        from tencent_ess.validation import check_conf
 
         with failure_policy():
             check_conf(dag_run.conf if dag_run is not None else None, PARAMS)

@@ -37,7 +37,12 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": INTEGRATION,
                 "external-doc-url": "https://www.tencentcloud.com/products/ess",
-                "how-to-guide": ["docs/operators.md"],
+                "how-to-guide": [
+                    "docs/operators/index.md",
+                    "docs/operators/seals.md",
+                    "docs/operators/policies.md",
+                    "docs/operators/review.md",
+                ],
                 "tags": ["service"],
             }
         ],

@@ -433,7 +433,7 @@ class EssHook(BaseHook):
             }
             response = self.call("ChannelDescribeOrganizationSeals", {"Agent": probe, "Limit": 1})
         except EssConfigError as err:
-            return False, str(err)
+            return False, self._in_form(str(err))
         except EssApiError as err:
             if err.code in self.PROBE_ACCEPTED:
                 return True, (
@@ -441,11 +441,16 @@ class EssHook(BaseHook):
                     f"enterprise was answered {err.code}, RequestId {err.request_id})"
                 )
             if err.hint:
-                return False, str(err)
+                return False, self._in_form(str(err))
             return False, (
-                f"{err}. The answer does not show that the AppId was accepted: check extra app_id "
-                f"of connection {self.ess_conn_id!r}"
+                f"{self._in_form(str(err))}. The answer does not show that the AppId was accepted: check the "
+                "connection's extra app_id"
             )
         except Exception as err:  # noqa: BLE001 - the UI button wants a message, not a traceback
             return False, f"{type(err).__name__}: {err}"
         return True, f"Credentials and AppId accepted by {self.settings.netloc} (RequestId {response.get('RequestId')})"
+
+    def _in_form(self, message: str) -> str:
+        """A Test button's message says "the connection", not its id: the UI tests an unsaved form under a random
+        id (``connection 'VNdbJbHF'``) that names nothing the user knows."""
+        return message.replace(f"connection {self.ess_conn_id!r}", "the connection")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from . import RETRY_DEFAULTS
-from .base import EssMixin
 from .errors import EssValidationError, failure_policy
+from .mixins import EssMixin
 from .storage import storage_path
 from .validation import (
     DEFAULT_SEAL_TYPE,
+    check_conf,
     check_options,
     check_seal_spec,
     load_seal_image,
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = [
-    "RETRY_DEFAULTS",
     "ChannelCreateSealPolicyOperator",
     "ChannelDeleteSealPoliciesOperator",
     "ChannelUpdateSealStatusOperator",
+    "CheckConfOperator",
     "CreateSealByImageOperator",
     "EssBaseOperator",
 ]
@@ -291,3 +291,21 @@ class ChannelUpdateSealStatusOperator(EssBaseOperator):
             changed = self.seals.disable(self.agent(), seal_id, reason)
         self.log.info("Seal %s: %s", seal_id, "disabled" if changed else "was disabled already")
         return seal_id
+
+
+class CheckConfOperator(BaseOperator):
+    """First task of a DAG: fails the run, before any API call and without retry, when the run's conf holds a
+    key no Param declares (`check_conf`). A plain operator, so that the DAG file needs no `@task` machinery.
+
+    :param known: the Param names the DAG declares.
+    """
+
+    ui_color = "#eeeeee"
+
+    def __init__(self, *, known: Iterable[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.known = sorted(known)
+
+    def execute(self, context: Any) -> None:
+        with failure_policy():
+            check_conf(context["dag_run"].conf, self.known)

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.configuration import conf
 
-from .base import EssMixin
 from .errors import EssError, SealUnusableError, failure_policy
+from .mixins import EssMixin
+
+__all__ = ["EssSealReviewSensor"]
 from .seals import USABLE, check_usable, in_review
 from .validation import require_text
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import hashlib
 import io
 import json
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -494,3 +495,31 @@ def check_tenant(entry: Any, base_dir: str | Path | None = None, check_image: bo
     )
     users = parse_user_ids(entry.get("user_ids"))
     return Tenant(org, operator, spec, tuple(users), image_path)
+
+
+# -- a run's conf: refuse keys no Param declares
+# Airflow merges a run's conf into its params whatever the keys, so a misspelt key (`seal_nmae`) would be ignored
+# silently and the run would go on with the default.
+
+
+def unknown_keys(conf: Mapping[str, Any] | None, known: Iterable[str]) -> list[str]:
+    """The keys of `conf` that are not in `known`, sorted."""
+    known_set = set(known)
+    return sorted(key for key in (conf or {}) if key not in known_set)
+
+
+def check_conf(conf: Mapping[str, Any] | None, known: Iterable[str]) -> None:
+    """Raise `EssValidationError` if `conf` holds a key `known` does not: names each unknown key, the known
+    key it most resembles, and the full list of known keys."""
+    known_sorted = sorted(known)
+    bad = unknown_keys(conf, known_sorted)
+    if not bad:
+        return
+    described = []
+    for key in bad:
+        close = difflib.get_close_matches(str(key), known_sorted, n=1, cutoff=0.6)
+        described.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    plural = "s" if len(bad) > 1 else ""
+    raise EssValidationError(
+        "conf", f"unknown key{plural} {', '.join(described)}; known keys: {', '.join(known_sorted)}"
+    )

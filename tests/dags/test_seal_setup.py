@@ -79,7 +79,7 @@ def test_unknown_conf_key_fails_the_run_before_any_call(airflow_db, dag, ess_con
 
 def test_check_conf_names_the_key_and_the_known_ones():
     from tencent_ess.errors import EssValidationError
-    from tencent_ess.params import check_conf
+    from tencent_ess.validation import check_conf
 
     known = ["seal_name", "seal_type", "user_ids"]
     check_conf({"seal_name": "x"}, known)

@@ -204,7 +204,7 @@ def test_test_connection_fails_on_an_answer_that_does_not_prove_the_app_id(ess_c
 
     monkeypatch.setattr(EssHook, "call", answer)
     ok, message = EssHook().test_connection()
-    assert not ok and "MissingParameter" in message and "check extra app_id" in message, message
+    assert not ok and "MissingParameter" in message and "extra app_id" in message, message
 
 
 def test_permanent_error_raised_at_once_with_one_call(ess_conn):
@@ -469,3 +469,14 @@ def test_errors_about_one_enterprise_say_which_input_and_what_to_do(
     with pytest.raises(EssApiError) as info:
         hook.call("ChannelDescribeOrganizationSeals", {"Agent": hook.agent(ORG, OPERATOR), "Limit": 1})
     assert info.value.code == code and not info.value.transient and f"check {words}" in str(info.value)
+
+
+def test_test_connection_of_an_unsaved_form_names_no_random_id(ess_conn, monkeypatch):
+    """The UI tests an unsaved form under a random id: its messages say "the connection", never that id."""
+    conn = json.loads(conn_json(ess_conn))
+    monkeypatch.setenv("AIRFLOW_CONN_VNDBJBHF", json.dumps({**conn, "extra": {**conn["extra"], "timeout": "soon"}}))
+    ok, message = EssHook(ess_conn_id="VNdbJbHF").test_connection()
+    assert not ok and message == "the connection: extra 'timeout' must be a number of seconds", message
+    monkeypatch.setenv("AIRFLOW_CONN_VNDBJBHF", conn_json(ess_conn, extra={"app_id": "NoSuchApp01"}))
+    ok, message = EssHook(ess_conn_id="VNdbJbHF").test_connection()
+    assert not ok and "VNdbJbHF" not in message and "extra app_id" in message, message

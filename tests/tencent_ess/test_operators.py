@@ -177,7 +177,8 @@ def test_the_dags_default_args_decide_retries_not_the_operator():
     import pendulum
     from airflow.sdk import DAG
 
-    from tencent_ess.operators import RETRY_DEFAULTS, CreateSealByImageOperator
+    from tencent_ess import RETRY_DEFAULTS
+    from tencent_ess.operators import CreateSealByImageOperator
     from tencent_ess.sensors import EssSealReviewSensor
 
     agent_args = {"proxy_organization_open_id": ORG, "operator_open_id": OPERATOR}

@@ -1,6 +1,6 @@
 """Where the day's manifest is read, seal images are found, and the report and attempt journal are written
 (Variables `ess_tenant_manifest_dir`, `ess_seal_image_dir`, `ess_report_dir`: each a folder or an object-storage
-URL such as `s3://bucket/x`), and the manifest wait policy. Light on imports: the DAG file uses it at parse time."""
+URL such as `s3://bucket/x`). Light on imports: the DAG file uses it at parse time."""
 
 from __future__ import annotations
 
@@ -96,15 +96,3 @@ def require_manifest_folder(manifest: StoragePath) -> None:
             f"the manifest folder {redact_location(manifest.parent)} does not exist: check the "
             "Variable ess_tenant_manifest_dir (a day without a manifest needs the folder to exist)"
         )
-
-
-def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
-    """'present', 'wait' (keep polling) or 'missing' (give up): the wait policy of Params
-    `manifest_wait_minutes` (0: do not wait) and `manifest_required`."""
-    path = where.manifest(ds)
-    if is_present(path):  # a StorageError (unreadable, unreachable) is never "missing"
-        return "present"
-    require_manifest_folder(path)
-    if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
-        return "wait"
-    return "missing"

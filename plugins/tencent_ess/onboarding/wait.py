@@ -1,4 +1,5 @@
-"""ManifestSensor: waits for the day's manifest, deferring between checks (no worker slot held)."""
+"""The manifest wait: its policy (Params `manifest_wait_minutes`, `manifest_required`) and `ManifestSensor`, which
+waits for the day's manifest, deferring between checks (no worker slot held)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,33 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from ..errors import failure_policy, redact_location
-from .locations import Locations, manifest_wait, run_day
+from ..storage import StoragePath, is_present
+from .locations import Locations, require_manifest_folder, run_day
 
 STARTED = "wait_started"
+
+
+def manifest_present(path: StoragePath) -> bool:
+    """Whether the manifest at `path` is there. A location that cannot be read (`StorageError`), or a manifest
+    folder that does not exist (`ManifestError`), raises: neither is ever "not yet"."""
+    if is_present(path):
+        return True
+    require_manifest_folder(path)
+    return False
+
+
+def manifest_wait(where: Locations, ds: str, params: dict[str, Any], started: float, now: float) -> str:
+    """'present', 'wait' (keep polling) or 'missing' (give up): the wait policy of Params
+    `manifest_wait_minutes` (0: do not wait) and `manifest_required`."""
+    if manifest_present(where.manifest(ds)):
+        return "present"
+    if now - started < 60 * float(params.get("manifest_wait_minutes") or 0):
+        return "wait"
+    return "missing"
 
 
 def poll_interval(params: dict[str, Any]) -> float:
@@ -20,10 +41,19 @@ def poll_interval(params: dict[str, Any]) -> float:
     return min(60.0, max(1.0, 3.0 * float(params.get("manifest_wait_minutes") or 0)))
 
 
-class ManifestSensor(BaseOperator):
+class ManifestSensor(BaseSensorOperator):
     """Waits for the day's manifest without holding a worker slot (it defers between checks), up to Param
     `manifest_wait_minutes`; then, if it never came, fails when Param `manifest_required` is true, and
-    otherwise lets `plan` record "no manifest at <path>" in the run's report."""
+    otherwise lets `plan` record "no manifest at <path>" in the run's report.
+
+    A deferrable sensor: `execute` pokes once and defers between pokes (the deferral replaces the base class's
+    poke loop, whose `timeout` a trigger-form Param could not set); `poke` is the one look.
+
+    :param default_manifest_dir: the manifest folder when Variable `ess_tenant_manifest_dir` is unset.
+    :param default_report_dir: the report folder when Variable `ess_report_dir` is unset.
+    :param default_image_dir: the seal image folder when Variable `ess_seal_image_dir` is unset.
+    :param poll_seconds: seconds between looks; default: about 20 looks over the wait (`poll_interval`).
+    """
 
     ui_color = "#e8f0e0"
 
@@ -42,6 +72,16 @@ class ManifestSensor(BaseOperator):
         self.default_image_dir = default_image_dir
         self.poll_seconds = poll_seconds
 
+    def where(self) -> Locations:
+        """The run's locations (Variables, or this sensor's defaults)."""
+        return Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
+
+    def poke(self, context: Any) -> bool:
+        """Whether the day's manifest is there (`manifest_present`)."""
+        with failure_policy():
+            ds = run_day(context["params"], context.get("ds"), getattr(context.get("dag_run"), "run_after", None))
+            return manifest_present(self.where().manifest(ds))
+
     def execute(self, context: Any) -> str | None:
         started = time.time()
         # Kept in XCom (not cleared on resuming from a deferral): the trigger's event replaces next_kwargs in
@@ -55,7 +95,7 @@ class ManifestSensor(BaseOperator):
 
         if started is None:
             started = float(context["ti"].xcom_pull(task_ids=self.task_id, key=STARTED) or time.time())
-        where = Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
+        where = self.where()
         params = context["params"]
         dag_run = context.get("dag_run")
         # A location that cannot be read fails (permission: now; network: by task retry), never reads as "missing".

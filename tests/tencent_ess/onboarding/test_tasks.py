@@ -189,9 +189,10 @@ def test_a_writing_task_of_an_older_run_yields_to_a_newer_apply_claimed_since(tm
 
 def test_a_missing_manifest_folder_is_not_a_day_without_a_manifest(tmp_path):
     """Review finding: a mistyped folder or an unmounted volume read as "no manifest today", green, every day."""
-    from tencent_ess.onboarding.locations import Locations, manifest_wait
+    from tencent_ess.onboarding.locations import Locations
     from tencent_ess.onboarding.manifest import ManifestError
     from tencent_ess.onboarding.tasks import plan
+    from tencent_ess.onboarding.wait import manifest_wait
 
     where = Locations(str(tmp_path / "no-such-folder"), str(tmp_path / "reports"), str(tmp_path))
     with pytest.raises(ManifestError, match="manifest folder .*no-such-folder does not exist"):
