@@ -1,7 +1,9 @@
 """Every code block of the README, docs/ and the emulator's README runs (or, for shell lines, is checked) here.
 
-- ```python blocks: the operators guide's are DAG files, each run with dag.test() against the emulator (the
-  trigger's example is run against a seal made for it); every other page's are executed;
+- ```python blocks: in the operators guide (docs/operators/), a block marked `<!-- example: FILE REGION -->` must
+  equal that region of a runnable example DAG (tests/system/test_examples.py runs them), a whole DAG file is run
+  with dag.test() against the emulator, and the trigger's example is run against a seal made for it; every other
+  page's are executed;
 - ```json blocks: parsed, and a manifest example is planned with the same rules as the DAG;
 - shell blocks: `make X` names a Makefile target, `python -m ess_emulator ...` parses with the emulator's own
   options, `export AIRFLOW_CONN_...='{json}'` is a connection the hook accepts.
@@ -25,7 +27,8 @@ def blocks(path: Path, language: str) -> list[str]:
     return [body for lang, body in FENCE.findall(path.read_text(encoding="utf-8")) if lang == language]
 
 
-README, GUIDE = ROOT / "README.md", ROOT / "docs" / "operators.md"
+README = ROOT / "README.md"
+GUIDE = sorted((ROOT / "docs" / "operators").glob("*.md"))  # the operators guide, one page per family
 #: Every page of documentation: what the README links to, and what links to it.
 PAGES = [
     README,
@@ -34,7 +37,19 @@ PAGES = [
     ROOT / "bench" / "README.md",
     ROOT / "CHANGELOG.md",
 ]
-OTHER_PAGES = [page for page in PAGES if page != GUIDE]
+OTHER_PAGES = [page for page in PAGES if page not in GUIDE]
+EXAMPLES = ROOT / "tests" / "system" / "tencent_ess"
+INCLUDE = re.compile(r"^<!-- example: (\S+) (\w+) -->\n```python\n(.*?)^```", re.S | re.M)
+REGION = re.compile(r"^[ \t]*# \[START (\w+)\]\n(.*?)^[ \t]*# \[END \1\]", re.S | re.M)
+
+
+def guide_blocks() -> list[str]:
+    """The guide's python blocks that are not example regions (checked by `test_guide_examples_are_...`)."""
+    found = []
+    for page in GUIDE:
+        text = INCLUDE.sub("", page.read_text(encoding="utf-8"))
+        found += [body for lang, body in FENCE.findall(text) if lang == "python"]
+    return found
 
 
 def shell_lines() -> list[str]:
@@ -58,7 +73,8 @@ def shell_lines() -> list[str]:
 
 
 def test_the_docs_have_code_to_check():
-    assert blocks(README, "python") and blocks(GUIDE, "python") and shell_lines()
+    assert blocks(README, "python") and guide_blocks() and shell_lines()
+    assert len(GUIDE) >= 4 and all(INCLUDE.search(page.read_text(encoding="utf-8")) for page in GUIDE[1:])
     assert [body for page in PAGES for body in blocks(page, "json")]
 
 
@@ -131,8 +147,8 @@ def test_shell_lines_name_real_targets_options_and_connections():
 
 def _guide_dags() -> list[tuple[str, str]]:
     found = []
-    for source in blocks(GUIDE, "python"):
-        match = re.search(r'DAG\("(\w+)"', source)
+    for source in guide_blocks():
+        match = re.search(r'DAG\(\s*"(\w+)"', source)
         if match:
             found.append((match.group(1), source))
     return found
@@ -147,7 +163,7 @@ def test_operators_guide_dags_run_against_the_emulator(airflow_db, ess_conn, mon
 
     monkeypatch.setenv("AIRFLOW_VAR_SEAL_PNG", png_b64(size=(120, 120)))
     path = TEST_DAGS / f"{dag_id}.py"
-    path.write_text("# airflow DAG from docs/operators.md\n" + source, encoding="utf-8")
+    path.write_text("# airflow DAG from docs/operators/\n" + source, encoding="utf-8")
     dag = DagBag(dag_folder=str(path)).dags[dag_id]
     result = run_dag(dag)
     assert result.state == "success", result.states
@@ -160,9 +176,9 @@ def test_operators_guide_trigger_example_runs(ess_conn, capsys):
     from tencent_ess.validation import check_seal_spec
     from tests.conftest import agent
 
-    [source] = [s for s in blocks(GUIDE, "python") if "EssSealReviewTrigger(" in s]
+    [source] = [s for s in guide_blocks() if "EssSealReviewTrigger(" in s]
     seal_id = SealOperations(EssHook()).create_or_reuse(agent(), check_seal_spec(seal_name="触发器章")).seal_id
-    exec(compile(source, "docs/operators.md", "exec"), {"__name__": "guide_block", "SEAL_ID": seal_id})  # noqa: S102
+    exec(compile(source, "docs/operators/review.md", "exec"), {"__name__": "guide_block", "SEAL_ID": seal_id})  # noqa: S102
     assert "'status': 'success'" in capsys.readouterr().out
 
 
@@ -170,7 +186,7 @@ def _documented_arguments() -> dict[str, set[str]]:
     """Each operator section of the guide ("## `Name` ..."): the argument names its table lists."""
     sections: dict[str, set[str]] = {}
     current = None
-    for line in GUIDE.read_text(encoding="utf-8").splitlines():
+    for line in "\n".join(page.read_text(encoding="utf-8") for page in GUIDE).splitlines():
         heading = re.match(r"^## `(\w+)`", line)
         if heading:
             current = heading.group(1)
@@ -192,7 +208,8 @@ def test_each_operators_documented_arguments_are_its_signature():
     classes = {
         name: getattr(tencent_ess.operators, name, None) or getattr(tencent_ess.sensors, name) for name in documented
     }
-    assert len(classes) >= 5, documented
+    public = {*tencent_ess.operators.__all__, *tencent_ess.sensors.__all__} - {"EssBaseOperator"}
+    assert public - set(classes) == set(), f"operators not in the guide: {sorted(public - set(classes))}"
     for name, cls in classes.items():
         own, accepted = set(), set()
         for klass in cls.__mro__:
@@ -210,3 +227,23 @@ def test_each_operators_documented_arguments_are_its_signature():
         assert documented[name] - accepted == set(), (
             f"{name}: documented but not accepted {sorted(documented[name] - accepted)}"
         )
+
+
+def test_guide_examples_are_regions_of_the_example_dags():
+    """Each `<!-- example: FILE REGION -->` block is, character for character, that region of the example DAG (so
+    the docs show what the tests run), and every region of every example DAG is shown somewhere."""
+    import textwrap
+
+    regions = {
+        (str(path.relative_to(ROOT)), name): textwrap.dedent(body).strip("\n") + "\n"
+        for path in sorted(EXAMPLES.glob("example_*.py"))
+        for name, body in REGION.findall(path.read_text(encoding="utf-8"))
+    }
+    assert len(regions) >= 6, regions
+    shown = set()
+    for page in GUIDE:
+        for file, name, body in INCLUDE.findall(page.read_text(encoding="utf-8")):
+            assert (file, name) in regions, f"{page.name}: no region {name} in {file}"
+            assert body == regions[file, name], f"{page.name}: {name} differs from {file}"
+            shown.add((file, name))
+    assert set(regions) - shown == set(), f"regions shown nowhere: {sorted(set(regions) - shown)}"
