@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -40,7 +41,6 @@ DEPLOYMENT_KEYS = (
     "AIRFLOW__CORE__FERNET_KEY",
     "AIRFLOW__API_AUTH__JWT_SECRET",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
-    "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT",
     "AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR",
     "AIRFLOW_VAR_ESS_REPORT_DIR",
 )
@@ -164,6 +164,7 @@ class Stack:
         self.env = self._airflow_env()
         self.log("airflow db migrate ...")
         self.airflow("db", "migrate", check=True, timeout=600)
+        self.log(self.seed_connection())
         self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self._spawn("scheduler", ["scheduler"])
         self._spawn("dag-processor", ["dag-processor"])
@@ -325,6 +326,20 @@ class Stack:
         conn.update(host=host, port=int(port), schema="http")
         return json.dumps(conn)
 
+    def write_cli_env(self) -> Path:
+        """`.stack/cli.env`: this stack's Airflow settings as `export` lines, so that `airflow ...` in a shell acts
+        on its PostgreSQL database, not on `.airflow`'s SQLite (mode 0600: it holds the Fernet key)."""
+        path = self.workdir / "cli.env"
+        keys = sorted(k for k in self.env if k.startswith("AIRFLOW") or k in ("PYTHONPATH", "NO_PROXY"))
+        path.write_text("".join(f"export {k}={shlex.quote(self.env[k])}\n" for k in keys), encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def seed_connection(self) -> str:
+        """Store the default connection in the metadata DB unless one is there (the UI's edits win): the
+        Connections page shows it and edits what runs use, as compose's airflow-init does."""
+        return seed_connection(self.env, self.connection(), self.workdir / "connection.json")
+
     def _keys(self) -> tuple[str, str]:
         """The Fernet key (kept with the database it encrypts) and this start's JWT secret."""
         from cryptography.fernet import Fernet
@@ -345,7 +360,6 @@ class Stack:
             "AIRFLOW__CORE__FERNET_KEY": fernet,
             "AIRFLOW__API_AUTH__JWT_SECRET": jwt,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
-            "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": self.connection(),
             "AIRFLOW_VAR_ESS_TENANT_MANIFEST_DIR": str(self.manifest_dir),
             "AIRFLOW_VAR_ESS_REPORT_DIR": str(self.report_dir),
         }
@@ -475,6 +489,32 @@ def _run(cmd: list[str], timeout: float) -> None:
         raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}):\n{(run.stdout + run.stderr)[-2000:]}")
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the checkout when it is inside it (what a user types from there)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def seed_connection(env: dict[str, str], conn_json: str, remembered: Path) -> str:
+    """Run deploy/seed_connection.py with `env`: store `conn_json` unless a connection is stored that someone
+    edited. `remembered` keeps what was stored last time (the emulator's port changes with each start)."""
+    previous = remembered.read_text(encoding="utf-8") if remembered.exists() else ""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "seed_connection.py")],
+        env={**env, "ESS_CONNECTION": conn_json, "ESS_CONNECTION_PREVIOUS": previous},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"storing the connection failed:\n{(run.stdout + run.stderr)[-2000:]}")
+    remembered.write_text(conn_json, encoding="utf-8")
+    remembered.chmod(0o600)
+    return run.stdout.strip()
+
+
 def terminate(proc: subprocess.Popen, name: str, log: Callable[[str], None] = print) -> None:
     """End `proc` and, if it leads its own process group, everything in that group (SIGTERM, then SIGKILL)."""
     if proc.poll() is not None:
@@ -519,15 +559,19 @@ def main() -> int:
         postgres_url=args.postgres,
         redis_url=args.redis,
         emulator_args=("--review-seconds", args.review_seconds),
+        report_dir=ROOT / "output",  # where `make demo` and the README say reports are
     )
     # Ctrl-C reaches this process only (the children have their own process groups); stop() ends them in order.
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops everything too
     try:
         stack.start()
+        cli = stack.write_cli_env()
         print(
             f"\nAirflow UI:  {stack.url}\nuser:        {USER}\npassword:    {stack.password}\n"
             f"emulator:    {stack.emulator_url} (state: {stack.emulator_url}/_emulator/state)\n"
-            f"logs:        {stack.logs}/\nCtrl-C stops everything.",
+            f"reports:     {stack.report_dir}/\nlogs:        {stack.logs}/\n"
+            f"CLI:         . {_shown(cli)} && .venv/bin/airflow dags list   (any shell: the CLI then acts on this stack)\n"
+            "Ctrl-C stops everything.",
             flush=True,
         )
         while not (dead := stack.dead()):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from emulator_process import ROOT, demo_connection, start_emulator
-from stack import terminate
+from stack import seed_connection, terminate
 
 USER = "admin"
 PORT = int(os.environ.get("AIRFLOW_PORT", "8080"))
@@ -46,8 +46,11 @@ def main() -> int:
         "AIRFLOW__API__HOST": os.environ.get("AIRFLOW__API__HOST", "127.0.0.1"),
         # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-        "AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT": json.dumps(conn),
     }
+    # The connection lives in the metadata DB (the UI shows it; its edits are what runs use), so the DB must exist
+    print("airflow db migrate ...", flush=True)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    print(seed_connection(env, json.dumps(conn), home / "ess_connection.json"), flush=True)
     print(
         f"emulator on {url}\nAirflow UI:  http://localhost:{PORT}\nuser:        {USER}\npassword:    {password}\n"
         "starting airflow standalone (Ctrl-C stops both) ...",

@@ -34,16 +34,15 @@ def test_services(compose):
 
 
 @pytest.mark.parametrize("name", sorted(AIRFLOW_SERVICES))
-def test_airflow_services_share_image_executor_and_connection(compose, name):
+def test_airflow_services_share_image_executor_and_settings(compose, name):
     service = compose["services"][name]
     env = service["environment"]
     assert service["build"] == "." and read_env_file()["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] and env["AIRFLOW__CELERY__BROKER_URL"].startswith(
         "redis://"
     )
-    default_conn = re.fullmatch(r"\$\{ESS_CONNECTION:-(.*)\}", env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]).group(1)
-    conn = json.loads(default_conn)
-    assert conn["conn_type"] == "tencentcloud_ess" and (conn["host"], conn["port"]) == ("ess-emulator", 8964)
+    # the connection is in the metadata DB (airflow-init stores it), never an env var the UI cannot override
+    assert not [key for key in env if key.startswith("AIRFLOW_CONN_")]
     assert {"./dags:/opt/airflow/dags", "./data:/opt/airflow/data"} <= {
         v.replace("${AIRFLOW_PROJ_DIR:-.}", ".") for v in service["volumes"]
     }
@@ -64,8 +63,11 @@ def test_the_default_connection_is_accepted_by_the_hook(compose):
 
     from tencent_ess.hooks import settings_from_connection
 
-    raw = compose["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"]
-    conn = Connection.from_json(raw[len("${ESS_CONNECTION:-") : -1], conn_id="tencentcloud_ess_default")
+    init = compose["services"]["airflow-init"]
+    assert "/opt/ess/deploy/seed_connection.py" in init["command"][-1]
+    assert "COPY --chown=airflow:root deploy/seed_connection.py /opt/ess/deploy/" in (ROOT / "Dockerfile").read_text()
+    default = re.fullmatch(r"\$\{ESS_CONNECTION:-(.*)\}", init["environment"]["ESS_CONNECTION"]).group(1)
+    conn = Connection.from_json(default, conn_id="tencentcloud_ess_default")
     settings = settings_from_connection(conn)
     assert (settings.scheme, settings.netloc) == ("http", "ess-emulator:8964")
 
@@ -90,7 +92,34 @@ def test_the_native_stack_sets_every_deployment_key_and_reads_the_shared_file(tm
     for key, value in read_env_file().items():
         assert env[key] == value, key
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
-    assert json.loads(env["AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT"])["port"] == 3
+    assert not [key for key in env if key.startswith("AIRFLOW_CONN_")]  # stored in the DB: the UI edits it
+    assert json.loads(stack.connection())["port"] == 3
+
+
+def test_the_connection_is_stored_once_and_the_uis_edits_win(airflow_db, monkeypatch):
+    """deploy/seed_connection.py: stores the connection; keeps one someone edited; replaces one still as it left
+    it (a local emulator's port moves with each start)."""
+    sys.path.insert(0, str(ROOT / "deploy"))
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+    from seed_connection import seed
+
+    def stored() -> Connection:
+        with create_session() as session:
+            conn = session.query(Connection).filter_by(conn_id="ess_seeded").one()
+            session.expunge(conn)
+            return conn
+
+    first = json.dumps({"conn_type": "tencentcloud_ess", "host": "127.0.0.1", "port": 1, "password": "k1"})
+    moved = json.dumps({"conn_type": "tencentcloud_ess", "host": "127.0.0.1", "port": 2, "password": "k1"})
+    assert "stored" in seed("ess_seeded", first) and stored().port == 1
+    assert "kept" in seed("ess_seeded", moved) and stored().port == 1  # no record of what it stored: kept
+    assert "updated" in seed("ess_seeded", moved, previous_json=first) and stored().port == 2
+    with create_session() as session:  # an edit in the UI
+        session.query(Connection).filter_by(conn_id="ess_seeded").one().password = "edited"
+    message = seed("ess_seeded", first, previous_json=moved)
+    assert "kept" in message and (stored().port, stored().password) == (2, "edited")
+    assert "k1" not in message and "edited" not in message
 
 
 def test_shared_settings_are_what_celery_needs():

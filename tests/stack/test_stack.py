@@ -66,6 +66,57 @@ def test_image_seal_defers_to_the_triggerer_then_grants_and_a_system_seal_succee
     assert sorted(seals["财务专用章"]["authorized_user_ids"]) == ["n9528", "n9529"]
 
 
+def test_the_connection_is_stored_in_the_db_and_an_edit_there_is_what_runs_use(stack, api):
+    """The Connections page shows the default connection (no env var shadows it), and a key changed there is the
+    key the workers sign with: a wrong one fails the run at once, naming the refusal; the right one works again."""
+    import json
+    from urllib.parse import urlsplit
+
+    stored = api.call("GET", "/connections/tencentcloud_ess_default")
+    assert stored["conn_type"] == "tencentcloud_ess" and stored["port"] == urlsplit(stack.emulator_url).port
+    good = json.loads(stack.connection())["password"]
+
+    def set_key(key: str) -> None:
+        body = {"connection_id": "tencentcloud_ess_default", "conn_type": "tencentcloud_ess", "password": key}
+        api.call("PATCH", "/connections/tencentcloud_ess_default", params={"update_mask": "password"}, json=body)
+
+    conf = {**IDENTITY, "seal_name": "改键章", "seal_type": "OTHER", "user_ids": ["n9528"]}
+    set_key("not-the-right-key-0000000000000000")
+    try:
+        run_id = api.trigger("ess_seal_setup", conf)
+        assert api.wait_run("ess_seal_setup", run_id, timeout=300)["state"] == "failed"
+        tis = {t["task_id"]: t for t in api.task_instances("ess_seal_setup", run_id)}
+        assert tis["create_seal"]["state"] == "failed" and tis["create_seal"]["try_number"] == 1  # not retried
+    finally:
+        set_key(good)
+    run_id = api.trigger("ess_seal_setup", conf)
+    assert api.wait_run("ess_seal_setup", run_id, timeout=300)["state"] == "success"
+
+
+def test_the_printed_cli_line_acts_on_the_stacks_database(stack):
+    """`. .stack/cli.env` in a plain shell: the CLI then reads the stack's PostgreSQL (its connection, its DAGs),
+    not `.airflow`'s SQLite."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    cli = stack.write_cli_env()
+    assert oct(cli.stat().st_mode & 0o777) == "0o600"
+    shell = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    run = subprocess.run(
+        ["bash", "-c", f". {cli} && {sys.executable} -m airflow connections get tencentcloud_ess_default -o json"],
+        env=shell,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    (conn,) = json.loads(run.stdout[run.stdout.index("[") :])
+    assert int(conn["port"]) == urlsplit(stack.emulator_url).port
+
+
 def calls_and_refusals(before: dict, after: dict) -> tuple[int, int]:
     """API calls the emulator answered between two of its states, and how many of them were RequestLimitExceeded."""
     calls, refused = calls_between(before, after)
