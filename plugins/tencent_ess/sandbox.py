@@ -38,7 +38,17 @@ from .errors import (
 )
 from .hooks import EssHook, is_loopback
 from .onboarding.locations import run_name
-from .seals import DESCRIBE_PAGE, DISABLE, EXISTS_CODE, FAIL, IN_REVIEW, SUCCESS, operator_verify, real_size
+from .seals import (
+    DESCRIBE_PAGE,
+    DISABLE,
+    EXISTS_CODE,
+    FAIL,
+    IN_REVIEW,
+    SUCCESS,
+    create_params,
+    operator_verify,
+    real_size,
+)
 from .storage import StoragePath, storage_path, write_atomic
 from .validation import (
     GENERATE_SYSTEM,
@@ -333,7 +343,7 @@ class SandboxCheck:
         or `ExistSameSealName` after such an attempt: our names are unique to this run) is looked up by name and
         kept for the cleanup; any other error leaves no seal of ours."""
         seal = MadeSeal(kind, spec.seal_name)
-        answer = self._call("CreateSealByImage", {"Agent": self.agent, **spec.to_params(image)}, finding)
+        answer = self._call("CreateSealByImage", {"Agent": self.agent, **create_params(spec, image)}, finding)
         if answer.ok:
             self.seals.append(seal)
             log.info(

@@ -41,6 +41,24 @@ NOT_USABLE = frozenset({DISABLE, "STOPPED", "VOID", "INVALID"})
 log = logging.getLogger(__name__)
 
 
+def create_params(spec: SealSpec, seal_image: str = "") -> dict[str, Any]:
+    """CreateSealByImage's parameters for `spec` (Agent and Options aside): the wire format, in one place. Empty
+    optional fields are left out, as the API's defaults apply then."""
+    params: dict[str, Any] = {"SealName": spec.seal_name, "SealType": spec.seal_type}
+    optional = {
+        "GenerateSource": spec.generate_source,
+        "SealStyle": spec.seal_style,
+        "SealSize": spec.seal_size,
+        "SealHorizontalText": spec.seal_horizontal_text,
+        "TaxIdentifyCode": spec.tax_identify_code,
+        "SealDescription": spec.seal_description,
+        "SubSealType": spec.sub_seal_type,
+        "SealImage": seal_image,
+    }
+    params.update({key: value for key, value in optional.items() if value})
+    return params
+
+
 class Granted(NamedTuple):
     """What a grant did: users newly granted, users who held the seal already (request order), and the link where
     the operator must verify before it takes effect (`operator_verify`; empty when none was asked)."""
@@ -244,7 +262,7 @@ class SealOperations:
             return self._reuse(spec, existing, if_exists, own=False)
         started = time.time()
         try:
-            params = {"Agent": agent, **spec.to_params(image), **({"Options": options} if options else {})}
+            params = {"Agent": agent, **create_params(spec, image), **({"Options": options} if options else {})}
             response = self.hook.call("CreateSealByImage", params)
         except EssApiError as err:
             if err.code != EXISTS_CODE:

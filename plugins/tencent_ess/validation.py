@@ -314,22 +314,6 @@ class SealSpec:
             return self.seal_size
         return self.seal_size or ("40_30" if self.shape == "ellipse" else "42_42")
 
-    def to_params(self, seal_image: str = "") -> dict[str, Any]:
-        """The API parameters; empty optional fields are left out, as the API's defaults apply then."""
-        params: dict[str, Any] = {"SealName": self.seal_name, "SealType": self.seal_type}
-        optional = {
-            "GenerateSource": self.generate_source,
-            "SealStyle": self.seal_style,
-            "SealSize": self.seal_size,
-            "SealHorizontalText": self.seal_horizontal_text,
-            "TaxIdentifyCode": self.tax_identify_code,
-            "SealDescription": self.seal_description,
-            "SubSealType": self.sub_seal_type,
-            "SealImage": seal_image,
-        }
-        params.update({key: value for key, value in optional.items() if value})
-        return params
-
 
 def check_seal_spec(
     *,

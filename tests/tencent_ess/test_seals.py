@@ -6,7 +6,7 @@ import pytest
 
 from tencent_ess.errors import EssApiError, SealExistsError, SealMismatchError, SealRefusedError
 from tencent_ess.hooks import EssHook
-from tencent_ess.seals import SealOperations, differences
+from tencent_ess.seals import SealOperations, create_params, differences
 from tencent_ess.validation import check_seal_spec
 from tests.conftest import agent, conn_json, emulator_state, png_b64
 
@@ -80,7 +80,7 @@ def test_an_image_seal_is_the_same_seal_under_both_readings_of_its_size(size):
     spec = check_seal_spec(seal_name="章", has_image=True, seal_size=size or None)
     for reported in ((0, 0), (42, 42)):
         assert differences(spec, {"SealType": "CONTRACT", "RealWidth": reported[0], "RealHeight": reported[1]}) == []
-    assert spec.seal_style == "" and "SealStyle" not in spec.to_params()
+    assert spec.seal_style == "" and "SealStyle" not in create_params(spec)
 
 
 def test_an_image_seal_ignores_the_drawn_shapes_rules():

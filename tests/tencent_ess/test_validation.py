@@ -7,6 +7,7 @@ import base64
 import pytest
 
 from tencent_ess.errors import EssValidationError
+from tencent_ess.seals import create_params
 from tencent_ess.validation import check_seal_spec, check_tenant, load_seal_image, parse_user_ids
 from tests.conftest import png_bytes
 
@@ -15,7 +16,7 @@ GOOD = dict(seal_name="合同专用章", seal_type="CONTRACT", generate_source="
 
 def test_a_good_system_seal_becomes_api_params():
     spec = check_seal_spec(**GOOD, seal_style="cycle", seal_size="45_45", seal_horizontal_text="横向")
-    assert spec.to_params() == {
+    assert create_params(spec) == {
         "SealName": "合同专用章",
         "SealType": "CONTRACT",
         "GenerateSource": "SealGenerateSourceSystem",
@@ -272,6 +273,6 @@ def test_options_in_the_apis_own_shape_are_taken():
 
 def test_where_a_sub_seal_type_applies_is_the_apis_to_say_but_not_with_a_horizontal_text():
     spec = check_seal_spec(seal_name="章", seal_type="CONTRACT", sub_seal_type="X")
-    assert spec.to_params()["SubSealType"] == "X"
+    assert create_params(spec)["SubSealType"] == "X"
     with pytest.raises(EssValidationError, match="sub_seal_type: must not be combined with seal_horizontal_text"):
         check_seal_spec(seal_name="章", seal_type="OTHER", sub_seal_type="X", seal_horizontal_text="横")
