@@ -117,7 +117,7 @@ def test_shell_lines_name_real_targets_options_and_connections():
     targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M))
     checked = 0
     for line in shell_lines():
-        words = shlex.split(line, comments=True)
+        words = [word for word in shlex.split(line, comments=True) if word != "&"]  # `&`: run in the background
         if not words:
             continue
         if words[0] == "make":
@@ -126,10 +126,11 @@ def test_shell_lines_name_real_targets_options_and_connections():
         elif words[:3] == ["python", "-m", "ess_emulator"]:
             parser().parse_args(words[3:])
             checked += 1
-        elif words[0] == "export" and words[1].startswith("AIRFLOW_CONN_"):
+        elif (words[0] == "export" and words[1].startswith("AIRFLOW_CONN_")) or words[1:3] == ["connections", "add"]:
             from airflow.sdk import Connection
 
-            value = json.loads(words[1].split("=", 1)[1])
+            raw = words[words.index("--conn-json") + 1] if "--conn-json" in words else words[1].split("=", 1)[1]
+            value = json.loads(raw)
             conn = Connection(
                 conn_id="docs",
                 conn_type=value["conn_type"],
@@ -140,7 +141,11 @@ def test_shell_lines_name_real_targets_options_and_connections():
                 schema=value.get("schema"),
                 extra=json.dumps(value.get("extra") or {}),
             )
-            settings_from_connection(conn)
+            settings = settings_from_connection(conn)
+            if value["host"] == "127.0.0.1":  # the emulator's: the default fixture's key and AppId
+                fixture = json.loads((ROOT / "emulator" / "ess_emulator" / "default_fixture.json").read_text("utf-8"))
+                assert [a for a in fixture["apps"] if a["app_id"] == settings.app_id], line
+                assert {"secret_id": settings.secret_id, "secret_key": settings.secret_key} in fixture["credentials"]
             checked += 1
     assert checked >= 3
 
