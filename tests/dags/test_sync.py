@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 from bench.workload import write_fixture, write_manifest
@@ -97,8 +98,20 @@ def test_the_guard_refuses_a_large_revocation_before_any_write(onboarding, ess_c
     result = run_day(dag, revoke_unlisted=True, max_revocations=2)
     assert result.state == "failed" and result.states["guard"] == "failed" and result.tries["guard"] == 1
     assert writes(ess_conn) == before, "the guard let a write through"
-    note = read_report(reports, run_id=result.run_id)["summary"]["note"]
+    report = read_report(reports, run_id=result.run_id)
+    note = report["summary"]["note"]
     assert "would revoke 3 users, over max_revocations=2" in note and "org_tenant_alpha" in note
+    # every row says why it was not done, in the CSV too (it said only "its task failed before reaching it")
+    from tencent_ess.onboarding.locations import run_name
+
+    with (reports / "2026-11-01" / f"{run_name(result.run_id)}.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3, rows
+    assert all(
+        row["error"].startswith("not done: the guard stopped the apply before any write: this run would revoke 3")
+        for row in rows
+    ), rows
+    assert {row["mode"] for row in rows} == {"apply"}
     assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphastaff1", "alphastaff2"]
 
     planned = run_day(dag, mode="plan", revoke_unlisted=True, max_revocations=2)

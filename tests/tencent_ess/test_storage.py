@@ -87,3 +87,20 @@ def test_a_seal_image_the_store_cannot_reach_is_not_the_users_fault(tmp_path, mo
     assert info.value.transient and not isinstance(info.value, EssValidationError)
     with pytest.raises(EssValidationError, match="seal_image_path: file not found"):
         load_seal_image("seal.png", None, f"file://{tmp_path}")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_a_written_report_has_the_mode_any_file_of_the_process_gets(tmp_path, umask):
+    """mkstemp makes 0600 files: the reports were unreadable to the team that reads them."""
+    import os
+
+    from tencent_ess.storage import write_atomic
+
+    old = os.umask(umask)
+    try:
+        write_atomic(storage_path(str(tmp_path)) / "run.csv", b"x")
+        (tmp_path / "plain.csv").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "run.csv").stat().st_mode & 0o777 == (tmp_path / "plain.csv").stat().st_mode & 0o777
+    assert (tmp_path / "run.csv").stat().st_mode & 0o777 == 0o666 & ~umask

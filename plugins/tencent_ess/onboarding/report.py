@@ -159,10 +159,11 @@ def write_report(
     document = report_json(summary, rows, retried, changes, revocations).encode("utf-8")
     columns = [c for c in TenantResult.__dataclass_fields__ if c != "fingerprint"]
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    # `mode` on every row: a sheet of a plan's would_* columns is not mistaken for an apply's, once copied apart
+    writer = csv.DictWriter(text, fieldnames=["mode", *columns], extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: spreadsheet_safe(row.get(key, "")) for key in columns})
+        writer.writerow({"mode": mode, **{key: spreadsheet_safe(row.get(key, "")) for key in columns}})
     table = text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheets read UTF-8
     if attempt is not None:  # this attempt's own copy first: a later attempt replaces only the latest
         own = out_dir / f"{name}.try{attempt}.json"

@@ -590,6 +590,7 @@ def report(
             ).to_dict(),
         )
     last = last_rows(records)
+    blocked = ti.xcom_pull(task_ids=GUARD_TASK, key=GUARD)
     for tenant in planned_tenants:  # a tenant no task finished is reported, never dropped, with what was done
         prior = last.get(tenant["fingerprint"])
         row = (
@@ -604,16 +605,18 @@ def report(
             )
         )
         row.index, row.status = tenant["index"], FAILED
-        row.error = "not finished: its task failed" + (
-            f"; its last attempt left it {prior['status']}: {prior.get('error') or 'no error'}"
-            if prior
-            else " before reaching it (see the task's log)"
-        )
+        if blocked and not prior:  # say why in every row (a CSV has no summary): nothing was written
+            row.error = f"not done: the guard stopped the apply before any write: {blocked['blocked']}"
+        elif prior:
+            row.error = f"not finished: its task failed; its last attempt left it {prior['status']}: " + (
+                prior.get("error") or "no error"
+            )
+        else:
+            row.error = "not finished: its task failed before reaching it (see the task's log)"
         rows.setdefault(tenant["index"], row.to_dict())
     attempts = [out["attempt"] for out in outputs] + all_records
     policy = Policy.from_params(params)
     notes = list(problems)
-    blocked = ti.xcom_pull(task_ids=GUARD_TASK, key=GUARD)
     if blocked:
         notes.insert(0, blocked["blocked"])
     verdict = (ti.xcom_pull(task_ids=GUARD_TASK) or {}) if policy.mode != PLAN else {}

@@ -40,7 +40,7 @@ def test_report_writes_json_and_csv_with_totals(tmp_path):
     assert summary["by_status"] == {"done": 1, "failed": 1} and summary["users_granted"] == 2
     assert summary["retried_calls"] == {"InternalError": 2} and summary["api_calls"] == {"Create": 3}
     assert summary["tenants_retried_by_task_retry"] == 1 and data["retried_calls"] == [{"retried_by": "task retry"}]
-    assert (tmp_path / "run.csv").read_text("utf-8-sig").splitlines()[1].startswith("0,o,A,done")
+    assert (tmp_path / "run.csv").read_text("utf-8-sig").splitlines()[1].startswith("apply,0,o,A,done")
 
 
 def test_csv_cells_that_would_start_a_formula_are_escaped(tmp_path):
