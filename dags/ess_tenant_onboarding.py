@@ -33,6 +33,7 @@ from tencent_ess.onboarding import (
     GUARD_TASK,
     ONBOARD_TASK,
     PLAN_TASK,
+    REPORT_ASSET,
     REPORT_TASK,
 )
 from tencent_ess.onboarding.wait import ManifestSensor
@@ -260,8 +261,9 @@ def ess_tenant_onboarding():
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 
-    # One XCom for the summary: Airflow would push each of its keys again, a round trip each.
-    @task(task_id=REPORT_TASK, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False)
+    # One XCom for the summary: Airflow would push each of its keys again, a round trip each. On success (every
+    # tenant done) an event on REPORT_ASSET says where the report is, for DAGs scheduled on it.
+    @task(task_id=REPORT_TASK, trigger_rule=TriggerRule.ALL_DONE, multiple_outputs=False, outlets=[REPORT_ASSET])
     def report(
         planned: list | None,
         chunk_outputs: Any,
@@ -298,6 +300,8 @@ def ess_tenant_onboarding():
                 raise AirflowRescheduleException(again.when) from None
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
+        extra = tasks.report_event_extra(summary, _day(ds, params, dag_run), str(run_id))
+        get_current_context()["outlet_events"][REPORT_ASSET].extra = extra
         return summary
 
     # Rescheduled (no worker slot held) while a revoking run of an older manifest still runs. Its verdict is small

@@ -50,7 +50,9 @@ def test_trigger_form_params(dagbag):
     assert params.get_param("user_ids").schema["type"] == "array"
 
 
-@pytest.mark.parametrize("name", ["ess_seal_setup.py", "ess_tenant_onboarding.py", "ess_sandbox_check.py"])
+@pytest.mark.parametrize(
+    "name", ["ess_seal_setup.py", "ess_tenant_onboarding.py", "ess_sandbox_check.py", "ess_report_consumer.py"]
+)
 def test_dag_files_import_without_network_or_database(name, tmp_path):
     """Parse in a fresh interpreter where any socket connect or sqlite open raises."""
     probe = f"""

@@ -340,3 +340,44 @@ def test_the_chunk_size_param_says_what_the_engine_derives(onboarding):
     assert chunk_size_for(MIN_CHUNK / CHUNK_SECONDS) == MIN_CHUNK < chunk_size_for(MIN_CHUNK / CHUNK_SECONDS + 1)
     assert f"{chunk_size_for(100):,} at 100/s" in text
     assert f"at most {MAX_CHUNK:,}" in text and chunk_size_for(10**6) == MAX_CHUNK
+
+
+def report_events() -> list[dict]:
+    """The `extra` of every event on the report's Asset, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    from tencent_ess.onboarding import REPORT_ASSET
+
+    with create_session() as session:
+        query = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [e.extra for e in query.filter(AssetModel.uri == REPORT_ASSET.uri).order_by(AssetEvent.id)]
+
+
+def test_a_run_whose_tenants_are_all_done_announces_its_report_on_the_asset(onboarding, ess_conn):
+    """Downstream DAGs scheduled on REPORT_ASSET learn where each finished report is; a failed or skipped report
+    announces nothing."""
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)[:2]
+    before = len(report_events())
+    (manifests / f"{DAY}.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    done = run_day(dag)
+    assert done.state == "success"
+    events = report_events()[before:]
+    assert len(events) == 1, events
+    (extra,) = events
+    assert set(extra) == {"json", "csv", "day", "run_id", "mode", "tenants", "by_status", "changes_in_run"}
+    assert (extra["day"], extra["run_id"], extra["mode"], extra["by_status"]) == (
+        DAY,
+        done.run_id,
+        "apply",
+        {"done": 2},
+    )
+    assert json.loads(open(extra["json"], encoding="utf-8").read())["summary"]["tenants"] == 2
+    assert extra["csv"].endswith(".csv") and extra["changes_in_run"]["seals_created"] == 2
+
+    bad = {**entries[0], "seal_name": "章" * 51}
+    (manifests / f"{DAY}.json").write_text(json.dumps([bad], ensure_ascii=False), encoding="utf-8")
+    assert run_day(dag).states["report"] == "failed"
+    assert run_day(dag, day="2026-11-02").states["report"] == "skipped"  # no manifest that day
+    assert len(report_events()) == before + 1

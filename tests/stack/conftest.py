@@ -86,7 +86,7 @@ def stack():
     try:
         stack.start()
         api = Api(stack)
-        api.ready("ess_seal_setup", "ess_tenant_onboarding")
+        api.ready("ess_seal_setup", "ess_tenant_onboarding", "ess_report_consumer")
         print(f"[stack] up in {time.monotonic() - started:.0f}s", flush=True)
         stack.manifests, stack.reports = manifests, reports
         yield stack

@@ -205,6 +205,20 @@ def test_one_run_spreads_its_chunks_over_both_workers_within_the_rate_limit(stac
     assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
     assert [row["status"] for row in report_of(stack, ds)["tenants"]] == ["done"] * len(entries)
 
+    # the report's Asset event scheduled the example consumer, which read that very report
+    def consumed() -> list | None:
+        for consumer in api.runs("ess_report_consumer"):
+            if consumer["state"] != "success":
+                continue
+            path = f"/dags/ess_report_consumer/dagRuns/{consumer['dag_run_id']}/taskInstances/summarize"
+            seen = api.call("GET", f"{path}/xcomEntries/return_value")["value"]
+            if any(line["run_id"] == run_id for line in seen):
+                return seen
+        return None
+
+    seen = wait_for("ess_report_consumer ran on this run's report", consumed, 180, 2)
+    assert {"run_id": run_id, "tenants": len(entries)} in seen
+
 
 def test_a_revoking_backfill_ends_with_the_holders_of_the_newest_manifest(stack, api):
     """Issue 25.5: a backfill runs its dates side by side, in any order; with revoke_unlisted the holders used to end
