@@ -51,7 +51,14 @@ def test_trigger_form_params(dagbag):
 
 
 @pytest.mark.parametrize(
-    "name", ["ess_seal_setup.py", "ess_tenant_onboarding.py", "ess_sandbox_check.py", "ess_report_consumer.py"]
+    "name",
+    [
+        "ess_seal_setup.py",
+        "ess_tenant_onboarding.py",
+        "ess_sandbox_check.py",
+        "ess_report_consumer.py",
+        "ess_tenant_drift_alarm.py",
+    ],
 )
 def test_dag_files_import_without_network_or_database(name, tmp_path):
     """Parse in a fresh interpreter where any socket connect or sqlite open raises."""

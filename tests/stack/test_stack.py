@@ -284,3 +284,27 @@ def test_a_revoking_backfill_ends_with_the_holders_of_the_newest_manifest(stack,
     older = [report_of(stack, ds)["tenants"][0]["status"] for ds in days[:-1]]
     # each older date either applied before a newer one claimed, or changed nothing and said so
     assert set(older) <= {"done", "superseded"} and "superseded" in older, older
+
+
+def test_the_drift_alarm_goes_red_on_drift_and_green_once_applied(stack, api):
+    """Enabled with one click (unpause), the alarm's run plans the day's manifest through the onboarding DAG: red
+    while a seal is missing (and nothing written), green once the apply made the API match the manifest."""
+    ds = "2026-11-25"
+    entries = write_manifest(stack.manifests / f"{ds}.json", 4, "合同专用章", first=390)
+    api.ready("ess_tenant_drift_alarm")
+    try:
+        before = emulator_state(stack)
+        red = api.trigger("ess_tenant_drift_alarm", {}, logical_date=f"{ds}T06:00:00Z")
+        assert api.wait_run("ess_tenant_drift_alarm", red, timeout=420)["state"] == "failed"
+        calls, _ = calls_between(before, emulator_state(stack))
+        assert set(calls) <= {"ChannelDescribeOrganizationSeals"}, calls  # the plan wrote nothing
+        plans = [r for r in api.runs("ess_tenant_onboarding") if (r.get("conf") or {}).get("manifest_date") == ds]
+        assert plans and all(r["conf"]["mode"] == "plan" and r["conf"]["revoke_unlisted"] is False for r in plans)
+
+        apply = api.trigger("ess_tenant_onboarding", {}, logical_date=f"{ds}T00:00:00Z")
+        assert api.wait_run("ess_tenant_onboarding", apply, timeout=420)["state"] == "success"
+        green = api.trigger("ess_tenant_drift_alarm", {}, logical_date=f"{ds}T07:00:00Z")
+        assert api.wait_run("ess_tenant_drift_alarm", green, timeout=420)["state"] == "success"
+        assert all(len(seals) == 1 for seals in seals_of(stack, entries).values())
+    finally:
+        api.call("PATCH", "/dags/ess_tenant_drift_alarm", json={"is_paused": True})
