@@ -5,6 +5,7 @@
 - The connection: Airflow Variable `ess_conn_id` (default `tencentcloud_ess_default`), the deployment owner's
   choice; a trigger's conf cannot name another connection.
 
+- Param `manifest_file`: a standing manifest (a file of that folder) read by every run instead of `{day}.json`.
 - `manifest_dir`: Airflow Variable `ess_tenant_manifest_dir` (a folder or an object-storage URL), default
   `data/tenants/` beside this repository's `dags/`. No manifest for the date: the run records that in an empty
   report and skips; Params `manifest_wait_minutes` and `manifest_required` make it wait, and fail if it never comes.
@@ -88,6 +89,16 @@ PARAMS = {
         section="Manifest",
         description="Empty: the run's logical date, or, for a run without one, the day it "
         "was triggered (UTC). Reports go under this date.",
+    ),
+    "manifest_file": Param(
+        None,
+        type=["null", "string"],
+        pattern=r"^[^/\\]+\.json$",
+        title="Standing manifest file",
+        section="Manifest",
+        description="Empty: the day's manifest, {manifest_date}.json. A file name in the manifest folder "
+        "(e.g. standing.json): every run reads it instead, the manifest as it stands; reports still go under "
+        "the run's day.",
     ),
     "rate_limit": Param(
         20,

@@ -381,3 +381,33 @@ def test_a_run_whose_tenants_are_all_done_announces_its_report_on_the_asset(onbo
     assert run_day(dag).states["report"] == "failed"
     assert run_day(dag, day="2026-11-02").states["report"] == "skipped"  # no manifest that day
     assert len(report_events()) == before + 1
+
+
+def test_a_standing_manifest_is_read_every_day_with_the_same_fail_closed_rules(onboarding, ess_conn):
+    """Param manifest_file: one file, the manifest as it stands, read by every day's run instead of {day}.json."""
+    dag, manifests, reports = onboarding
+    entries = sample(manifests)[:2]
+    (manifests / "standing.json").write_text(json.dumps(entries, ensure_ascii=False), encoding="utf-8")
+    for day in ("2026-11-05", "2026-11-06"):  # no dated file those days
+        result = run_day(dag, day=day, manifest_file="standing.json")
+        assert result.state == "success", result.states
+        assert read_report(reports, day, run_id=result.run_id)["summary"]["by_status"] == {"done": 2}
+    assert len(emulator_state(ess_conn)["seals"]) == 2  # the second day reused both seals
+
+    (manifests / "standing.json").unlink()  # gone: a missing manifest, as for a dated one
+    result = run_day(dag, day="2026-11-07", manifest_file="standing.json", manifest_required=True)
+    assert result.states["wait_for_manifest"] == "failed", result.states
+    from airflow.sdk.exceptions import ParamValidationError
+
+    for bad in ("../standing.json", "standing.csv"):  # the form and the API refuse them
+        with pytest.raises(ParamValidationError, match="manifest_file"):
+            run_day(dag, day="2026-11-07", manifest_file=bad)
+    calls = emulator_state(ess_conn)["request_counts"]
+    result = run_day(dag, day="2026-11-07", manifest_file=".hidden.json")  # the Param allows it; the task does not
+    assert result.state == "failed" and result.tries["wait_for_manifest"] == 1, result.states
+    assert emulator_state(ess_conn)["request_counts"] == calls
+    from tencent_ess.errors import EssValidationError
+    from tencent_ess.onboarding.locations import Locations
+
+    with pytest.raises(EssValidationError, match="manifest_file: must be the name of a .json file"):
+        Locations(str(manifests), str(reports), str(manifests)).for_run({"manifest_file": "../standing.json"})

@@ -5,7 +5,7 @@ URL such as `s3://bucket/x`). Light on imports: the DAG file uses it at parse ti
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,8 @@ class Locations:
     manifest_dir: str
     report_dir: str
     image_dir: str
+    #: A standing manifest: a file of `manifest_dir` every run reads instead of `{day}.json` (Param `manifest_file`).
+    standing: str = ""
 
     @classmethod
     def from_variables(cls, default_manifest_dir: str, default_report_dir: str, default_image_dir: str) -> Locations:
@@ -36,8 +38,21 @@ class Locations:
     def images(self) -> StoragePath:
         return storage_path(self.image_dir)
 
+    def for_run(self, params: dict[str, Any]) -> Locations:
+        """These locations as the run's Params choose: Param `manifest_file` names a standing manifest."""
+        standing = params.get("manifest_file")
+        if standing in (None, ""):
+            return self
+        if not isinstance(standing, str) or not _STANDING.match(standing) or standing.startswith("."):
+            raise EssValidationError(
+                "manifest_file",
+                f"must be the name of a .json file in the manifest folder, without a path (got {standing!r})",
+            )
+        return replace(self, standing=standing)
+
     def manifest(self, ds: str) -> StoragePath:
-        return storage_path(self.manifest_dir) / f"{ds}.json"
+        """The manifest the run of day `ds` reads: the standing one when set, else `{ds}.json`."""
+        return storage_path(self.manifest_dir) / (self.standing or f"{ds}.json")
 
     def reports(self, ds: str) -> StoragePath:
         return storage_path(self.report_dir) / ds
@@ -60,6 +75,7 @@ def run_name(run_id: str) -> str:
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_STANDING = re.compile(r"^[\w.-]{1,128}\.json$")
 
 
 def run_day(params: dict[str, Any], ds: str | None, run_after: Any = None) -> str:

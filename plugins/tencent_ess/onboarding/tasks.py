@@ -87,6 +87,7 @@ def plan(where: Locations, *, ds: str, params: dict[str, Any], ti: Any, max_chun
     """Read and check the manifest; push each chunk under its own XCom key and return the chunk numbers to map
     over (a chunk task loads its own tenants only). Bad entries become report rows; a missing manifest plans
     nothing and leaves the reason for the report; an unusable manifest fails the run."""
+    where = where.for_run(params)
     path = where.manifest(ds)
     info: dict[str, Any] = {
         "manifest": str(path),

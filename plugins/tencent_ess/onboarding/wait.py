@@ -80,7 +80,7 @@ class ManifestSensor(BaseSensorOperator):
         """Whether the day's manifest is there (`manifest_present`)."""
         with failure_policy():
             ds = run_day(context["params"], context.get("ds"), getattr(context.get("dag_run"), "run_after", None))
-            return manifest_present(self.where().manifest(ds))
+            return manifest_present(self.where().for_run(context["params"]).manifest(ds))
 
     def execute(self, context: Any) -> str | None:
         started = time.time()
@@ -95,11 +95,11 @@ class ManifestSensor(BaseSensorOperator):
 
         if started is None:
             started = float(context["ti"].xcom_pull(task_ids=self.task_id, key=STARTED) or time.time())
-        where = self.where()
         params = context["params"]
         dag_run = context.get("dag_run")
         # A location that cannot be read fails (permission: now; network: by task retry), never reads as "missing".
         with failure_policy():
+            where = self.where().for_run(params)
             ds = run_day(params, context.get("ds"), getattr(dag_run, "run_after", None))
             state = manifest_wait(where, ds, params, started, time.time())
         if state == "present":
