@@ -537,6 +537,15 @@ def finish_reviews(
 # ---------------------------------------------------------------------------------------------------- report
 
 
+def would_change(row: dict[str, Any]) -> str:
+    """What apply would do for a plan's row, in words for the log (" (would create the seal; grant a, b)"), or ""."""
+    parts = ["create the seal"] if row.get("would_create") else []
+    for verb, key in (("grant", "would_grant"), ("revoke", "would_revoke")):
+        if row.get(key):
+            parts.append(f"{verb} {', '.join(row[key])}")
+    return f" (would {'; '.join(parts)})" if parts else ""
+
+
 def report_event_extra(summary: dict[str, Any], ds: str, run_id: str) -> dict[str, Any]:
     """The `extra` of the run's event on `REPORT_ASSET`: where its report is and its counts (`REPORT_EVENT_KEYS`)."""
     extra = {**summary, "day": ds, "run_id": run_id}
@@ -678,12 +687,13 @@ def report(
     bad = [row for row in rows.values() if row["status"] not in good]
     for row in sorted(bad, key=lambda r: r["index"]):
         log.warning(
-            "%s: entry %s %s/%s: %s %s",
+            "%s: entry %s %s/%s: %s%s %s",
             "would change" if policy.mode == PLAN else "not done",
             row["index"],
             row["proxy_organization_open_id"],
             row["seal_name"],
             row["status"],
+            would_change(row),
             row["error"],
         )
     if bad and policy.mode == PLAN:

@@ -235,3 +235,13 @@ def test_a_run_that_yielded_is_green_only_once_the_newer_run_applied(tmp_path):
         yielded_to(where, ti, "app", newer, mine)
     mark(folder, newest, counted=True)
     assert yielded_to(where, ti, "app", newer, mine) == ""
+
+
+def test_a_plans_log_line_says_what_apply_would_change():
+    """The plan log said only "drift"; each line now says what apply would do."""
+    from tencent_ess.onboarding.tasks import would_change
+
+    row = {"would_create": True, "would_grant": ["u1", "u2"], "would_revoke": []}
+    assert would_change(row) == " (would create the seal; grant u1, u2)"
+    assert would_change({"would_create": False, "would_grant": [], "would_revoke": ["u9"]}) == " (would revoke u9)"
+    assert would_change({"status": "failed"}) == ""
