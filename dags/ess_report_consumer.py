@@ -1,7 +1,8 @@
 """Example: act on each onboarding report. Scheduled on the report's Asset, it runs once for every onboarding
 run whose every tenant is done, and reads that report (notify a CRM, load a warehouse: replace `summarize`).
 
-Paused at creation, as every DAG: unpause it to use it. The event's `extra` holds the report's locations (`json`,
+It acts on apply reports only: a green plan run (every tenant in sync, e.g. the drift alarm's) announces its
+report too. Paused at creation, as every DAG: unpause it to use it. The event's `extra` holds the report's locations (`json`,
 `csv`), `day`, `run_id`, `mode` and counts (`tenants`, `by_status`, `changes_in_run`); never a row or a secret.
 """
 
@@ -35,6 +36,9 @@ def ess_report_consumer():
         seen = []
         for event in triggering_asset_events[REPORT_ASSET]:
             extra = event.extra
+            if extra.get("mode") != "apply":  # a green plan (the drift alarm's) announces its report too
+                log.info("%s: a %s report, nothing to act on", extra.get("run_id"), extra.get("mode"))
+                continue
             raw = read_if_present(storage_path(extra["json"]))
             if raw is None:  # moved or deleted since: say so, never act on an empty report
                 raise FileNotFoundError(f"the report of {extra['run_id']} is no longer at {extra['json']}")

@@ -3,7 +3,8 @@ describes (zero writes) and fails when anything would change or cannot be checke
 when the API no longer matches the manifest: a seal missing, a user not granted, and, with Param
 `revoke_unlisted`, a holder the manifest does not list. The plan run's report says what would change.
 
-Paused at creation, as every DAG: unpause it to enable the alarm. It reads the manifest of its own day
+Paused at creation, as every DAG: unpause it to enable the alarm. `ess_tenant_onboarding` must be unpaused too
+(the alarm fails, naming it, when it is not), which also turns on its daily apply. A day without a manifest is red. It reads the manifest of its own day
 (`manifest_date` = its logical date), as that day's apply run does, and triggers a run without waiting for a
 worker slot (the wait is deferred).
 """
@@ -37,8 +38,14 @@ with DAG(
     TriggerDagRunOperator(
         task_id="plan_against_the_manifest",
         trigger_dag_id="ess_tenant_onboarding",
-        # rendered as JSON text (the operator parses it), so that revoke_unlisted stays a boolean
-        conf="{{ {'mode': 'plan', 'manifest_date': ds, 'revoke_unlisted': params.revoke_unlisted} | tojson }}",
+        # Rendered as JSON text (the operator parses it), so that revoke_unlisted stays a boolean. A day without
+        # a manifest is red: an alarm that checked nothing must not be green.
+        conf="{{ {'mode': 'plan', 'manifest_date': ds | default(none), 'manifest_required': true,"
+        " 'revoke_unlisted': params.revoke_unlisted} | tojson }}",
+        # A paused onboarding DAG would leave the plan run queued and this wait deferred for ever: fail instead.
+        fail_when_dag_is_paused=True,
+        # The onboarding DAG refuses conf keys it does not declare, such as OpenLineage's.
+        openlineage_inject_parent_info=False,
         wait_for_completion=True,
         deferrable=True,
         poke_interval=15,

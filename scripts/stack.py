@@ -331,8 +331,7 @@ class Stack:
         on its PostgreSQL database, not on `.airflow`'s SQLite (mode 0600: it holds the Fernet key)."""
         path = self.workdir / "cli.env"
         keys = sorted(k for k in self.env if k.startswith("AIRFLOW") or k in ("PYTHONPATH", "NO_PROXY"))
-        path.write_text("".join(f"export {k}={shlex.quote(self.env[k])}\n" for k in keys), encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, "".join(f"export {k}={shlex.quote(self.env[k])}\n" for k in keys))
         return path
 
     def seed_connection(self) -> str:
@@ -510,9 +509,16 @@ def seed_connection(env: dict[str, str], conn_json: str, remembered: Path) -> st
     )
     if run.returncode != 0:
         raise RuntimeError(f"storing the connection failed:\n{(run.stdout + run.stderr)[-2000:]}")
-    remembered.write_text(conn_json, encoding="utf-8")
-    remembered.chmod(0o600)
+    write_private(remembered, conn_json)
     return run.stdout.strip()
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte (it holds keys)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def terminate(proc: subprocess.Popen, name: str, log: Callable[[str], None] = print) -> None:

@@ -47,16 +47,27 @@ def main() -> int:
         # standalone starts its components as `airflow ...` subprocesses: they must find this venv's airflow
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
     }
-    # The connection lives in the metadata DB (the UI shows it; its edits are what runs use), so the DB must exist
-    print("airflow db migrate ...", flush=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
-    print(seed_connection(env, json.dumps(conn), home / "ess_connection.json"), flush=True)
+    # The connection lives in the metadata DB (the UI shows it; its edits are what runs use): no variable may shadow it
+    env.pop("AIRFLOW_CONN_TENCENTCLOUD_ESS_DEFAULT", None)
     print(
         f"emulator on {url}\nAirflow UI:  http://localhost:{PORT}\nuser:        {USER}\npassword:    {password}\n"
         "starting airflow standalone (Ctrl-C stops both) ...",
         flush=True,
     )
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:  # the DB must exist to hold the connection; a failure stops the emulator too, and says why
+        print("airflow db migrate ...", flush=True)
+        migrate = subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
+        )
+        if migrate.returncode != 0:
+            print((migrate.stdout + migrate.stderr)[-3000:], file=sys.stderr)
+            terminate(proc, "emulator")
+            return 1
+        print(seed_connection(env, json.dumps(conn), home / "ess_connection.json"), flush=True)
+    except BaseException:
+        terminate(proc, "emulator")
+        raise
     # its own process group, ended as a whole: standalone's scheduler, triggerer, ... never outlive it
     airflow = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, start_new_session=True)
     try:

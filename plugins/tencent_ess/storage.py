@@ -62,7 +62,10 @@ def write_atomic(path: StoragePath, data: bytes) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, 0o666 & ~process_umask())  # as open() would make it: mkstemp's 0600 hid reports from the team
+        try:  # as open() would make it: mkstemp's 0600 hid reports from the team
+            os.fchmod(fd, 0o666 & ~process_umask())
+        except OSError:  # a mount without modes (FUSE, SMB): its own rules apply, the write goes on
+            pass
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

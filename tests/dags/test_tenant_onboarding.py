@@ -395,8 +395,8 @@ def test_a_standing_manifest_is_read_every_day_with_the_same_fail_closed_rules(o
     assert len(emulator_state(ess_conn)["seals"]) == 2  # the second day reused both seals
 
     (manifests / "standing.json").unlink()  # gone: a missing manifest, as for a dated one
-    result = run_day(dag, day="2026-11-07", manifest_file="standing.json", manifest_required=True)
-    assert result.states["wait_for_manifest"] == "failed", result.states
+    result = run_day(dag, day="2026-11-07", manifest_file="standing.json")  # named on purpose: not "no manifest"
+    assert result.state == "failed" and result.states["wait_for_manifest"] == "failed", result.states
     from airflow.sdk.exceptions import ParamValidationError
 
     for bad in ("../standing.json", "standing.csv"):  # the form and the API refuse them

@@ -23,8 +23,8 @@ AWAITING = "awaiting"
 PLAN_TASK, GUARD_TASK, ONBOARD_TASK, FINISH_TASK, REPORT_TASK = "plan", "guard", "onboard", "finish_reviews", "report"
 
 #: The onboarding report, as an Airflow Asset: the report task emits an event on it for every run whose report it
-#: wrote and whose every tenant is done (a failed or skipped task emits none), with the report's locations and
-#: counts in the event's `extra` (`report_event_extra`). Schedule a DAG on it to act on each report.
+#: wrote and whose every tenant is done, or in plan mode in sync (a failed or skipped task emits none), with the
+#: report's locations, mode and counts in the event's `extra` (`report_event_extra`). Schedule a DAG on it.
 REPORT_ASSET = Asset(name="ess_tenant_onboarding_report", uri="ess-report://ess_tenant_onboarding", group="tencent_ess")
 
 #: What an event on REPORT_ASSET carries in `extra`: where the report is and what it says, never a row or a secret.

@@ -43,7 +43,7 @@ class Locations:
         standing = params.get("manifest_file")
         if standing in (None, ""):
             return self
-        if not isinstance(standing, str) or not _STANDING.match(standing) or standing.startswith("."):
+        if not isinstance(standing, str) or not _STANDING.fullmatch(standing) or standing.startswith("."):
             raise EssValidationError(
                 "manifest_file",
                 f"must be the name of a .json file in the manifest folder, without a path (got {standing!r})",

@@ -624,7 +624,7 @@ def report(
         )
         row.index, row.status = tenant["index"], FAILED
         if blocked and not prior:  # say why in every row (a CSV has no summary): nothing was written
-            row.error = f"not done: the guard stopped the apply before any write: {blocked['blocked']}"
+            row.error = f"not done: the guard stopped the apply: {blocked['blocked']}"
         elif prior:
             row.error = f"not finished: its task failed; its last attempt left it {prior['status']}: " + (
                 prior.get("error") or "no error"

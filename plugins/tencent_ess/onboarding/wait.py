@@ -111,6 +111,8 @@ class ManifestSensor(BaseSensorOperator):
                 trigger=TimeDeltaTrigger(timedelta(seconds=poll)), method_name="check", kwargs={"started": started}
             )
         reason = f"no manifest for {ds} at {redact_location(where.manifest(ds))}"
+        if where.standing:  # a file named on purpose that is not there is bad input, never "no manifest today"
+            raise AirflowFailException(f"{reason}: Param manifest_file names {where.standing!r}, which is not there")
         if params.get("manifest_required"):
             waited = float(params.get("manifest_wait_minutes") or 0)
             raise AirflowFailException(f"{reason} (waited {waited:g} minutes; Param manifest_required is true)")

@@ -63,3 +63,15 @@ def test_the_wait_policy(tmp_path, minutes, elapsed, state):
     assert manifest_wait(where, "2026-11-01", {"manifest_wait_minutes": minutes}, 0.0, elapsed) == state
     (tmp_path / "tenants" / "2026-11-01.json").write_text("[]")
     assert manifest_wait(where, "2026-11-01", {"manifest_wait_minutes": minutes}, 0.0, elapsed) == "present"
+
+
+def test_a_standing_manifest_name_is_a_whole_file_name():
+    from tencent_ess.errors import EssValidationError
+    from tencent_ess.onboarding.locations import Locations
+
+    where = Locations("m", "r", "i")
+    assert where.for_run({"manifest_file": "standing.json"}).manifest("2026-11-01").name == "standing.json"
+    assert where.for_run({"manifest_file": None}).manifest("2026-11-01").name == "2026-11-01.json"
+    for bad in ("standing.json\n", "a/b.json", "..json", ".x.json", "x.csv", 7):
+        with pytest.raises(EssValidationError, match="manifest_file"):
+            where.for_run({"manifest_file": bad})
