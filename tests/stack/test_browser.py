@@ -192,12 +192,16 @@ def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_h
     expect(page.get_by_role("row").filter(has_text="return_value")).to_contain_text("attempt")  # the value shows
     page.screenshot(path=page.shots / "onboard-xcom.png", full_page=True)
 
+    import csv
+
     [csv_file] = (stack.reports / ds).glob("*.csv")
-    lines = csv_file.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].split(",")[-4:] == ["would_create", "would_grant", "would_revoke", "operator_verify"]
-    assert len(lines) == 11
-    assert all(line.split(",")[3] == "done" and line.split(",")[11] == "False" for line in lines[1:]), lines
-    assert {line.split(",")[1] for line in lines[1:]} == {e["proxy_organization_open_id"] for e in entries}
+    with csv_file.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames, list(reader)
+    assert header[0] == "mode" and header[-4:] == ["would_create", "would_grant", "would_revoke", "operator_verify"]
+    assert len(rows) == 10
+    assert all(r["mode"] == "apply" and r["status"] == "done" and r["would_create"] == "False" for r in rows), rows
+    assert {r["proxy_organization_open_id"] for r in rows} == {e["proxy_organization_open_id"] for e in entries}
 
 
 def test_the_sandbox_check_from_its_form_names_every_difference_an_emulator_profile_plays(page, stack, api, tmp_path):
