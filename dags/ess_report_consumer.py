@@ -2,8 +2,9 @@
 run whose every tenant is done, and reads that report (notify a CRM, load a warehouse: replace `summarize`).
 
 It acts on apply reports only: a green plan run (every tenant in sync, e.g. the drift alarm's) announces its
-report too. Paused at creation, as every DAG: unpause it to use it. The event's `extra` holds the report's locations (`json`,
-`csv`), `day`, `run_id`, `mode` and counts (`tenants`, `by_status`, `changes_in_run`); never a row or a secret.
+report too. Paused at creation, as every DAG: unpause it to use it. The event's `extra` holds the report's
+locations (`json`, `csv`), `day`, `run_id`, `mode` and counts (`tenants`, `by_status`, `changes_in_run`); never a
+row or a secret.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, task
 
-from tencent_ess.onboarding import REPORT_ASSET
+from tencent_ess.onboarding.assets import REPORT_ASSET
 
 
 @dag(

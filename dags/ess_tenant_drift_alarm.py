@@ -4,9 +4,9 @@ when the API no longer matches the manifest: a seal missing, a user not granted,
 `revoke_unlisted`, a holder the manifest does not list. The plan run's report says what would change.
 
 Paused at creation, as every DAG: unpause it to enable the alarm. `ess_tenant_onboarding` must be unpaused too
-(the alarm fails, naming it, when it is not), which also turns on its daily apply. A day without a manifest is red. It reads the manifest of its own day
-(`manifest_date` = its logical date), as that day's apply run does, and triggers a run without waiting for a
-worker slot (the wait is deferred).
+(the alarm fails, naming it, when it is not), which also turns on its daily apply. A day without a manifest is
+red. It reads the manifest of its own day (`manifest_date` = its logical date), as that day's apply run does,
+and waits for the plan run without holding a worker slot (the wait is deferred).
 """
 
 from __future__ import annotations

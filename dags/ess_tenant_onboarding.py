@@ -34,9 +34,9 @@ from tencent_ess.onboarding import (
     GUARD_TASK,
     ONBOARD_TASK,
     PLAN_TASK,
-    REPORT_ASSET,
     REPORT_TASK,
 )
+from tencent_ess.onboarding.assets import REPORT_ASSET, report_event_extra
 from tencent_ess.onboarding.wait import ManifestSensor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -293,6 +293,7 @@ def ess_tenant_onboarding():
         from tencent_ess.errors import failure_policy
         from tencent_ess.onboarding import tasks
 
+        day = _day(ds, params, dag_run)
         with failure_policy():
             try:  # a run that yielded to a newer one waits (rescheduled) until that one is past its guard
                 summary = tasks.report(
@@ -301,7 +302,7 @@ def ess_tenant_onboarding():
                     _outputs(chunk_outputs),
                     _outputs(awaiting),
                     reviewed,
-                    ds=_day(ds, params, dag_run),
+                    ds=day,
                     run_id=str(run_id),
                     params=params,
                     ti=ti,
@@ -311,8 +312,7 @@ def ess_tenant_onboarding():
                 raise AirflowRescheduleException(again.when) from None
         if summary.get("skipped"):
             raise AirflowSkipException(f"{summary['skipped']}; empty report at {summary['json']}")
-        extra = tasks.report_event_extra(summary, _day(ds, params, dag_run), str(run_id))
-        get_current_context()["outlet_events"][REPORT_ASSET].extra = extra
+        get_current_context()["outlet_events"][REPORT_ASSET].extra = report_event_extra(summary, day, str(run_id))
         return summary
 
     # Rescheduled (no worker slot held) while a revoking run of an older manifest still runs. Its verdict is small

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
-FIELDS = ("conn_type", "host", "port", "schema", "login", "password", "extra_dejson")
+#: What a connection is made of: compared (the extra as parsed JSON) and, to replace one, copied.
+FIELDS = ("conn_type", "host", "port", "schema", "login", "password", "extra")
 
 
 def seed(conn_id: str, conn_json: str, previous_json: str = "") -> str:
@@ -34,15 +36,14 @@ def seed(conn_id: str, conn_json: str, previous_json: str = "") -> str:
             session.add(conn)
             return f"connection {conn_id!r} stored {where}"
         if previous_json and _same(stored, Connection.from_json(previous_json, conn_id=conn_id)):
-            for field in FIELDS[:-1]:
+            for field in FIELDS:
                 setattr(stored, field, getattr(conn, field))
-            stored.extra = conn.extra
             return f"connection {conn_id!r} updated (it was as this script left it) {where}"
     return f"connection {conn_id!r} is stored already: kept as it is (edit it in Admin → Connections)"
 
 
-def _same(a: object, b: object) -> bool:
-    return all(getattr(a, field) == getattr(b, field) for field in FIELDS)
+def _same(a: Any, b: Any) -> bool:
+    return all(getattr(a, f) == getattr(b, f) for f in FIELDS[:-1]) and a.extra_dejson == b.extra_dejson
 
 
 def main(argv: list[str]) -> int:

@@ -28,6 +28,22 @@ def demo_connection(url: str) -> str:
     )
 
 
+def form_connection(url: str) -> str:
+    """The connection for an emulator on `url` as a user fills in the form: the endpoint in host/port/schema."""
+    conn = json.loads(demo_connection(url))
+    host, port = conn["extra"].pop("endpoint").split("://", 1)[1].rsplit(":", 1)
+    conn.update(host=host, port=int(port), schema="http")
+    return json.dumps(conn)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, from the first byte (it holds keys or passwords)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 def start_emulator(db: Path, *extra: str, port: int = 0, log: Path | None = None) -> tuple[subprocess.Popen, str]:
     """Returns (process, base URL); `port` 0 picks a free one; its log lines go to `log` if given.
     The key never goes on the command line."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from emulator_process import ROOT, demo_connection, start_emulator  # noqa: E402
+from emulator_process import ROOT, form_connection, start_emulator, write_private  # noqa: E402
 
 ENV_FILE = ROOT / "deploy" / "airflow.env"
 #: What each deployment sets for itself (docker-compose.yaml's `environment`, `deployment_env` here); the rest
@@ -320,11 +320,7 @@ class Stack:
 
     def connection(self) -> str:
         """The default connection as a user fills it in: endpoint in host/port/schema, the fixture's demo key."""
-        conn = json.loads(demo_connection(self.emulator_url))
-        endpoint = conn["extra"].pop("endpoint")
-        host, port = endpoint.split("://", 1)[1].rsplit(":", 1)
-        conn.update(host=host, port=int(port), schema="http")
-        return json.dumps(conn)
+        return form_connection(self.emulator_url)
 
     def write_cli_env(self) -> Path:
         """`.stack/cli.env`: this stack's Airflow settings as `export` lines, so that `airflow ...` in a shell acts
@@ -345,8 +341,7 @@ class Stack:
 
         fernet = self.workdir / "fernet.key"
         if not fernet.exists():
-            fernet.write_text(Fernet.generate_key().decode())
-            fernet.chmod(0o600)
+            write_private(fernet, Fernet.generate_key().decode())
         return fernet.read_text().strip(), secrets.token_urlsafe(32)
 
     def deployment_env(self) -> dict[str, str]:
@@ -366,8 +361,7 @@ class Stack:
     def _airflow_env(self) -> dict[str, str]:
         passwords = self.workdir / "passwords.json"
         if not passwords.exists():
-            passwords.write_text(json.dumps({USER: secrets.token_urlsafe(12)}))
-            passwords.chmod(0o600)
+            write_private(passwords, json.dumps({USER: secrets.token_urlsafe(12)}))
         self.password = json.loads(passwords.read_text())[USER]
         # Nothing of the caller's Airflow settings leaks in (a test session's, a developer's shell's).
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
@@ -511,14 +505,6 @@ def seed_connection(env: dict[str, str], conn_json: str, remembered: Path) -> st
         raise RuntimeError(f"storing the connection failed:\n{(run.stdout + run.stderr)[-2000:]}")
     write_private(remembered, conn_json)
     return run.stdout.strip()
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, from the first byte (it holds keys)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
 
 
 def terminate(proc: subprocess.Popen, name: str, log: Callable[[str], None] = print) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from emulator_process import ROOT, demo_connection, start_emulator
+from emulator_process import ROOT, form_connection, start_emulator, write_private
 from stack import seed_connection, terminate
 
 USER = "admin"
@@ -25,13 +25,9 @@ def main() -> int:
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "standalone_passwords.json"
     if not passwords.exists():
-        passwords.write_text(json.dumps({USER: secrets.token_urlsafe(12)}))
-        passwords.chmod(0o600)
+        write_private(passwords, json.dumps({USER: secrets.token_urlsafe(12)}))
     password = json.loads(passwords.read_text())[USER]
     proc, url = start_emulator(home / "ess_emulator.db", "--review-seconds", "30")
-    conn = json.loads(demo_connection(url))  # the endpoint in host/port, as a user fills in the form
-    host, port = conn["extra"].pop("endpoint").split("://", 1)[1].rsplit(":", 1)
-    conn.update(host=host, port=int(port), schema="http")
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -64,7 +60,7 @@ def main() -> int:
             print((migrate.stdout + migrate.stderr)[-3000:], file=sys.stderr)
             terminate(proc, "emulator")
             return 1
-        print(seed_connection(env, json.dumps(conn), home / "ess_connection.json"), flush=True)
+        print(seed_connection(env, form_connection(url), home / "ess_connection.json"), flush=True)
     except BaseException:
         terminate(proc, "emulator")
         raise

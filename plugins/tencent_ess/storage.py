@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,18 +38,6 @@ def local_path(path: StoragePath) -> Path:
     return path if isinstance(path, Path) else Path(path.path)
 
 
-def process_umask() -> int:
-    """The process's umask, read without changing it (os.umask sets it, a race with other threads' files)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except OSError:
-        pass
-    return 0o022
-
-
 def write_atomic(path: StoragePath, data: bytes) -> None:
     """Write `data` so that no reader ever sees a partial file: temp file, fsync, rename (local); one PUT
     (object stores, whose objects are replaced whole)."""
@@ -60,19 +48,18 @@ def write_atomic(path: StoragePath, data: bytes) -> None:
         return
     target = local_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # Created as open() creates files (0666 less the umask), so the team can read the reports: mkstemp's 0600 did
+    # not let them. O_EXCL and a random name keep it as safe as mkstemp.
+    temp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        try:  # as open() would make it: mkstemp's 0600 hid reports from the team
-            os.fchmod(fd, 0o666 & ~process_umask())
-        except OSError:  # a mount without modes (FUSE, SMB): its own rules apply, the write goes on
-            pass
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 

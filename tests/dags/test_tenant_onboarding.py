@@ -347,7 +347,7 @@ def report_events() -> list[dict]:
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    from tencent_ess.onboarding import REPORT_ASSET
+    from tencent_ess.onboarding.assets import REPORT_ASSET
 
     with create_session() as session:
         query = session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import CheckAgain, EssError, LedgerError, RetryLater, RevocationBudgetError, redact_location
 from ..storage import storage_path
 from ..wording import quantity
-from . import AWAITING, FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK, REPORT_EVENT_KEYS
+from . import AWAITING, FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK
 from .engine import (
     AWAITING_REVIEW,
     DONE,
@@ -544,12 +544,6 @@ def would_change(row: dict[str, Any]) -> str:
         if row.get(key):
             parts.append(f"{verb} {', '.join(row[key])}")
     return f" (would {'; '.join(parts)})" if parts else ""
-
-
-def report_event_extra(summary: dict[str, Any], ds: str, run_id: str) -> dict[str, Any]:
-    """The `extra` of the run's event on `REPORT_ASSET`: where its report is and its counts (`REPORT_EVENT_KEYS`)."""
-    extra = {**summary, "day": ds, "run_id": run_id}
-    return {key: extra[key] for key in REPORT_EVENT_KEYS if key in extra}
 
 
 def report(

@@ -72,15 +72,17 @@ class ManifestSensor(BaseSensorOperator):
         self.default_image_dir = default_image_dir
         self.poll_seconds = poll_seconds
 
-    def where(self) -> Locations:
-        """The run's locations (Variables, or this sensor's defaults)."""
-        return Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
+    def target(self, context: Any) -> tuple[Locations, str]:
+        """The run's locations (Variables or this sensor's defaults, as its Params choose) and its day."""
+        where = Locations.from_variables(self.default_manifest_dir, self.default_report_dir, self.default_image_dir)
+        day = run_day(context["params"], context.get("ds"), getattr(context.get("dag_run"), "run_after", None))
+        return where.for_run(context["params"]), day
 
     def poke(self, context: Any) -> bool:
         """Whether the day's manifest is there (`manifest_present`)."""
         with failure_policy():
-            ds = run_day(context["params"], context.get("ds"), getattr(context.get("dag_run"), "run_after", None))
-            return manifest_present(self.where().for_run(context["params"]).manifest(ds))
+            where, ds = self.target(context)
+            return manifest_present(where.manifest(ds))
 
     def execute(self, context: Any) -> str | None:
         started = time.time()
@@ -96,11 +98,9 @@ class ManifestSensor(BaseSensorOperator):
         if started is None:
             started = float(context["ti"].xcom_pull(task_ids=self.task_id, key=STARTED) or time.time())
         params = context["params"]
-        dag_run = context.get("dag_run")
         # A location that cannot be read fails (permission: now; network: by task retry), never reads as "missing".
         with failure_policy():
-            where = self.where().for_run(params)
-            ds = run_day(params, context.get("ds"), getattr(dag_run, "run_after", None))
+            where, ds = self.target(context)
             state = manifest_wait(where, ds, params, started, time.time())
         if state == "present":
             return str(where.manifest(ds))
