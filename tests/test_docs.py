@@ -74,6 +74,7 @@ def shell_lines() -> list[str]:
 
 def test_the_docs_have_code_to_check():
     assert blocks(README, "python") and guide_blocks() and shell_lines()
+    assert _guide_dags(), "no whole DAG of the guide is found to run (an empty parametrize would skip silently)"
     assert len(GUIDE) >= 4 and all(INCLUDE.search(page.read_text(encoding="utf-8")) for page in GUIDE[1:])
     assert [body for page in PAGES for body in blocks(page, "json")]
 
