@@ -166,6 +166,50 @@ def test_connection_made_in_the_form_passes_test_with_the_key_and_names_auth_fai
     assert "not-the-right-key" not in result["message"] and conn["password"] not in result["message"]
 
 
+def test_the_deployments_connection_is_on_the_connections_page_and_passes_its_test(page, stack):
+    """make stack stores the connection in the DB: the page lists it (an env var would not show), and its Test
+    button, which judges the stored copy, accepts it."""
+    page.goto(f"{stack.url}/connections")
+    expect(page.get_by_role("row").filter(has_text="tencentcloud_ess_default")).to_be_visible()
+    result = press_test(page, "tencentcloud_ess_default")
+    expect(page.get_by_text("Test Connection Successful")).to_be_visible()
+    page.screenshot(path=page.shots / "seeded-connection.png", full_page=True)
+    assert result["status"] is True and "Credentials and AppId accepted" in result["message"], result
+
+
+def test_a_standing_manifest_named_in_the_form_is_onboarded(page, stack, api):
+    """Param manifest_file where a user meets it: the form's Manifest section refuses a path, and a run given a
+    file name reads that file."""
+    from datetime import datetime
+
+    from workload import write_manifest
+
+    entries = write_manifest(stack.manifests / "standing.json", 3, "常设清单章", first=370)
+    dialog, submit = open_trigger_form(page, stack, "ess_tenant_onboarding")
+    dialog.get_by_role("button", name="Manifest", exact=True).click()
+    expect(dialog.get_by_text("Standing manifest file")).to_be_visible()
+    field = dialog.locator("#element_manifest_file")
+    before = {run["dag_run_id"] for run in api.runs("ess_tenant_onboarding")}
+    field.fill("../standing.json")  # the form sends it; the API refuses it by the Param's pattern, naming it
+    submit.click()
+    expect(dialog.get_by_text(re.compile("manifest_file"))).to_be_visible()
+    page.screenshot(path=page.shots / "standing-refused.png", full_page=True)
+    assert {run["dag_run_id"] for run in api.runs("ess_tenant_onboarding")} == before, "a refused form made a run"
+    page.keyboard.press("Escape")  # the user closes the refused form and opens it again (its toast covers Trigger)
+    dialog, submit = open_trigger_form(page, stack, "ess_tenant_onboarding")
+    dialog.get_by_role("button", name="Manifest", exact=True).click()
+    dialog.locator("#element_manifest_file").fill("standing.json")
+    page.screenshot(path=page.shots / "standing-form.png", full_page=True)
+    submit.click()
+
+    run_id = wait_new_run(api, "ess_tenant_onboarding", before)
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
+    assert run["state"] == "success" and run["conf"]["manifest_file"] == "standing.json", run
+    ds = datetime.fromisoformat(run["run_after"].replace("Z", "+00:00")).astimezone(UTC).date().isoformat()
+    report = report_of(stack, ds, run_id)
+    assert report["summary"]["by_status"] == {"done": len(entries)}, report["summary"]
+
+
 def test_a_chunks_xcom_as_the_user_sees_it_is_one_compact_value_and_the_report_has_every_field(page, stack, api):
     """Where a user meets what a chunk returns: the task's XCom tab, and the report a spreadsheet opens. Airflow used
     to push each key of the chunk's dict again (multiple_outputs inferred from the annotation)."""
