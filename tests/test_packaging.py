@@ -26,10 +26,17 @@ def build_wheel(source: Path, out: Path) -> list[str]:
 
 
 @pytest.mark.timeout(600)
-def test_the_provider_wheel_holds_no_emulator(tmp_path):
+def test_the_provider_wheel_holds_no_emulator_and_brings_its_report_view(tmp_path):
     names = build_wheel(ROOT, tmp_path)
     assert any(name.startswith("tencent_ess/") for name in names), names  # the wheel was really built
     assert not [name for name in names if "ess_emulator" in name or name.startswith("emulator/")]
+    # the report view's pages, and the entry point through which Airflow loads its plugin
+    assert {f"tencent_ess/views/templates/{page}.html" for page in ("base", "run", "dag")} <= set(names)
+    [wheel] = tmp_path.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        [points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
+        text = archive.read(points).decode()
+    assert "[airflow.plugins]\ntencent_ess = tencent_ess.plugin:TencentEssPlugin" in text, text
 
 
 @pytest.mark.timeout(600)

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-BENCH_TENANTS = 400  # synthetic enterprises benchorg00000..00399 beside the default fixture's
+BENCH_TENANTS = 420  # synthetic enterprises benchorg00000..00419 beside the default fixture's
 
 
 def pytest_collection_modifyitems(items):

@@ -323,3 +323,65 @@ def test_the_sandbox_check_from_its_form_names_every_difference_an_emulator_prof
         api.call("DELETE", "/variables/ess_sandbox_conn_id")
         api.call("DELETE", "/connections/ess_sandbox")
         terminate(process, "sandbox emulator")
+
+
+def test_the_tenant_report_tab_of_a_run_filters_searches_and_downloads_and_the_dags_tab_charts_its_runs(
+    page, stack, api
+):
+    """Issue 28, part 1, where a user meets it: the run's "Tenant report" tab (the provider's plugin, an iframe the
+    UI fills) shows the report of a failed run, its chip filters the failed row, its search finds one enterprise, its
+    link downloads the CSV the DAG wrote; the DAG's "Tenant reports" tab lists the run. Without a session: 401."""
+    from workload import org, write_manifest
+
+    ds = "2026-11-27"
+    entries = write_manifest(stack.manifests / f"{ds}.json", 8, "合同专用章", first=400)
+    bad = {**entries[0], "proxy_organization_open_id": org(409), "seal_name": "章" * 51}  # refused by its length
+    (stack.manifests / f"{ds}.json").write_text(json.dumps([*entries, bad], ensure_ascii=False), encoding="utf-8")
+    run_id = api.trigger("ess_tenant_onboarding", {"chunk_size": 4}, logical_date=f"{ds}T00:00:00Z")
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=600)
+    assert run["state"] == "failed", api.task_instances("ess_tenant_onboarding", run_id)
+
+    page.goto(f"{stack.url}/dags/ess_tenant_onboarding/runs/{run_id}")
+    page.get_by_role("link", name="Tenant report", exact=True).click()  # the run's tabs are links
+    view = page.frame_locator('iframe[title="Tenant report"]')
+    expect(view.get_by_role("heading", name="Tenant report")).to_be_visible()
+    expect(view.get_by_label("Summary")).to_contain_text("Tenants9")
+    expect(view.get_by_label("Tenants by status")).to_contain_text("done 8")
+    page.screenshot(path=page.shots / "report-run.png", full_page=True)
+
+    view.get_by_role("link", name="failed 1").click()
+    expect(view.get_by_text("1 of 9 tenants")).to_be_visible()
+    rows = view.get_by_label("Tenants").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(org(409))
+    expect(rows.first).to_contain_text("seal_name")  # the error names the field and the rule
+    page.screenshot(path=page.shots / "report-failed.png", full_page=True)
+
+    view.get_by_role("link", name="all 9").click()
+    expect(view.get_by_text("9 of 9 tenants")).to_be_visible()  # the page has come back before the search is typed
+    view.get_by_role("searchbox").fill(org(403).upper())
+    view.get_by_role("button", name="Filter").click()
+    expect(view.get_by_text("1 of 9 tenants")).to_be_visible()
+    expect(rows.first).to_contain_text(org(403))
+
+    with page.expect_download() as download:
+        view.get_by_role("link", name="Download CSV").click()
+    on_disk = next(p for p in (stack.reports / ds).glob("*.csv"))
+    with open(download.value.path(), "rb") as got:
+        assert got.read() == on_disk.read_bytes()
+
+    page.goto(f"{stack.url}/dags/ess_tenant_onboarding")
+    page.get_by_role("link", name="Tenant reports", exact=True).click()
+    runs = page.frame_locator('iframe[title="Tenant reports"]')
+    expect(runs.get_by_role("img", name="Tenants done per manifest day")).to_be_visible()
+    line = runs.get_by_label("Runs").locator("tr").filter(has_text=run_id)
+    expect(line).to_contain_text("done 8, failed 1")
+    expect(line).to_contain_text(ds)
+    page.screenshot(path=page.shots / "report-dag.png", full_page=True)
+
+    anonymous = page.context.browser.new_context()
+    try:
+        answer = anonymous.request.get(f"{stack.url}/ess-reports/runs/ess_tenant_onboarding/{run_id}/")
+        assert answer.status == 401 and "done" not in answer.text()
+    finally:
+        anonymous.close()

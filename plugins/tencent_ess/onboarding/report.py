@@ -19,6 +19,10 @@ from ..errors import ReportError
 from ..storage import StoragePath, is_present, read_if_present, write_atomic
 from .engine import TenantResult
 
+#: The XCom key under which the report task records where it wrote the run's report (`report_location`), before
+#: anything can fail the task: the report view finds a failed run's report by it.
+LOCATION_XCOM = "ess_tenant_report"
+
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV-injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -81,6 +85,11 @@ def row_changes(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             if row.get(kind):
                 changes.append({**where, "change": kind, "users": list(row[kind])})
     return changes
+
+
+def report_location(summary: dict[str, Any], ds: str) -> dict[str, str]:
+    """What the report task records under `LOCATION_XCOM`: the report's two files, its mode and its day."""
+    return {"json": summary["json"], "csv": summary["csv"], "mode": summary.get("mode", "apply"), "day": ds}
 
 
 def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:

@@ -55,7 +55,7 @@ from .manifest import (
     plan_tenants,
     read_manifest_bytes,
 )
-from .report import write_report
+from .report import LOCATION_XCOM, report_location, write_report
 from .revocations import Ledger, claim, mark, older_claimants, read_claims, superseded_by
 
 log = logging.getLogger(__name__)
@@ -567,6 +567,7 @@ def report(
     attempt = getattr(ti, "try_number", None)
     if info.get("missing"):
         summary = write_report([], out_dir, name, note=info["missing"], attempt=attempt)
+        ti.xcom_push(key=LOCATION_XCOM, value=report_location(summary, ds))
         return {**summary, "skipped": info["missing"]}
     returned = [out for out in chunk_outputs if out]
     outputs = returned + ([reviewed] if reviewed else [])
@@ -676,6 +677,8 @@ def report(
         attempt=attempt,
         revoked=revoked,
     )
+    # Recorded before the task can fail: the report view finds a failed run's report by it.
+    ti.xcom_push(key=LOCATION_XCOM, value=report_location(summary, ds))
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
     good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED}
     bad = [row for row in rows.values() if row["status"] not in good]
