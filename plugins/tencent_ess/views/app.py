@@ -30,8 +30,6 @@ from ..onboarding.report import LOCATION_XCOM
 from ..storage import read_if_present, storage_path
 from .reading import MAX_PAGE_SIZE, PAGE_SIZE, ReportCache, done_per_day, location_from_xcom, page_of, read_summary
 
-#: Where the api-server mounts the app (the plugin's `url_prefix`); the UI's tabs point under it.
-URL_PREFIX = "/ess-reports"
 #: How many of a DAG's latest runs its page lists.
 DAG_PAGE_RUNS = 60
 
