@@ -29,6 +29,7 @@ from airflow.sdk import Param, TriggerRule, dag, task
 
 from tencent_ess import RETRY_DEFAULTS
 from tencent_ess.onboarding import (
+    APPROVE_TASK,
     AWAITING,
     FINISH_TASK,
     GUARD_TASK,
@@ -36,6 +37,7 @@ from tencent_ess.onboarding import (
     PLAN_TASK,
     REPORT_TASK,
 )
+from tencent_ess.onboarding.approval import RevocationApprovalOperator
 from tencent_ess.onboarding.assets import REPORT_ASSET, report_event_extra
 from tencent_ess.onboarding.wait import ManifestSensor
 
@@ -71,6 +73,23 @@ PARAMS = {
         section="Sync",
         description="An apply that would revoke more fails before any write. Counted over "
         "the whole run: all its tasks, their retries, and a cleared run.",
+    ),
+    "approve_over_budget": Param(
+        False,
+        type="boolean",
+        title="Ask a person to approve revocations over the budget",
+        section="Sync",
+        description="Off: an apply that would revoke more than max_revocations fails before any write. On: it "
+        "waits in task approve_revocations (Required actions); Approve revokes exactly the counted set, Reject "
+        "or no answer revokes nothing and the rest of the apply goes on.",
+    ),
+    "approval_timeout_minutes": Param(
+        1440,
+        type="integer",
+        minimum=1,
+        title="Minutes to wait for that approval",
+        section="Sync",
+        description="No answer by then counts as Reject: nothing is revoked.",
     ),
     "allow_older_manifest": Param(
         False,
@@ -343,11 +362,15 @@ def ess_tenant_onboarding():
             except tasks.CheckAgain as again:
                 raise AirflowRescheduleException(again.when) from None
 
+    # Asks a person only when the guard counted revocations over the budget and Param approve_over_budget is on;
+    # otherwise it returns at once. Either answer is a success: the writing tasks act on the decision.
+    approve = RevocationApprovalOperator(task_id=APPROVE_TASK)
+
     planned = plan()
     wait >> planned
     guarded = guard(planned)
     chunks = onboard.expand(chunk=planned)
-    guarded >> chunks
+    guarded >> approve >> chunks
     reviewed = finish_reviews(chunks[AWAITING])
     report(planned, chunks, chunks[AWAITING], reviewed)
 

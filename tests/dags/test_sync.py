@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pendulum
+
 from bench.workload import write_fixture, write_manifest
 from tests.conftest import conn_json, emulator_state
 from tests.dags.test_faults import CHAOS
@@ -193,3 +195,88 @@ def test_every_writing_task_checks_the_revocation_budget_again(ess_conn):
     with pytest.raises(RevocationBudgetError, match="would revoke 2 users, over max_revocations=1"):
         onboard_chunk(EssHook(), planned, log=logging.getLogger("t"), policy=Policy("apply", True, 1))
     assert writes(ess_conn) == before
+
+
+def answer_approval(monkeypatch, option: str, by: str | None) -> list[tuple[str, str]]:
+    """The person's answer to `approve_revocations`, given the moment it asks: dag.test() cannot wait for a person.
+    The task runs as it does under the scheduler up to parking itself (its request written, TaskAwaitingInput); then
+    it resumes with the answer, as Airflow resumes it. Returns what each request asked (subject, body)."""
+    from airflow.sdk.exceptions import TaskAwaitingInput
+
+    from tencent_ess.onboarding.approval import RevocationApprovalOperator
+
+    asked: list[tuple[str, str]] = []
+    execute = getattr(RevocationApprovalOperator, "unanswered", RevocationApprovalOperator.execute)
+    monkeypatch.setattr(RevocationApprovalOperator, "unanswered", execute, raising=False)  # for a later answer
+
+    def answered(self, context):
+        try:
+            return execute(self, context)
+        except TaskAwaitingInput:
+            asked.append((self.subject, self.body))
+            user = {"id": by, "name": by} if by else None
+            event = {
+                "chosen_options": [option],
+                "params_input": {},
+                "responded_at": pendulum.now("UTC"),
+                "responded_by_user": user,
+            }
+            return self.execute_complete(context, event)
+
+    monkeypatch.setattr(RevocationApprovalOperator, "execute", answered)
+    return asked
+
+
+def over_budget(manifests, ess_conn, dag):
+    """alpha and beta onboarded, then a manifest that keeps one user each (3 revocations) and adds a seal."""
+    alpha, beta = sample(manifests)[:2]
+    write(manifests, [alpha, beta])
+    assert run_day(dag).state == "success"
+    truncated = [{**alpha, "user_ids": ["alphaadmin"]}, {**beta, "user_ids": ["betaadmin"]}]
+    write(manifests, truncated + [{**alpha, "seal_name": "新的合同章"}])
+    return alpha, beta
+
+
+def test_an_approved_revocation_over_the_budget_revokes_exactly_the_counted_set(onboarding, ess_conn, monkeypatch):
+    dag, manifests, reports = onboarding
+    alpha, beta = over_budget(manifests, ess_conn, dag)
+    asked = answer_approval(monkeypatch, "Approve", "alice")
+    result = run_day(dag, revoke_unlisted=True, max_revocations=2, approve_over_budget=True)
+    assert result.state == "success", result.states
+    [(subject, body)] = asked
+    assert "3 users" in subject and "max_revocations=2" in body
+    assert "org_tenant_alpha/合同专用章: alphastaff1, alphastaff2" in body and "betastaff1" in body
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphaadmin"]
+    assert holders(ess_conn, beta["proxy_organization_open_id"], beta["seal_name"]) == ["betaadmin"]
+    report = read_report(reports, run_id=result.run_id)
+    assert report["summary"]["changes_in_run"]["users_revoked"] == 3
+    assert "approved by alice" in report["summary"]["note"]
+    assert result.xcom("approve_revocations")["approved"] is True
+
+
+def test_a_rejected_or_unanswered_revocation_revokes_nothing_and_the_rest_is_applied(onboarding, ess_conn, monkeypatch):
+    dag, manifests, reports = onboarding
+    alpha, beta = over_budget(manifests, ess_conn, dag)
+    before = writes(ess_conn)["ChannelDeleteSealPolicies"]
+    answer_approval(monkeypatch, "Reject", "bob")
+    result = run_day(dag, revoke_unlisted=True, max_revocations=2, approve_over_budget=True)
+    assert result.state == "failed" and result.states["approve_revocations"] == "success", result.states
+    assert writes(ess_conn)["ChannelDeleteSealPolicies"] == before, "a rejected revocation was sent"
+    assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == [
+        "alphaadmin",
+        "alphastaff1",
+        "alphastaff2",
+    ]  # granted what the manifest asks, revoked no one
+    report = read_report(reports, run_id=result.run_id)
+    rows = {(row["proxy_organization_open_id"], row["seal_name"]): row for row in report["tenants"]}
+    assert rows[("org_tenant_alpha", "新的合同章")]["status"] == "done"  # the rest of the apply went on
+    for key in (("org_tenant_alpha", "合同专用章"), ("org_tenant_beta", "财务专用章")):
+        assert rows[key]["status"] == "failed" and "rejected by bob" in rows[key]["error"], rows[key]
+        assert "Nothing was revoked" in rows[key]["error"]
+    assert "rejected by bob" in report["summary"]["note"]
+
+    answer_approval(monkeypatch, "Reject", None)  # nobody answered in time: the default answer
+    result = run_day(dag, revoke_unlisted=True, max_revocations=2, approve_over_budget=True)
+    assert writes(ess_conn)["ChannelDeleteSealPolicies"] == before
+    note = read_report(reports, run_id=result.run_id)["summary"]["note"]
+    assert "not approved within 1440 minutes" in note, note

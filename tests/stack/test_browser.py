@@ -385,3 +385,72 @@ def test_the_tenant_report_tab_of_a_run_filters_searches_and_downloads_and_the_d
         assert answer.status == 401 and "done" not in answer.text()
     finally:
         anonymous.close()
+
+
+def _over_budget_run(stack, api, ds: str, first: int) -> tuple[str, list[dict]]:
+    """Three tenants onboarded with two users each, then a manifest keeping one: three revocations, over a budget
+    of two, with approve_over_budget on. Returns the revoking run (waiting for its approval) and the entries."""
+    from stack import wait_for
+    from workload import write_manifest
+
+    entries = write_manifest(stack.manifests / f"{ds}.json", 3, "合同专用章", first=first)
+    run_id = api.trigger("ess_tenant_onboarding", {}, logical_date=f"{ds}T00:00:00Z")
+    assert api.wait_run("ess_tenant_onboarding", run_id, timeout=300)["state"] == "success"
+    kept = [{**entry, "user_ids": entry["user_ids"][:1]} for entry in entries]
+    (stack.manifests / f"{ds}.json").write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
+    conf = {"revoke_unlisted": True, "max_revocations": 2, "approve_over_budget": True, "allow_older_manifest": True}
+    before = {run["dag_run_id"] for run in api.runs("ess_tenant_onboarding")}
+    run_id = api.call(
+        "POST",
+        "/dags/ess_tenant_onboarding/dagRuns",
+        json={"dag_run_id": f"revoke__{ds}", "logical_date": None, "conf": {**conf, "manifest_date": ds}},
+    )["dag_run_id"]
+    assert run_id not in before
+
+    def asking():
+        states = {ti["task_id"]: ti["state"] for ti in api.task_instances("ess_tenant_onboarding", run_id)}
+        assert states.get("guard") != "failed", states
+        return states.get("approve_revocations") == "awaiting_input"
+
+    wait_for("the approval task to ask", asking, 300, 2)
+    return run_id, entries
+
+
+def _holders(stack, entry: dict) -> list[str]:
+    [seal] = [
+        s
+        for s in emulator_state(stack)["seals"]
+        if s["organization_open_id"] == entry["proxy_organization_open_id"] and s["seal_name"] == entry["seal_name"]
+    ]
+    return sorted(seal["authorized_user_ids"])
+
+
+def _answer_in_the_ui(page, stack, run_id: str, option: str, shot: str) -> None:
+    """The person opens the waiting task, its Required Action tab, reads the request and answers it."""
+    page.goto(f"{stack.url}/dags/ess_tenant_onboarding/runs/{run_id}/tasks/approve_revocations")
+    page.get_by_role("link", name=re.compile(r"^Required Action")).click()
+    expect(page.get_by_text(re.compile(r"Approve revoking 3 users"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"over max_revocations=2"))).to_be_visible()
+    page.screenshot(path=page.shots / f"{shot}-asked.png", full_page=True)
+    print("BUTTONS", page.get_by_role("button").all_inner_texts())
+    page.get_by_role("button", name=option, exact=True).click()
+    page.wait_for_timeout(2000)
+    page.screenshot(path=page.shots / f"{shot}-answered.png", full_page=True)
+
+
+def test_an_approval_asked_in_the_ui_revokes_the_counted_set_and_a_rejection_revokes_nothing(page, stack, api):
+    """Issue 28, part 2, where a user meets it: the run waits in approve_revocations; the person answers in the
+    task's page. Approve: the three counted revocations are made. Reject: none is, the rest is applied."""
+    run_id, entries = _over_budget_run(stack, api, "2026-11-28", 410)
+    _answer_in_the_ui(page, stack, run_id, "Approve", "approve")
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
+    assert run["state"] == "success", api.task_instances("ess_tenant_onboarding", run_id)
+    assert [_holders(stack, entry) for entry in entries] == [entry["user_ids"][:1] for entry in entries]
+
+    run_id, entries = _over_budget_run(stack, api, "2026-11-29", 414)
+    _answer_in_the_ui(page, stack, run_id, "Reject", "reject")
+    run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
+    assert run["state"] == "failed", api.task_instances("ess_tenant_onboarding", run_id)
+    assert [_holders(stack, entry) for entry in entries] == [sorted(entry["user_ids"]) for entry in entries]
+    report = report_of(stack, "2026-11-29", run_id)
+    assert "rejected by" in report["summary"]["note"], report["summary"]

@@ -8,7 +8,8 @@
 - `locations`, `wait`: where files live, and the deferrable wait for a late manifest;
 - `tasks`: the bodies of the DAG's tasks (the DAG file only declares them).
 
-- `assets`: the report's Airflow Asset, and what its events carry.
+- `assets`: the report's Airflow Asset, and what its events carry;
+- `approval`: a person's approval of revocations over the budget (a human-in-the-loop task).
 
 Nothing is imported here, so that the DAG file's parse-time imports stay small.
 """
@@ -20,3 +21,5 @@ AWAITING = "awaiting"
 #: The onboarding DAG's task ids, in one place: the task bodies (`tasks`) pull each other's XComs by them and count
 #: the tasks that share the quota by them, and the DAG file names its tasks with them.
 PLAN_TASK, GUARD_TASK, ONBOARD_TASK, FINISH_TASK, REPORT_TASK = "plan", "guard", "onboard", "finish_reviews", "report"
+#: The human-in-the-loop task between the guard and the writing tasks (`approval`).
+APPROVE_TASK = "approve_revocations"

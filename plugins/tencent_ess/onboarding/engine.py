@@ -91,6 +91,9 @@ class TenantResult:
     status: str
     seal_id: str = ""
     seal_status: str = ""
+    #: The users the manifest asked to hold the seal (beside what was granted, skipped and revoked). Keyword-only, so
+    #: that the positional order of the fields before and after it is what it was.
+    requested: list[str] = field(default_factory=list, kw_only=True)
     created: bool = False
     granted: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -160,10 +163,19 @@ def tenant_spec(tenant: dict) -> Tenant:
     return check_tenant({key: tenant[key] for key in TENANT_KEYS if key in tenant}, check_image=False)
 
 
+def requested_users(entry: Any) -> list[str]:
+    """The users a manifest entry or planned tenant asks for, as the report lists them (only the text ids of a
+    list: a rejected entry's may be anything)."""
+    users = entry.get("user_ids") if isinstance(entry, dict) else None
+    return [user for user in users if isinstance(user, str)] if isinstance(users, list) else []
+
+
 def new_result(tenant: dict, spec: Tenant | None = None) -> TenantResult:
     org = spec.proxy_organization_open_id if spec else tenant.get("proxy_organization_open_id", "")
     name = spec.seal.seal_name if spec else tenant.get("seal_name", "")
-    return TenantResult(tenant["index"], org, name, RETRY, fingerprint=tenant.get("fingerprint", ""))
+    result = TenantResult(tenant["index"], org, name, RETRY, fingerprint=tenant.get("fingerprint", ""))
+    result.requested = requested_users(tenant)
+    return result
 
 
 def onboard_tenant(

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import EssError, EssValidationError, ManifestError, redact_location
 from ..storage import StoragePath, read_if_present
 from ..validation import check_tenant, json_object_pairs, name_key
-from .engine import FAILED, TenantResult
+from .engine import FAILED, TenantResult, requested_users
 from .locations import require_manifest_folder
 
 #: A manifest larger than this is refused before parsing (a million tenants is ~300 MB of JSON).
@@ -99,6 +99,7 @@ def plan_tenants(entries: Iterable[Any], base_dir: Any = None) -> tuple[list[dic
                 _named(entry, "proxy_organization_open_id"),
                 _named(entry, "seal_name"),
                 FAILED,
+                requested=requested_users(entry),
                 error=f"entry {index}: {reason}",
             )
             rejected.append(row.to_dict())

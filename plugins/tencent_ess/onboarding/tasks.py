@@ -14,10 +14,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import metrics
 from ..errors import CheckAgain, EssError, LedgerError, RetryLater, RevocationBudgetError, redact_location
 from ..storage import storage_path
 from ..wording import quantity
-from . import AWAITING, FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK
+from . import APPROVE_TASK, AWAITING, FINISH_TASK, GUARD_TASK, ONBOARD_TASK, PLAN_TASK
+from .approval import decided_verdict
 from .engine import (
     AWAITING_REVIEW,
     DONE,
@@ -33,6 +35,7 @@ from .engine import (
     count_revocations,
     finish_reviewed,
     onboard_chunk,
+    requested_users,
 )
 from .handoff import pack, unpack
 from .journal import (
@@ -187,6 +190,10 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
     tenants = pull_chunk(ti, chunk)
     label, task, series = f"chunk {chunk}", f"{ONBOARD_TASK}[{chunk}]", first_try_of_series(ti)
     verdict = guard_verdict(ti, params)
+    if verdict.get("withheld"):  # revocations not approved: the tenants that had some revoke nothing, and say why
+        for tenant in tenants:
+            if tenant["fingerprint"] in verdict["proposed"]:
+                tenant["withheld"] = verdict["withheld"]
     hook = make_hook(conn_id, params, ti)
     superseded = still_superseded(where, ds, params, ti, hook, verdict)
     if superseded:
@@ -232,6 +239,8 @@ def onboard(where: Locations, chunk: int, *, ds: str, params: dict[str, Any], ti
         )
         raise RetryLater(f"{label}: {quantity(len(retry), 'tenant')} hit transient errors, e.g. {retry[0].error}")
     counts = attempt_counts(hook, attempt, task=task, try_number=ti.try_number, plan_id=info["plan_id"], series=series)
+    if hasattr(hook.limiter, "paced"):  # where this chunk's pacing settled
+        metrics.pacing(hook.limiter.paced(), hook.limiter.max_rate)
     return chunk_output([r for r in results if r.status != AWAITING_REVIEW], counts)
 
 
@@ -243,6 +252,7 @@ def superseded_rows(tenants: list[dict], reason: str) -> list[TenantResult]:
             t["proxy_organization_open_id"],
             t["seal_name"],
             SUPERSEDED,
+            requested=requested_users(t),
             error=reason,
             fingerprint=t["fingerprint"],
         )
@@ -259,7 +269,8 @@ def run_policy(
     if not policy.revokes:
         return policy
     allowed = {fingerprint: frozenset(users) for fingerprint, users in (verdict.get("allowed") or {}).items()}
-    ledger = Ledger(where.revocations(ds, ti.run_id), int(params["max_revocations"]), task=task)
+    budget = max(int(params["max_revocations"]), int(verdict.get("budget") or 0))  # raised by an approval only
+    ledger = Ledger(where.revocations(ds, ti.run_id), budget, task=task)
     return replace(policy, allowed=allowed, before_revoke=ledger.record)
 
 
@@ -373,7 +384,20 @@ def count_revocations_of_run(
         "first_affected": first,
     }
     if count > params["max_revocations"] - spent:
-        verdict["blocked"] = budget_refusal("this run", count, params["max_revocations"], first, spent)
+        refusal = budget_refusal("this run", count, params["max_revocations"], first, spent)
+        if params.get("approve_over_budget"):  # a person decides (approval.py); nothing is allowed until then
+            log.warning("revocation guard: %s; asking for approval (Param approve_over_budget)", refusal)
+            affected = [r for r in counted if r.would_revoke]
+            return {
+                **verdict,
+                "awaiting_approval": True,
+                "allowed": {},
+                "proposed": {r.fingerprint: r.would_revoke for r in affected},
+                "proposed_rows": [
+                    f"{r.proxy_organization_open_id}/{r.seal_name}: {', '.join(r.would_revoke)}" for r in affected
+                ],
+            }
+        verdict["blocked"] = refusal
         ti.xcom_push(key=GUARD, value=verdict)
         raise RevocationBudgetError(verdict["blocked"])
     verdict["allowed"] = {r.fingerprint: r.would_revoke for r in counted if r.would_revoke}
@@ -473,7 +497,7 @@ def guard_verdict(ti: Any, params: dict[str, Any]) -> dict[str, Any]:
             "the revocation guard's count is missing (its XCom was cleared, or it did not "
             "run): nothing is revoked uncounted. Clear the run from its plan task"
         )
-    return verdict
+    return decided_verdict(ti, verdict)
 
 
 # ---------------------------------------------------------------------------------------------------- reviews
@@ -597,7 +621,8 @@ def report(
                 AWAITING_REVIEW,
                 tenant.get("seal_id", ""),
                 "CHECKING",
-                tenant.get("created", False),
+                requested=requested_users(tenant),
+                created=tenant.get("created", False),
                 error="still in review when the run ended",
                 fingerprint=tenant["fingerprint"],
             ).to_dict(),
@@ -614,6 +639,7 @@ def report(
                 tenant["proxy_organization_open_id"],
                 tenant["seal_name"],
                 FAILED,
+                requested=requested_users(tenant),
                 fingerprint=tenant["fingerprint"],
             )
         )
@@ -633,6 +659,9 @@ def report(
     if blocked:
         notes.insert(0, blocked["blocked"])
     verdict = (ti.xcom_pull(task_ids=GUARD_TASK) or {}) if policy.mode != PLAN else {}
+    if verdict.get("awaiting_approval"):  # what the person decided, or that nobody did
+        decision = ti.xcom_pull(task_ids=APPROVE_TASK) or {}
+        notes.insert(0, decision.get("reason") or "revocations over max_revocations awaited an approval never given")
     superseded = verdict.get("superseded") or next(
         (row["error"] for row in rows.values() if row["status"] == SUPERSEDED), ""
     )
@@ -679,6 +708,7 @@ def report(
     )
     # Recorded before the task can fail: the report view finds a failed run's report by it.
     ti.xcom_push(key=LOCATION_XCOM, value=report_location(summary, ds))
+    metrics.run_reported(summary)
     log.info("onboarding report %s (%s): %s", ds, policy.mode, summary)
     good = {IN_SYNC} if policy.mode == PLAN else {DONE, SUPERSEDED}
     bad = [row for row in rows.values() if row["status"] not in good]

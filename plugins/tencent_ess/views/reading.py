@@ -25,6 +25,7 @@ ROW_KEYS = (
     "seal_id",
     "status",
     "seal_status",
+    "requested",
     "created",
     "granted",
     "skipped",

@@ -245,3 +245,30 @@ def test_a_plans_log_line_says_what_apply_would_change():
     assert would_change(row) == " (would create the seal; grant u1, u2)"
     assert would_change({"would_create": False, "would_grant": [], "would_revoke": ["u9"]}) == " (would revoke u9)"
     assert would_change({"status": "failed"}) == ""
+
+
+def test_a_revocation_awaiting_approval_is_never_made_without_a_recorded_decision():
+    from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.onboarding.tasks import guard_verdict
+
+    verdict = {
+        "checked": True,
+        "awaiting_approval": True,
+        "would_revoke": 3,
+        "revoked_before": 1,
+        "allowed": {},
+        "proposed": {"f1": ["u1", "u2"], "f2": ["u3"]},
+    }
+    params = {"mode": "apply", "revoke_unlisted": True, "max_revocations": 2}
+
+    def ti(decision):
+        answers = {"guard": verdict, "approve_revocations": decision}
+        return SimpleNamespace(xcom_pull=lambda task_ids, key="return_value": answers[task_ids])
+
+    for missing in (None, {}, {"needed": False}):  # cleared, never ran, or returned at once
+        with pytest.raises(RevocationBudgetError, match="no decision is recorded.*nothing is revoked unapproved"):
+            guard_verdict(ti(missing), params)
+    approved = guard_verdict(ti({"needed": True, "approved": True, "reason": "approved by a"}), params)
+    assert approved["allowed"] == verdict["proposed"] and approved["budget"] == 4  # 1 earlier + 3 approved
+    rejected = guard_verdict(ti({"needed": True, "approved": False, "reason": "rejected by b"}), params)
+    assert rejected["allowed"] == {} and rejected["withheld"] == "rejected by b" and "budget" not in rejected

@@ -4,7 +4,9 @@ not gets, and how it fails when the report is gone or damaged."""
 
 from __future__ import annotations
 
+import io
 import json
+from csv import DictReader
 from urllib.parse import quote
 
 import pytest
@@ -60,6 +62,13 @@ def test_a_reader_sees_the_failed_runs_report_filters_it_and_downloads_it(server
 
         csv = client.get(base + "report.csv")
         assert csv.status_code == 200 and csv.content == report.with_suffix(".csv").read_bytes()
+        table = list(DictReader(io.StringIO(csv.content.decode("utf-8-sig"))))
+        # what each entry asked for, beside what was done: the refused entry's users too
+        asked = [
+            " ".join(entry["user_ids"])
+            for entry in json.loads((report.parents[2] / "tenants" / f"{DAY}.json").read_text("utf-8"))
+        ]
+        assert [row["requested"] for row in table] == asked and all(asked), table
         assert "attachment" in csv.headers["content-disposition"]
         assert client.get(base + "report.json").content == report.read_bytes()
         assert client.get(base + "report.txt").status_code == 404
