@@ -120,6 +120,7 @@ class Stack:
         emulator_args: tuple[str, ...] = ("--review-seconds", "30"),
         manifest_dir: Path | None = None,
         report_dir: Path | None = None,
+        settings: dict[str, str] | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
         self.workdir = Path(workdir).resolve()
@@ -130,6 +131,7 @@ class Stack:
         self.emulator_args = emulator_args
         self.manifest_dir = manifest_dir or ROOT / "data" / "tenants"
         self.report_dir = report_dir or self.workdir / "output"
+        self.settings = dict(settings or {})  # more Airflow settings for every process (e.g. [metrics])
         self.log = log
         self.home = self.workdir / "airflow-home"
         self.logs = self.workdir / "logs"
@@ -367,6 +369,7 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
         env.update(read_env_file())
         env.update(self.deployment_env())
+        env.update(self.settings)
         env.update(
             {  # only because every process shares this one machine and checkout
                 "AIRFLOW_HOME": str(self.home),

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseHook
 from tenacity import Retrying, retry_if_exception, wait_exponential_jitter
 
-from . import CONN_TYPE, DEFAULT_CONN_ID
+from . import CONN_TYPE, DEFAULT_CONN_ID, metrics
 from .errors import (
     CREDENTIAL_HINTS,
     SERVER_ERROR_ATTEMPTS,
@@ -292,7 +292,8 @@ class EssHook(BaseHook):
         sent = time.monotonic()
         try:
             body = client.call_json(action, params)
-            self._observe(time.monotonic() - sent)
+            answered = time.monotonic() - sent
+            self._observe(answered)
             response = body.get("Response")
             if not isinstance(response, dict):
                 raise ValueError("no Response object")
@@ -309,6 +310,7 @@ class EssHook(BaseHook):
             # answered as `application/json; charset=utf-8` reaches here as a "success". Never read it as one.
             failure = response.get("Error")
             if not failure:
+                metrics.call_answered(action, "Ok", answered)
                 return response
             if not isinstance(failure, dict):
                 failure = {"Code": "ServerNetworkError", "Message": "malformed Response.Error"}
@@ -320,6 +322,7 @@ class EssHook(BaseHook):
                 params.get("Agent"),
             )
         self._count(f"errors.{error.code}")
+        metrics.call_answered(action, error.code, time.monotonic() - sent)
         if is_rate_limited(error.code) and self.limiter is not None:
             self.limiter.throttled(action)
         raise error
@@ -341,6 +344,7 @@ class EssHook(BaseHook):
     def _before_sleep(self, retry_state: Any) -> None:
         error = retry_state.outcome.exception()
         self._count(f"retries.{error.code}")
+        metrics.call_retried(error.action, error.code)
         with self._lock:
             self.retried.append(
                 {

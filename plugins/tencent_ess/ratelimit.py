@@ -148,6 +148,12 @@ class ActionRateLimiter:
         with self._lock:
             return min(self._rate.get(action, self.max_rate), self.max_rate)
 
+    def paced(self) -> dict[str, float]:
+        """The rate each action sent so far is paced at now (requests per second), for the pacing metrics."""
+        with self._lock:
+            ceiling = self.max_rate
+            return {action: min(self._rate.get(action, ceiling), ceiling) for action in sorted(self._next)}
+
     def _reserve(self, action: str, now: float) -> tuple[float, int]:
         """The next free slot of this action (under the lock), and the schedule's epoch it belongs to. A schedule
         left idle, or stalled, for more than CATCH_UP restarts from now: overdue slots are never handed out. A

@@ -63,6 +63,54 @@ def _fixture_file(path: Path) -> Path:
     return path
 
 
+class StatsdListener:
+    """A StatsD server as small as a test needs: a UDP socket on a free port; every line of this provider's metrics
+    (`<prefix>.tencent_ess.…:<value>|<type>`) is kept, the rest of Airflow's dropped."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._listen, name="statsd", daemon=True).start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                packet, _ = self.socket.recvfrom(65535)
+            except OSError:  # closed
+                return
+            kept = [line for line in packet.decode("utf-8", "replace").splitlines() if ".tencent_ess." in line]
+            with self._lock:
+                self.lines.extend(kept)
+
+    def counters(self) -> dict[str, float]:
+        """Each counter's total so far, by name without Airflow's prefix (a sampled count scaled back)."""
+        totals: dict[str, float] = {}
+        with self._lock:
+            lines = list(self.lines)
+        for line in lines:
+            name, _, rest = line.partition(":")
+            value, kind, *sample = rest.split("|")
+            if kind != "c":
+                continue
+            rate = float(sample[0][1:]) if sample and sample[0].startswith("@") else 1.0
+            name = name[name.index("tencent_ess.") :]
+            totals[name] = totals.get(name, 0.0) + float(value) / rate
+        return totals
+
+    def names(self) -> set[str]:
+        with self._lock:
+            return {line.partition(":")[0].split("tencent_ess.", 1)[1] for line in self.lines}
+
+    def close(self) -> None:
+        self.socket.close()
+
+
 @pytest.fixture(scope="package")
 def stack():
     missing = _missing_servers()
@@ -75,14 +123,21 @@ def stack():
     manifests.mkdir()
     fixture = _fixture_file(workdir / "fixture.json")
     started = time.monotonic()
+    statsd = StatsdListener()  # Airflow's own metrics, as a deployment sends them: StatsD over UDP
     stack = Stack(
         workdir / "stack",
         manifest_dir=manifests,
         report_dir=reports,
         # long enough that, even on a loaded machine, wait_for_review starts before the review is over
         emulator_args=("--fixtures", str(fixture), "--review-seconds", "20"),
+        settings={
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": "127.0.0.1",
+            "AIRFLOW__METRICS__STATSD_PORT": str(statsd.port),
+        },
         log=lambda line: print(f"[stack] {line}", flush=True),
     )
+    stack.statsd = statsd
     try:
         stack.start()
         api = Api(stack)
@@ -92,6 +147,7 @@ def stack():
         yield stack
     finally:
         stack.stop()
+        statsd.close()
         if os.environ.get("ESS_KEEP_STACK_LOGS"):
             print(f"[stack] logs kept in {stack.logs}")
         else:

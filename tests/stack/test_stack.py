@@ -316,3 +316,33 @@ def test_the_drift_alarm_goes_red_on_drift_and_green_once_applied(stack, api):
             api.unpause("ess_tenant_onboarding")
     finally:
         api.call("PATCH", "/dags/ess_tenant_drift_alarm", json={"is_paused": True})
+
+
+def test_a_runs_metrics_add_up_to_what_the_emulator_saw(stack, api):
+    """Issue 28, part 3: through Airflow's own metrics (StatsD here, a UDP socket in the test), a run's calls by
+    action add up to the requests the emulator answered, and its tenants, seals and grants to its report."""
+    import time
+
+    ds = "2026-11-26"
+    write_manifest(stack.manifests / f"{ds}.json", 3, "合同专用章", first=417)
+    requests_before, metrics_before = emulator_state(stack)["request_counts"], stack.statsd.counters()
+    run_id = api.trigger("ess_tenant_onboarding", {}, logical_date=f"{ds}T00:00:00Z")
+    assert api.wait_run("ess_tenant_onboarding", run_id, timeout=300)["state"] == "success"
+    time.sleep(3)  # UDP: the last packets of the report task
+    requests_after, metrics_after = emulator_state(stack)["request_counts"], stack.statsd.counters()
+    sent = {a: n - requests_before.get(a, 0) for a, n in requests_after.items() if n != requests_before.get(a, 0)}
+    counted = {
+        name: value - metrics_before.get(name, 0.0)
+        for name, value in metrics_after.items()
+        if value != metrics_before.get(name, 0.0)
+    }
+    calls: dict[str, float] = {}
+    for name, value in counted.items():
+        if name.startswith("tencent_ess.api.calls."):
+            action = name.split(".")[3]
+            calls[action] = calls.get(action, 0) + value
+    assert calls == sent, (calls, sent)
+    assert counted.get("tencent_ess.tenants.apply.done") == 3, counted
+    assert counted.get("tencent_ess.seals_created") == 3 and counted.get("tencent_ess.users_granted") == 6, counted
+    names = stack.statsd.names()
+    assert "tencent_ess.pacing.share" in names and any(n.startswith("tencent_ess.api.latency.") for n in names)
