@@ -84,12 +84,13 @@ PARAMS = {
         "or no answer revokes nothing and the rest of the apply goes on.",
     ),
     "approval_timeout_minutes": Param(
-        1440,
+        60,
         type="integer",
         minimum=1,
         title="Minutes to wait for that approval",
         section="Sync",
-        description="No answer by then counts as Reject: nothing is revoked.",
+        description="No answer by then counts as Reject: nothing is revoked. The run holds its writes meanwhile, "
+        "and other revoking applies of the AppId wait for it (for an hour at most).",
     ),
     "allow_older_manifest": Param(
         False,

@@ -18,8 +18,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def _part(value: object) -> str:
-    """One segment of a name: an answer code's dots (`InternalError.DependsDb`) would add levels."""
-    return _UNSAFE.sub("_", str(value)) or "none"
+    """One segment of a name: an answer code's dots (`InternalError.DependsDb`) would add levels, and a code the
+    server made up could be any length (Airflow drops a name over 250 characters)."""
+    return _UNSAFE.sub("_", str(value))[:64] or "none"
 
 
 def _stats() -> Any:

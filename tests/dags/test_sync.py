@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from urllib.parse import quote
 
 import pendulum
 
@@ -246,6 +247,11 @@ def test_an_approved_revocation_over_the_budget_revokes_exactly_the_counted_set(
     [(subject, body)] = asked
     assert "3 users" in subject and "max_revocations=2" in body
     assert "org_tenant_alpha/合同专用章: alphastaff1, alphastaff2" in body and "betastaff1" in body
+    assert f"/dags/ess_tenant_onboarding/runs/{quote(result.run_id, safe='')}/plugin/tenant-report)" in body
+    # what the person approved, row by row: the guard's count, kept beside the run's report
+    proposed = json.loads(next((reports / DAY).glob("*.proposed.json")).read_text(encoding="utf-8"))
+    assert proposed["summary"]["mode"] == "plan" and proposed["summary"]["would_revoke"] == 3
+    assert proposed["summary"]["note"].startswith("awaiting approval (task approve_revocations): this run would")
     assert holders(ess_conn, alpha["proxy_organization_open_id"], alpha["seal_name"]) == ["alphaadmin"]
     assert holders(ess_conn, beta["proxy_organization_open_id"], beta["seal_name"]) == ["betaadmin"]
     report = read_report(reports, run_id=result.run_id)
@@ -279,4 +285,4 @@ def test_a_rejected_or_unanswered_revocation_revokes_nothing_and_the_rest_is_app
     result = run_day(dag, revoke_unlisted=True, max_revocations=2, approve_over_budget=True)
     assert writes(ess_conn)["ChannelDeleteSealPolicies"] == before
     note = read_report(reports, run_id=result.run_id)["summary"]["note"]
-    assert "not approved within 1440 minutes" in note, note
+    assert "not approved within 60 minutes" in note, note

@@ -387,25 +387,28 @@ def test_the_tenant_report_tab_of_a_run_filters_searches_and_downloads_and_the_d
         anonymous.close()
 
 
-def _over_budget_run(stack, api, ds: str, first: int) -> tuple[str, list[dict]]:
+def _over_budget_run(stack, api, name: str, first: int) -> tuple[str, list[dict]]:
     """Three tenants onboarded with two users each, then a manifest keeping one: three revocations, over a budget
-    of two, with approve_over_budget on. Returns the revoking run (waiting for its approval) and the entries."""
+    of two, with approve_over_budget on. Returns the revoking run (waiting for its approval) and the entries.
+
+    Both runs read the manifest of 2026-11-01 (Param manifest_date), older than any other stack test's: a revoking
+    apply's claim makes the applies of older dates change nothing from then on (docs/sync.md), and the tests after
+    this one apply dates of their own."""
     from stack import wait_for
     from workload import write_manifest
 
+    ds = "2026-11-01"
     entries = write_manifest(stack.manifests / f"{ds}.json", 3, "合同专用章", first=first)
-    run_id = api.trigger("ess_tenant_onboarding", {}, logical_date=f"{ds}T00:00:00Z")
-    assert api.wait_run("ess_tenant_onboarding", run_id, timeout=300)["state"] == "success"
+
+    def start(run_id: str, conf: dict) -> str:
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": {**conf, "manifest_date": ds}}
+        return api.call("POST", "/dags/ess_tenant_onboarding/dagRuns", json=body)["dag_run_id"]
+
+    onboarded = start(f"onboard__{name}", {})
+    assert api.wait_run("ess_tenant_onboarding", onboarded, timeout=300)["state"] == "success"
     kept = [{**entry, "user_ids": entry["user_ids"][:1]} for entry in entries]
     (stack.manifests / f"{ds}.json").write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
-    conf = {"revoke_unlisted": True, "max_revocations": 2, "approve_over_budget": True, "allow_older_manifest": True}
-    before = {run["dag_run_id"] for run in api.runs("ess_tenant_onboarding")}
-    run_id = api.call(
-        "POST",
-        "/dags/ess_tenant_onboarding/dagRuns",
-        json={"dag_run_id": f"revoke__{ds}", "logical_date": None, "conf": {**conf, "manifest_date": ds}},
-    )["dag_run_id"]
-    assert run_id not in before
+    run_id = start(f"revoke__{name}", {"revoke_unlisted": True, "max_revocations": 2, "approve_over_budget": True})
 
     def asking():
         states = {ti["task_id"]: ti["state"] for ti in api.task_instances("ess_tenant_onboarding", run_id)}
@@ -441,16 +444,22 @@ def _answer_in_the_ui(page, stack, run_id: str, option: str, shot: str) -> None:
 def test_an_approval_asked_in_the_ui_revokes_the_counted_set_and_a_rejection_revokes_nothing(page, stack, api):
     """Issue 28, part 2, where a user meets it: the run waits in approve_revocations; the person answers in the
     task's page. Approve: the three counted revocations are made. Reject: none is, the rest is applied."""
-    run_id, entries = _over_budget_run(stack, api, "2026-11-28", 410)
+    run_id, entries = _over_budget_run(stack, api, "approve", 410)
+    # While it waits, the run's Tenant report tab shows what the guard counted, row by row
+    page.goto(f"{stack.url}/dags/ess_tenant_onboarding/runs/{run_id}/plugin/tenant-report")
+    view = page.frame_locator('iframe[title="Tenant report"]')
+    expect(view.get_by_role("note")).to_contain_text("awaiting approval (task approve_revocations)")
+    expect(view.get_by_label("Summary")).to_contain_text("Would revoke users3")
+    page.screenshot(path=page.shots / "approval-proposed.png", full_page=True)
     _answer_in_the_ui(page, stack, run_id, "Approve", "approve")
     run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
     assert run["state"] == "success", api.task_instances("ess_tenant_onboarding", run_id)
     assert [_holders(stack, entry) for entry in entries] == [entry["user_ids"][:1] for entry in entries]
 
-    run_id, entries = _over_budget_run(stack, api, "2026-11-29", 414)
+    run_id, entries = _over_budget_run(stack, api, "reject", 414)
     _answer_in_the_ui(page, stack, run_id, "Reject", "reject")
     run = api.wait_run("ess_tenant_onboarding", run_id, timeout=300)
     assert run["state"] == "failed", api.task_instances("ess_tenant_onboarding", run_id)
     assert [_holders(stack, entry) for entry in entries] == [sorted(entry["user_ids"]) for entry in entries]
-    report = report_of(stack, "2026-11-29", run_id)
+    report = report_of(stack, "2026-11-01", run_id)
     assert "rejected by" in report["summary"]["note"], report["summary"]

@@ -18,8 +18,11 @@ A writing task that finds the guard awaiting an approval but no decision revokes
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from airflow.providers.standard.operators.hitl import HITLOperator
 
@@ -32,7 +35,32 @@ APPROVE, REJECT = "Approve", "Reject"
 SHOWN = 50
 
 
-def approval_body(verdict: dict[str, Any], run_id: str) -> str:
+def proposal_digest(verdict: dict[str, Any]) -> str:
+    """What identifies the set a person is asked to approve: a decision applies to that set only, never to another
+    count a re-run guard made since."""
+    canonical = json.dumps(
+        {"proposed": verdict.get("proposed") or {}, "revoked_before": verdict.get("revoked_before") or 0},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _shown(text: str) -> str:
+    """A row as inert Markdown: seal names come from the manifest and holder ids from the API; in a code span
+    neither can add a link, an image or emphasis to what the person reads."""
+    return "`" + text.replace("`", "'").replace("\n", " ") + "`"
+
+
+def report_tab(dag_id: str, run_id: str) -> str:
+    """The path of the run's Tenant report tab in the UI (under `[api] base_url`'s path, where Airflow is served)."""
+    from airflow.sdk.configuration import conf
+
+    root = urlsplit(conf.get("api", "base_url", fallback="") or "").path.rstrip("/")
+    return f"{root}/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/plugin/tenant-report"
+
+
+def approval_body(verdict: dict[str, Any], run_id: str, dag_id: str = "") -> str:
     """The request's text (Markdown): the count, the budget, and the first affected tenants and users."""
     proposed = verdict.get("proposed_rows") or []
     lines = [
@@ -46,9 +74,11 @@ def approval_body(verdict: dict[str, Any], run_id: str) -> str:
         f"Affected ({quantity(len(proposed), 'tenant')}):",
         "",
     ]
-    lines += [f"- {row}" for row in proposed[:SHOWN]]
+    lines += [f"- {_shown(row)}" for row in proposed[:SHOWN]]
     if len(proposed) > SHOWN:
-        lines.append(f"- … and {len(proposed) - SHOWN} more (the run's report lists every one)")
+        lines.append(f"- … and {len(proposed) - SHOWN} more")
+    if dag_id:
+        lines += ["", f"Every row the guard counted: [the run's Tenant report tab]({report_tab(dag_id, run_id)})."]
     return "\n".join(lines)
 
 
@@ -71,7 +101,7 @@ class RevocationApprovalOperator(HITLOperator):
             self.log.info("no approval needed: the guard counted no revocation over the budget")
             return {"needed": False}
         self.subject = f"Approve revoking {quantity(verdict['would_revoke'], 'user')} (over max_revocations)"
-        self.body = approval_body(verdict, context["run_id"])
+        self.body = approval_body(verdict, context["run_id"], context["dag"].dag_id)
         minutes = (context.get("params") or {}).get(self.timeout_param)
         self.response_timeout = timedelta(minutes=minutes) if minutes else None
         self.log.info("%s", self.subject)
@@ -92,7 +122,15 @@ class RevocationApprovalOperator(HITLOperator):
         else:
             reason = f"revocations over max_revocations not approved within {minutes} minutes"
         self.log.info("%s", reason)
-        return {"needed": True, "approved": approved, "by": by, "at": at, "reason": reason}
+        verdict = context["ti"].xcom_pull(task_ids=GUARD_TASK) or {}
+        return {
+            "needed": True,
+            "approved": approved,
+            "by": by,
+            "at": at,
+            "reason": reason,
+            "digest": proposal_digest(verdict),  # the set this answer is about
+        }
 
 
 def decided_verdict(ti: Any, verdict: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +145,11 @@ def decided_verdict(ti: Any, verdict: dict[str, Any]) -> dict[str, Any]:
             f"the guard asked for approval of {quantity(verdict['would_revoke'], 'revocation')} over "
             "max_revocations, and no decision is recorded (task approve_revocations): nothing is revoked "
             "unapproved. Clear the run from its guard task"
+        )
+    if decision.get("digest") != proposal_digest(verdict):
+        raise RevocationBudgetError(
+            "the recorded approval was given for another count than the guard's latest (the guard ran again "
+            "since): nothing is revoked unapproved. Clear the run from its guard task to ask again"
         )
     if decision.get("approved"):
         budget = int(verdict.get("revoked_before") or 0) + int(verdict["would_revoke"])

@@ -388,6 +388,15 @@ def count_revocations_of_run(
         if params.get("approve_over_budget"):  # a person decides (approval.py); nothing is allowed until then
             log.warning("revocation guard: %s; asking for approval (Param approve_over_budget)", refusal)
             affected = [r for r in counted if r.would_revoke]
+            # What the person approves, row by row, in the run's Tenant report tab until its report replaces it
+            proposal = write_report(
+                [r.to_dict() for r in counted],
+                where.reports(ds),
+                f"{run_name(ti.run_id)}.proposed",
+                note=f"awaiting approval (task {APPROVE_TASK}): {refusal.replace('; nothing was changed', '')}",
+                mode=PLAN,
+            )
+            ti.xcom_push(key=LOCATION_XCOM, value=report_location(proposal, ds))
             return {
                 **verdict,
                 "awaiting_approval": True,

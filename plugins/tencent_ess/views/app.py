@@ -26,6 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 
 from ..errors import EssError, redact_location
+from ..onboarding import GUARD_TASK, REPORT_TASK
 from ..onboarding.report import LOCATION_XCOM
 from ..storage import read_if_present, storage_path
 from .reading import MAX_PAGE_SIZE, PAGE_SIZE, ReportCache, done_per_day, location_from_xcom, page_of, read_summary
@@ -35,10 +36,18 @@ DAG_PAGE_RUNS = 60
 
 ReadRuns = Depends(requires_access_dag("GET", DagAccessEntity.RUN))
 
+#: The tasks whose record of a report location is read: the report task's, and the guard's proposal (a revocation
+#: awaiting approval). A record any other task (or an XCom made through the REST API) left is ignored.
+RECORDED_BY = (REPORT_TASK, GUARD_TASK)
+
 app = FastAPI(
     title="Tencent Cloud e-signature: tenant reports",
     description="The onboarding report of each run, and a DAG's runs at a glance.",
     dependencies=[ReadRuns],
+    # FastAPI's own /docs, /redoc and /openapi.json are outside the app's dependencies: none is served
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
 )
 _templates = Environment(
     loader=PackageLoader("tencent_ess", "views/templates"),
@@ -61,13 +70,24 @@ def _locations(session: Any, dag_id: str, run_ids: list[str] | None = None) -> d
     """Each run's recorded report location (or, when what is recorded is not one, the reason), by run id."""
     from airflow.models.xcom import XComModel
 
-    query = select(XComModel).where(XComModel.dag_id == dag_id, XComModel.key == LOCATION_XCOM)
+    # Oldest first, so that each run's latest record wins: the guard's proposal (a revocation awaiting approval)
+    # until the report task writes the run's report.
+    query = (
+        select(XComModel)
+        .where(
+            XComModel.dag_id == dag_id,
+            XComModel.key == LOCATION_XCOM,
+            XComModel.task_id.in_(RECORDED_BY),
+            XComModel.map_index == -1,
+        )
+        .order_by(XComModel.timestamp)
+    )
     if run_ids is not None:
         query = query.where(XComModel.run_id.in_(run_ids))
     found: dict[str, dict[str, str] | str] = {}
     for xcom in session.scalars(query):
         try:
-            location = location_from_xcom(XComModel.deserialize_value(xcom))
+            location = location_from_xcom(XComModel.deserialize_value(xcom), xcom.run_id)
         except EssError as err:
             found[xcom.run_id] = str(err)
             continue

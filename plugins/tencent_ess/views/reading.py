@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ReportError, StorageError, redact_location
+from ..onboarding.locations import run_name
 from ..storage import StoragePath, read_if_present, storage_path
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 #: The columns of a tenant row the view serves: what the CSV holds, less the internal fingerprint. A row never
 #: carries an image or a secret, and a key added to the report later is not served until it is named here.
@@ -38,8 +42,9 @@ ROW_KEYS = (
 )
 #: The page sizes the view accepts: a page is always served whole, never a 100,000-row table.
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-#: The summary is the head of the report (`report_json` writes it first): read this much at a time until it ends.
-HEAD_BYTES = 64 * 1024
+#: The summary is the head of the report (`report_json` writes it first): read this much at a time until it ends,
+#: and never more than MAX_HEAD_BYTES (a file whose head is that long is not a report this code wrote).
+HEAD_BYTES, MAX_HEAD_BYTES = 64 * 1024, 8 * 1024 * 1024
 
 
 @dataclass
@@ -52,9 +57,10 @@ class Report:
     retried: list[dict[str, Any]] = field(default_factory=list)
 
 
-def location_from_xcom(value: Any) -> dict[str, str] | None:
+def location_from_xcom(value: Any, run_id: str) -> dict[str, str] | None:
     """The report location the report task recorded (`{"json", "csv", "mode", "day"}`), or None when there is
-    none. Only the report's own files are ever read: anything else in the XCom is refused."""
+    none. Only the run's own report files are ever read: `<day>/<run>.json` and `.csv` (or the guard's
+    `<run>.proposed.*`) in the report folder, as `write_report` names them; any other path is refused."""
     if value in (None, ""):
         return None
     if isinstance(value, str):
@@ -69,7 +75,13 @@ def location_from_xcom(value: Any) -> dict[str, str] | None:
         raise ReportError("the run's report location names no .json file")
     if not (isinstance(csv_path, str) and csv_path.endswith(".csv")):
         raise ReportError("the run's report location names no .csv file")
-    return {"json": json_path, "csv": csv_path, "mode": str(value.get("mode", "")), "day": str(value.get("day", ""))}
+    day = str(value.get("day", ""))
+    names = {f"{run_name(run_id)}{kind}" for kind in ("", ".proposed")}
+    for path, suffix in ((json_path, ".json"), (csv_path, ".csv")):
+        parent, _, name = path.rstrip("/").rpartition("/")
+        if not _DAY.fullmatch(day) or parent.rpartition("/")[2] != day or name.removesuffix(suffix) not in names:
+            raise ReportError(f"the run's report location is not its report (<day>/<run>{suffix})")
+    return {"json": json_path, "csv": csv_path, "mode": str(value.get("mode", "")), "day": day}
 
 
 def _parse(location: str, raw: bytes) -> Report:
@@ -105,8 +117,11 @@ def _version(path: StoragePath) -> tuple[Any, ...] | None:
         return None
     except Exception as err:  # noqa: BLE001 - fsspec back ends raise their own types; see storage.read_if_present
         raise StorageError(str(path), err) from None
-    if isinstance(info, dict):
-        size, mtime = info.get("size"), info.get("mtime") or info.get("LastModified") or info.get("ETag")
+    if isinstance(info, dict):  # an object store's: its ETag changes with every write, LastModified by the second
+        size, mtime = (
+            info.get("size"),
+            info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified"),
+        )
     else:
         size, mtime = getattr(info, "st_size", None), getattr(info, "st_mtime", None)
     return None if size is None or mtime is None else (size, str(mtime))
@@ -148,21 +163,23 @@ def read_summary(location: str) -> dict[str, Any] | None:
     """The summary of the report at `location`, read from the head of the file (the rows are not read), or None
     when there is no report there."""
     path = storage_path(location)
+    marker = b'\n  "tenants": '
     try:
         with path.open("rb") as handle:
-            head = b""
+            head = bytearray()
             while True:
                 chunk = handle.read(HEAD_BYTES)
+                searched = max(0, len(head) - len(marker))
                 head += chunk
-                end = head.find(b'\n  "tenants": ')
-                if end >= 0 or not chunk:
+                end = head.find(marker, searched)
+                if end >= 0 or not chunk or len(head) >= MAX_HEAD_BYTES:
                     break
     except FileNotFoundError:
         return None
     except Exception as err:  # noqa: BLE001 - see storage.read_if_present
         raise StorageError(str(path), err) from None
     try:
-        text = head[:end].decode("utf-8").rstrip().rstrip(",") + "}" if end >= 0 else head.decode("utf-8")
+        text = bytes(head[:end]).decode("utf-8").rstrip().rstrip(",") + "}" if end >= 0 else bytes(head).decode("utf-8")
         summary = json.loads(text)["summary"]
         if not isinstance(summary, dict):
             raise TypeError("not an object")

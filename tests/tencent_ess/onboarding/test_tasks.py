@@ -249,6 +249,7 @@ def test_a_plans_log_line_says_what_apply_would_change():
 
 def test_a_revocation_awaiting_approval_is_never_made_without_a_recorded_decision():
     from tencent_ess.errors import RevocationBudgetError
+    from tencent_ess.onboarding.approval import proposal_digest
     from tencent_ess.onboarding.tasks import guard_verdict
 
     verdict = {
@@ -268,7 +269,16 @@ def test_a_revocation_awaiting_approval_is_never_made_without_a_recorded_decisio
     for missing in (None, {}, {"needed": False}):  # cleared, never ran, or returned at once
         with pytest.raises(RevocationBudgetError, match="no decision is recorded.*nothing is revoked unapproved"):
             guard_verdict(ti(missing), params)
-    approved = guard_verdict(ti({"needed": True, "approved": True, "reason": "approved by a"}), params)
+    digest = proposal_digest(verdict)
+    approved = guard_verdict(
+        ti({"needed": True, "approved": True, "reason": "approved by a", "digest": digest}), params
+    )
     assert approved["allowed"] == verdict["proposed"] and approved["budget"] == 4  # 1 earlier + 3 approved
-    rejected = guard_verdict(ti({"needed": True, "approved": False, "reason": "rejected by b"}), params)
+    # an answer about another count (the guard ran again since, and counted more) approves nothing
+    stale = proposal_digest({**verdict, "proposed": {"f1": ["u1"]}})
+    with pytest.raises(RevocationBudgetError, match="another count than the guard's latest"):
+        guard_verdict(ti({"needed": True, "approved": True, "reason": "approved by a", "digest": stale}), params)
+    rejected = guard_verdict(
+        ti({"needed": True, "approved": False, "reason": "rejected by b", "digest": digest}), params
+    )
     assert rejected["allowed"] == {} and rejected["withheld"] == "rejected by b" and "budget" not in rejected

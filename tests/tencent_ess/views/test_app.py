@@ -81,6 +81,22 @@ def test_a_reader_sees_the_failed_runs_report_filters_it_and_downloads_it(server
         client.cookies.clear()
 
 
+def test_a_location_recorded_by_any_other_task_is_not_read(server, failed_run, tmp_path):
+    """Only the report task's record (and the guard's proposal) is read: an XCom another task, or a user through
+    the REST API, left under the same key cannot make the view serve some other file."""
+    from airflow.models.xcom import XComModel
+
+    client, token = server
+    run_id, report = failed_run
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"summary": {"tenants": 1, "mode": "apply"}, "tenants": []}', encoding="utf-8")
+    forged = {"json": str(secret), "csv": str(secret.with_suffix(".csv")), "mode": "apply", "day": DAY}
+    XComModel.set("ess_tenant_report", forged, dag_id=DAG_ID, task_id="plan", run_id=run_id)
+    base = f"/ess-reports/runs/{DAG_ID}/{quote(run_id, safe='')}/"
+    answer = client.get(base + "report.json", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.content == report.read_bytes()
+
+
 def test_who_may_not_read_the_dags_runs_gets_nothing(server, failed_run, monkeypatch):
     from airflow.api_fastapi.app import get_auth_manager
 

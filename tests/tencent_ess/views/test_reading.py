@@ -41,19 +41,27 @@ def report(tmp_path) -> dict:
     return write_report(rows(120), tmp_path, "manual__2026-11-01", note="two notes; here")
 
 
-def test_a_recorded_location_names_the_reports_own_files_or_is_refused():
-    good = {"json": "s3://b/r/x.json", "csv": "s3://b/r/x.csv", "mode": "plan", "day": "2026-11-01"}
-    assert location_from_xcom(good) == good
-    assert location_from_xcom(json.dumps(good)) == good  # as some XCom backends hand it back
-    assert location_from_xcom(None) is None
+def test_a_recorded_location_names_the_runs_own_report_files_or_is_refused():
+    run = "manual__2026-11-01T00:00:00+00:00"
+    folder = "s3://b/r/2026-11-01/manual__2026-11-01T00_00_00_00_00"  # run_name(run)
+    good = {"json": f"{folder}.json", "csv": f"{folder}.csv", "mode": "plan", "day": "2026-11-01"}
+    assert location_from_xcom(good, run) == good
+    assert location_from_xcom(json.dumps(good), run) == good  # as some XCom backends hand it back
+    proposed = {**good, "json": f"{folder}.proposed.json", "csv": f"{folder}.proposed.csv"}
+    assert location_from_xcom(proposed, run) == proposed  # the guard's count awaiting approval
+    assert location_from_xcom(None, run) is None
     for bad, named in (
         ({**good, "json": "/etc/passwd"}, ".json"),
         ({**good, "csv": "/root/.ssh/id_rsa"}, ".csv"),
+        ({**good, "json": "/var/secrets/2026-11-01/key.json"}, "not its report"),  # any other file
+        ({**good, "json": good["json"].replace("manual__", "scheduled__")}, "not its report"),  # another run's
+        ({**good, "day": "2026-11-02"}, "not its report"),  # another day's folder
+        ({**good, "day": "../.."}, "not its report"),
         ("not json", "JSON"),
         (["x.json"], "object"),
     ):
         with pytest.raises(ReportError, match=named):
-            location_from_xcom(bad)
+            location_from_xcom(bad, run)
 
 
 def test_the_cache_serves_the_served_keys_and_reads_a_changed_file_again(report):
