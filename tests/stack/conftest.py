@@ -104,8 +104,10 @@ class StatsdListener:
         return totals
 
     def names(self) -> set[str]:
+        """Every name sent so far (counters, gauges, timers), without Airflow's prefix."""
         with self._lock:
-            return {line.partition(":")[0].split("tencent_ess.", 1)[1] for line in self.lines}
+            names = {line.partition(":")[0] for line in self.lines}
+        return {name[name.index("tencent_ess.") :] for name in names}
 
     def close(self) -> None:
         self.socket.close()

@@ -393,7 +393,7 @@ def _over_budget_run(stack, api, name: str, first: int) -> tuple[str, list[dict]
 
     Both runs read the manifest of 2026-11-01 (Param manifest_date), older than any other stack test's: a revoking
     apply's claim makes the applies of older dates change nothing from then on (docs/sync.md), and the tests after
-    this one apply dates of their own."""
+    this one apply newer dates of their own."""
     from stack import wait_for
     from workload import write_manifest
 
@@ -408,7 +408,15 @@ def _over_budget_run(stack, api, name: str, first: int) -> tuple[str, list[dict]
     assert api.wait_run("ess_tenant_onboarding", onboarded, timeout=300)["state"] == "success"
     kept = [{**entry, "user_ids": entry["user_ids"][:1]} for entry in entries]
     (stack.manifests / f"{ds}.json").write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
-    run_id = start(f"revoke__{name}", {"revoke_unlisted": True, "max_revocations": 2, "approve_over_budget": True})
+    # allow_older_manifest: earlier stack tests applied newer dates, which would make this older revoking apply
+    # change nothing (superseded)
+    revoking = {
+        "revoke_unlisted": True,
+        "max_revocations": 2,
+        "approve_over_budget": True,
+        "allow_older_manifest": True,
+    }
+    run_id = start(f"revoke__{name}", revoking)
 
     def asking():
         states = {ti["task_id"]: ti["state"] for ti in api.task_instances("ess_tenant_onboarding", run_id)}

@@ -157,7 +157,9 @@ def download(dag_id: str, run_id: str, kind: str, session: SessionDep) -> Respon
         raise HTTPException(502, str(err)) from None
     if raw is None:
         raise HTTPException(404, f"the run's report {redact_location(location[kind])} is gone")
-    name = storage_path(location[kind]).name
+    # The saved file's name tells a plan from an apply (on disk, a run's report is named by its run id alone)
+    stem = storage_path(location[kind]).name.removesuffix(f".{kind}")
+    name = f"{stem}.{location['mode']}.{kind}" if location["mode"] else f"{stem}.{kind}"
     media = "text/csv; charset=utf-8" if kind == "csv" else "application/json"
     return Response(
         raw, media_type=media, headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}

@@ -69,7 +69,8 @@ def test_a_reader_sees_the_failed_runs_report_filters_it_and_downloads_it(server
             for entry in json.loads((report.parents[2] / "tenants" / f"{DAY}.json").read_text("utf-8"))
         ]
         assert [row["requested"] for row in table] == asked and all(asked), table
-        assert "attachment" in csv.headers["content-disposition"]
+        # saved under a name that tells an apply from a plan
+        assert csv.headers["content-disposition"].endswith(f"{quote(report.stem)}.apply.csv"), csv.headers
         assert client.get(base + "report.json").content == report.read_bytes()
         assert client.get(base + "report.txt").status_code == 404
 
