@@ -29,12 +29,14 @@ up to 10 runs at once), every run pacing at its share of the one quota.
 Stage 7, the report view (bench/report_view.py, in the bench's Airflow home): a run's report of `--view-rows`
 (100,000) tenants opened cold through the api-server's own app, against 2 s; then a page, a filter, a search, the
 CSV, the DAG's page.
+Stage 8, the metadata DB (Airflow on SQLite, the quota lifted): the XCom rows and bytes one run writes with a
+1,000- and a 10,000-tenant manifest (`--xcom-sizes`), and the bytes a tenant of the larger against the smaller's.
 
 Each figure's summary line is printed when taken and again, all together, at the end.
 
 Usage: python bench/bench.py [--tenants 1000] [--baseline 100] [--memory 1000,10000] [--parse-runs 9]
        [--raised 3000] [--raised-limits 100,200] [--rounds 3] [--backfill 1000] [--backfill-days 7]
-       [--view-rows 100000] [--stages 1234567] [--keep]
+       [--view-rows 100000] [--xcom-sizes 1000,10000] [--stages 12345678] [--keep]
 """
 
 from __future__ import annotations
@@ -195,6 +197,21 @@ class Bench:
         """The DAG on a date with no manifest, `times` times; the quickest is kept, so that subtracting it
         errs towards a lower rate."""
         return min((self.run(name, dag_id, day, 0) for _ in range(times)), key=lambda run: run.span)
+
+
+def xcom_written(database: Path, dag_id: str, day: str) -> tuple[int, int]:
+    """(rows, bytes) of XCom the DAG's run of `day` left in the SQLite metadata DB."""
+    import sqlite3
+
+    with sqlite3.connect(database) as db:
+        [run_id] = db.execute(
+            "SELECT run_id FROM dag_run WHERE dag_id = ? AND date(logical_date) = ?", (dag_id, day)
+        ).fetchone()
+        rows, size = db.execute(
+            "SELECT count(*), coalesce(sum(length(CAST(value AS BLOB))), 0) FROM xcom WHERE dag_id = ? AND run_id = ?",
+            (dag_id, run_id),
+        ).fetchone()
+    return rows, size
 
 
 def run_times(log: Path) -> tuple[float, float, float] | None:
@@ -611,7 +628,11 @@ class Stages:
             f"{', '.join(map(str, opts.raised_limits))} (Params rate_limit only), {opts.rounds} rounds",
             flush=True,
         )
-        first = pendulum.date(2027, 1, 1)
+        # Past dates between the DAG's start and the ones stages 7 and 1 use (2026-11-30, 2026-12-01..): a revoking or
+        # not, an apply claims its manifest date, and a claim of a future date is refused as damaged.
+        first = pendulum.date(2026, 11, 15)
+        if first.add(days=len(configs) * opts.rounds) >= pendulum.date(2026, 11, 30):
+            raise SystemExit(f"stage 5: {opts.rounds} rounds need more dates than 2026-11-16..29 offers")
         empty = self.quota_empty(first.to_date_string())
         taken: list[list[Run]] = [[] for _ in configs]
         for round_ in range(1, opts.rounds + 1):
@@ -754,6 +775,35 @@ class Stages:
         )
         return figures
 
+    def xcom(self) -> dict[int, tuple[int, int]]:
+        """8: what a run writes to the metadata DB's XCom table, at two manifest sizes (quota lifted): rows and
+        bytes, and the bytes a tenant; the larger size's bytes a tenant against the smaller's (nothing quadratic)."""
+        bench, sizes = self.bench, self.opts.xcom_sizes
+        emulator = bench.start("emulator-xcom", bench.work / "fixture.json", "--rate-limit", "0")
+        written: dict[int, tuple[int, int]] = {}
+        try:
+            print(f"stage 8: XCom rows and bytes a run writes, {' vs '.join(map(str, sizes))} tenants", flush=True)
+            for count, day in zip(sizes, ("2026-11-10", "2026-11-11"), strict=False):  # past: see stage 5
+                write_manifest(bench.manifests / f"{day}.json", count, "元数据专用章")
+                run = self.staged(bench.run(f"xcom of {count}", ONBOARDING, day, count, {"rate_limit": 100000}), None)
+                self.check(run.returncode == 0, f"{run.name}: exit {run.returncode}", run)
+                written[count] = xcom_written(bench.work / "airflow" / "airflow.db", ONBOARDING, day)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=30)
+        (small, (_, small_bytes)), (large, (_, large_bytes)) = sorted(written.items())
+        ratio = (large_bytes / large) / (small_bytes / small)
+        self.figure(
+            "xcom: a run writes "
+            + "; ".join(
+                f"{rows} rows, {size / 1e6:.2f} MB ({size / count:.0f} bytes a tenant) at {count:,} tenants"
+                for count, (rows, size) in sorted(written.items())
+            )
+            + f"; bytes a tenant at {large:,} vs {small:,}: {ratio:.2f}x (target <= 1.2)"
+        )
+        self.check(ratio <= 1.2, f"xcom bytes a tenant grew {ratio:.2f}x from {small} to {large} tenants")
+        return written
+
     def parse(self) -> float:
         """4: each DAG file's import time over a minimal airflow.sdk DAG file's."""
         print(
@@ -792,7 +842,13 @@ def main(argv: list[str] | None = None) -> int:
     args.add_argument("--backfill", type=int, default=1000, help="tenants a date in the backfill stage")
     args.add_argument("--backfill-days", type=int, default=7, help="dates in the backfill stage")
     args.add_argument("--view-rows", type=int, default=100_000, help="tenants of the report stage 7 opens")
-    args.add_argument("--stages", default="1234567", help="which stages to run, e.g. 13 (default: all)")
+    args.add_argument(
+        "--xcom-sizes",
+        default="1000,10000",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        help="two manifest sizes for stage 8's XCom comparison",
+    )
+    args.add_argument("--stages", default="12345678", help="which stages to run, e.g. 13 (default: all)")
     args.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     opts = args.parse_args(argv)
     if opts.rounds < 1 or min(opts.raised_limits) < 1 or len(set(opts.raised_limits)) != len(opts.raised_limits):
@@ -802,7 +858,7 @@ def main(argv: list[str] | None = None) -> int:
     work.chmod(0o755)
     bench = Bench(work)
     print(f"work directory: {work}", flush=True)
-    write_fixture(work / "fixture.json", max(opts.tenants, opts.baseline, opts.raised, *opts.memory))
+    write_fixture(work / "fixture.json", max(opts.tenants, opts.baseline, opts.raised, *opts.memory, *opts.xcom_sizes))
     bench.airflow("db", "migrate")
     stages = Stages(bench, opts)
     if "1" in opts.stages:
@@ -817,6 +873,8 @@ def main(argv: list[str] | None = None) -> int:
         stages.backfill()
     if "7" in opts.stages:
         stages.report_view()
+    if "8" in opts.stages:
+        stages.xcom()
 
     print()
     print(table(stages.runs))

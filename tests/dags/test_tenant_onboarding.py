@@ -411,3 +411,39 @@ def test_a_standing_manifest_is_read_every_day_with_the_same_fail_closed_rules(o
 
     with pytest.raises(EssValidationError, match="manifest_file: must be the name of a .json file"):
         Locations(str(manifests), str(reports), str(manifests)).for_run({"manifest_file": "../standing.json"})
+
+
+def test_airflow_db_clean_takes_an_old_runs_xcoms_and_leaves_its_report(onboarding, ess_conn):
+    """What a deployment does about XCom growth (docs/performance.md): `airflow db clean` removes a finished run's
+    XComs (its chunks' rows are most of them); the run's report, a file, stays whole."""
+    import os
+    import subprocess
+    import sys
+
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    dag, manifests, reports = onboarding
+    sample(manifests)
+    result = run_day(dag)
+    assert result.state == "success"
+    [report] = latest_reports(reports / DAY)
+    kept = report.read_bytes()
+
+    def xcoms() -> int:
+        with create_session() as session:
+            return session.query(XComModel).filter_by(dag_id=dag.dag_id, run_id=result.run_id).count()
+
+    assert xcoms() > 0
+    cutoff = pendulum.now("UTC").add(minutes=1).isoformat()
+    cleaned = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "clean", "--tables", "xcom", "--clean-before-timestamp", cutoff]
+        + ["--yes", "--skip-archive"],
+        env=os.environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert xcoms() == 0
+    assert report.read_bytes() == kept
