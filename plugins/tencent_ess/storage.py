@@ -82,13 +82,37 @@ def read_if_present(path: StoragePath, limit: int | None = None) -> bytes | None
         raise StorageError(str(path), err) from None
 
 
+def stat_if_present(path: StoragePath) -> Any:
+    """The file's stat (an `os.stat_result`, or an object store's info dict), or None when it definitely does not
+    exist; any other failure is a `StorageError`."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+    except Exception as err:  # noqa: BLE001 - see read_if_present
+        raise StorageError(str(path), err) from None
+
+
 def is_present(path: StoragePath) -> bool:
     """True when the file exists, False only when it definitely does not; any other failure is a `StorageError`."""
+    return stat_if_present(path) is not None
+
+
+def read_until(path: StoragePath, marker: bytes, step: int, limit: int) -> bytes | None:
+    """The head of the file, read `step` bytes at a time until it holds `marker`, ends, or reaches `limit`; None
+    when the file definitely does not exist (any other failure is a `StorageError`, as in `read_if_present`)."""
     try:
-        path.stat()
-        return True
+        with path.open("rb") as handle:
+            head = bytearray()
+            while len(head) < limit:
+                chunk = handle.read(step)
+                searched = max(0, len(head) - len(marker))
+                head += chunk
+                if not chunk or head.find(marker, searched) >= 0:
+                    break
+            return bytes(head)
     except FileNotFoundError:
-        return False
+        return None
     except Exception as err:  # noqa: BLE001 - see read_if_present
         raise StorageError(str(path), err) from None
 

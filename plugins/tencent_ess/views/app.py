@@ -222,7 +222,6 @@ def _runs_with_reports(session: Any, dag_id: str) -> list[dict[str, Any]]:
             "run_id": run.run_id,
             "state": str(run.state or ""),
             "run_after": _iso(run.run_after),
-            "sort_key": _iso(run.run_after),
             "duration": (run.end_date - run.start_date).total_seconds() if run.end_date and run.start_date else None,
             "summary": None,
             "day": "",
@@ -247,7 +246,7 @@ def _runs_with_reports(session: Any, dag_id: str) -> list[dict[str, Any]]:
 @app.get("/dags/{dag_id}/runs")
 def dag_runs(dag_id: str, session: SessionDep) -> list[dict[str, Any]]:
     """The DAG's latest runs, each with its report's day and summary (or why there is none)."""
-    return [{k: v for k, v in line.items() if k != "sort_key"} for line in _runs_with_reports(session, dag_id)]
+    return _runs_with_reports(session, dag_id)
 
 
 @app.get("/dags/{dag_id}/", response_class=HTMLResponse)

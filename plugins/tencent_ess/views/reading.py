@@ -14,9 +14,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ReportError, StorageError, redact_location
+from ..errors import ReportError, redact_location
 from ..onboarding.locations import run_name
-from ..storage import StoragePath, read_if_present, storage_path
+from ..storage import StoragePath, read_if_present, read_until, stat_if_present, storage_path
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -111,12 +111,7 @@ def _parse_document(location: str, raw: bytes) -> Report:
 
 def _version(path: StoragePath) -> tuple[Any, ...] | None:
     """What tells one version of a file from the next (size and modification time), or None when unknown."""
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    except Exception as err:  # noqa: BLE001 - fsspec back ends raise their own types; see storage.read_if_present
-        raise StorageError(str(path), err) from None
+    info = stat_if_present(path)
     if isinstance(info, dict):  # an object store's: its ETag changes with every write, LastModified by the second
         size, mtime = (
             info.get("size"),
@@ -162,24 +157,13 @@ class ReportCache:
 def read_summary(location: str) -> dict[str, Any] | None:
     """The summary of the report at `location`, read from the head of the file (the rows are not read), or None
     when there is no report there."""
-    path = storage_path(location)
     marker = b'\n  "tenants": '
-    try:
-        with path.open("rb") as handle:
-            head = bytearray()
-            while True:
-                chunk = handle.read(HEAD_BYTES)
-                searched = max(0, len(head) - len(marker))
-                head += chunk
-                end = head.find(marker, searched)
-                if end >= 0 or not chunk or len(head) >= MAX_HEAD_BYTES:
-                    break
-    except FileNotFoundError:
+    head = read_until(storage_path(location), marker, HEAD_BYTES, MAX_HEAD_BYTES)
+    if head is None:
         return None
-    except Exception as err:  # noqa: BLE001 - see storage.read_if_present
-        raise StorageError(str(path), err) from None
+    end = head.find(marker)
     try:
-        text = bytes(head[:end]).decode("utf-8").rstrip().rstrip(",") + "}" if end >= 0 else bytes(head).decode("utf-8")
+        text = head[:end].decode("utf-8").rstrip().rstrip(",") + "}" if end >= 0 else head.decode("utf-8")
         summary = json.loads(text)["summary"]
         if not isinstance(summary, dict):
             raise TypeError("not an object")
@@ -223,7 +207,7 @@ def done_per_day(runs: list[dict[str, Any]]) -> list[tuple[str, int]]:
     """Tenants done per manifest day, for the chart: each day's latest apply run with a report counts (a re-run of
     a day finds the same tenants done again: summing the runs would count them twice)."""
     latest: dict[str, dict[str, Any]] = {}
-    for run in sorted(runs, key=lambda r: r.get("sort_key") or ""):
+    for run in sorted(runs, key=lambda r: r.get("run_after") or ""):
         summary = run.get("summary")
         if summary and summary.get("mode", "apply") == "apply" and run.get("day"):
             latest[run["day"]] = summary

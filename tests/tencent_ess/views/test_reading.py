@@ -126,13 +126,13 @@ def test_a_page_filters_by_status_and_searches_enterprise_seal_name_and_seal_id(
 
 def test_tenants_done_per_day_counts_each_days_latest_apply_run_once():
     def run(day, done, at, mode="apply"):
-        return {"day": day, "sort_key": at, "summary": {"mode": mode, "by_status": {"done": done, "failed": 1}}}
+        return {"day": day, "run_after": at, "summary": {"mode": mode, "by_status": {"done": done, "failed": 1}}}
 
     runs = [
         run("2026-11-02", 7, "2026-11-02T01"),
         run("2026-11-01", 3, "2026-11-01T01"),
         run("2026-11-01", 5, "2026-11-01T09"),  # a re-run of the day: its count, not 3 + 5
         run("2026-11-03", 9, "2026-11-03T01", mode="plan"),  # a plan changes nothing
-        {"day": "2026-11-04", "sort_key": "2026-11-04", "summary": None},  # no report
+        {"day": "2026-11-04", "run_after": "2026-11-04", "summary": None},  # no report
     ]
     assert done_per_day(runs) == [("2026-11-01", 5), ("2026-11-02", 7)]
