@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS grants (
     granted_seq INTEGER NOT NULL,
     PRIMARY KEY (seal_id, user_id)
 );
+-- Each grant takes MAX(granted_seq) + 1: without this index every grant scanned the whole table, and a run of
+-- 100,000 tenants slowed from 240 to 85 tenants/s as the table grew (bench stage 9).
+CREATE INDEX IF NOT EXISTS grants_by_seq ON grants (granted_seq);
 """
 # Columns added after the first release: a database file written by an older emulator gains them on open.
 _ADDED_COLUMNS = {
