@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import StorageError
 
 StoragePath = Path | Any  # pathlib.Path, or airflow.sdk.ObjectStoragePath for a URL
+#: Bytes a copy or an upload moves at a time.
+COPY_BLOCK = 1 << 20
 
 
 def storage_path(location: str | os.PathLike[str]) -> StoragePath:
@@ -38,13 +42,19 @@ def local_path(path: StoragePath) -> Path:
     return path if isinstance(path, Path) else Path(path.path)
 
 
-def write_atomic(path: StoragePath, data: bytes) -> None:
-    """Write `data` so that no reader ever sees a partial file: temp file, fsync, rename (local); one PUT
-    (object stores, whose objects are replaced whole)."""
+def write_atomic(path: StoragePath, data: bytes | Iterable[bytes]) -> None:
+    """Write `data` (bytes, or pieces of bytes written as they come, so that a large report is never whole in
+    memory) so that no reader ever sees a partial file: temp file, fsync, rename (local); one upload of a local
+    spool (object stores, whose objects are replaced whole: a stream that fails half-way uploads nothing)."""
+    pieces = (data,) if isinstance(data, bytes | bytearray) else data
     if not is_local(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            handle.write(data)
+        with tempfile.TemporaryFile() as spool:
+            for piece in pieces:
+                spool.write(piece)
+            spool.seek(0)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as handle:
+                shutil.copyfileobj(spool, handle, COPY_BLOCK)
         return
     target = local_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -54,13 +64,20 @@ def write_atomic(path: StoragePath, data: bytes) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in pieces:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def copy_atomic(source: StoragePath, target: StoragePath) -> None:
+    """`target` becomes a copy of `source`, written as `write_atomic` writes, a block at a time."""
+    with source.open("rb") as handle:
+        write_atomic(target, iter(lambda: handle.read(COPY_BLOCK), b""))
 
 
 def read_bytes(path: StoragePath, limit: int | None = None) -> bytes:
@@ -96,6 +113,30 @@ def stat_if_present(path: StoragePath) -> Any:
 def is_present(path: StoragePath) -> bool:
     """True when the file exists, False only when it definitely does not; any other failure is a `StorageError`."""
     return stat_if_present(path) is not None
+
+
+def lines_if_present(path: StoragePath) -> Iterator[bytes] | None:
+    """The file's lines, read as they are consumed (a large report is never whole in memory), or None when it
+    definitely does not exist; a failure to reach or read it, then or later, is a `StorageError`."""
+    if stat_if_present(path) is None:  # an object store may open lazily: its "not found" would come mid-read
+        return None
+    try:
+        handle = path.open("rb")
+    except Exception as err:  # noqa: BLE001 - see read_if_present; gone since the stat is not "missing" either
+        raise StorageError(str(path), err) from None
+    return _lines(path, handle)
+
+
+def _lines(path: StoragePath, handle: Any) -> Iterator[bytes]:
+    with handle:
+        while True:
+            try:
+                line = handle.readline()
+            except Exception as err:  # noqa: BLE001 - see read_if_present
+                raise StorageError(str(path), err) from None
+            if not line:
+                return
+            yield line
 
 
 def read_until(path: StoragePath, marker: bytes, step: int, limit: int) -> bytes | None:

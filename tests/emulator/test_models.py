@@ -122,6 +122,6 @@ def test_a_database_from_before_seal_descriptions_gains_the_column(tmp_path, me)
 def test_a_call_reads_through_an_index_not_the_whole_table(backend, query):
     """A scan per call makes a run's cost grow with every seal before it: a 100,000-tenant run slowed threefold."""
     plan = " | ".join(row[-1] for row in backend._db.execute(f"EXPLAIN QUERY PLAN {query}"))
-    assert "INDEX" in plan and not any(
-        step.startswith("SCAN") and "INDEX" not in step for step in plan.split(" | ")
-    ), plan
+    assert "INDEX" in plan and not any(step.startswith("SCAN") and "INDEX" not in step for step in plan.split(" | ")), (
+        plan
+    )

@@ -104,3 +104,30 @@ def test_a_written_report_has_the_mode_any_file_of_the_process_gets(tmp_path, um
         os.umask(old)
     assert (tmp_path / "run.csv").stat().st_mode & 0o777 == (tmp_path / "plain.csv").stat().st_mode & 0o777
     assert (tmp_path / "run.csv").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("url", [False, True])
+def test_a_stream_that_fails_half_way_leaves_nothing_written(tmp_path, url, monkeypatch):
+    """`write_atomic` takes a report as pieces: one that fails half-way must not leave half a report, locally (temp
+    file, rename) or in an object store (a local spool, then one upload; played by a `file://` URL taken as
+    remote, so that the store's own write is what is checked)."""
+    from tencent_ess import storage
+    from tencent_ess.storage import copy_atomic, write_atomic
+
+    if url:
+        monkeypatch.setattr(storage, "is_local", lambda path: False)
+    path = storage_path(f"file://{tmp_path}/out/run.json" if url else tmp_path / "out" / "run.json")
+
+    def pieces():
+        yield b'{"summary": '
+        raise ValueError("the encoder failed")
+
+    with pytest.raises(ValueError):
+        write_atomic(path, pieces())
+    assert read_if_present(path) is None
+    if not url:
+        assert list((tmp_path / "out").iterdir()) == []  # no temp file left behind
+    write_atomic(path, iter([b"[1,", b"2]"]))
+    assert read_if_present(path) == b"[1,2]"
+    copy_atomic(path, path.parent / "copy.json")
+    assert read_if_present(path.parent / "copy.json") == b"[1,2]"

@@ -12,11 +12,11 @@ import csv
 import io
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import ReportError
-from ..storage import StoragePath, is_present, read_if_present, write_atomic
+from ..storage import StoragePath, copy_atomic, is_present, lines_if_present, read_if_present, write_atomic
 from .engine import TenantResult
 
 #: The XCom key under which the report task records where it wrote the run's report (`report_location`), before
@@ -25,6 +25,9 @@ LOCATION_XCOM = "ess_tenant_report"
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP's CSV-injection list).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+#: Rows (or report lines) encoded and written at a time.
+PIECE_ITEMS = 2000
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -93,15 +96,39 @@ def report_location(summary: dict[str, Any], ds: str) -> dict[str, str]:
 
 
 def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:
-    """The changes the run's latest report recorded ([] when there is none yet)."""
-    raw = read_if_present(latest)
-    if raw is None:
+    """The changes the run's latest report recorded ([] when there is none yet). Only its `changes` section is
+    parsed, a line at a time as `report_pieces` writes it: parsed whole, a 100,000-tenant report took 500 MB, and
+    a cleared report task's peak RSS neared 1 GB (bench stage 9). A report in another layout (an older version's,
+    without `changes`, or rewritten by hand) is parsed whole."""
+    lines = lines_if_present(latest)
+    if lines is None:
         return []
     try:
-        document = json.loads(raw.decode("utf-8"))
-        if "changes" in document:
-            return list(document["changes"])
-        return row_changes(document.get("tenants") or [])
+        changes: list[dict[str, Any]] = []
+        batch: list[bytes] = []
+        state, last = "before", b""
+        for line in lines:
+            last = line
+            if state == "before" and line.startswith(b'  "changes": ['):
+                if line.rstrip(b",\n") == b'  "changes": []':
+                    state = "after"
+                elif line == b'  "changes": [\n':
+                    state = "in"
+                else:
+                    break  # not this writer's layout
+            elif state == "in":
+                if line.rstrip(b",\n") == b"  ]":
+                    state = "after"
+                else:
+                    batch.append(line.strip().rstrip(b","))
+                if len(batch) == PIECE_ITEMS or (state == "after" and batch):
+                    changes += parsed_changes(batch)
+                    batch = []
+        if state == "before":  # no changes section of this layout: an older report's, or one rewritten
+            return whole_report_changes(latest)
+        if state == "after" and last == b"}\n":  # the section closed, and the document was written to its end
+            return changes
+        raise ValueError("the report is unfinished: it does not end as a whole report ends")
     except (ValueError, TypeError, AttributeError) as err:
         raise ReportError(
             f"the run's earlier report {latest} cannot be read ({type(err).__name__}); a new report "
@@ -109,38 +136,93 @@ def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:
         ) from None
 
 
+def parsed_changes(lines: list[bytes]) -> list[dict[str, Any]]:
+    """Changes, one a line, parsed in one call: the keys of its dicts are then one string each, not one a change."""
+    changes = json.loads(b"[" + b",".join(lines) + b"]")
+    if not all(isinstance(change, dict) and "change" in change for change in changes):
+        raise TypeError("a change that is not one")
+    return changes
+
+
+def whole_report_changes(latest: StoragePath) -> list[dict[str, Any]]:
+    """The changes of a report parsed whole: its `changes`, or, in an older report without them, its rows'."""
+    document = json.loads((read_if_present(latest) or b"").decode("utf-8"))
+    if "changes" in document:
+        return list(document["changes"])
+    return row_changes(document.get("tenants") or [])
+
+
+#: The fields of a change as `row_changes` makes it: a change of only these is keyed by a tuple of its own values.
+CHANGE_FIELDS = ("proxy_organization_open_id", "seal_name", "seal_id", "change", "users")
+
+
+def change_key(change: dict[str, Any]) -> tuple | str:
+    """What makes two changes the same change. A tuple of the change's own strings (a JSON text of each took
+    80 MB at 100,000 tenants), or, for any other shape (a report edited by hand), its canonical JSON."""
+    users = change.get("users")
+    if change.keys() <= set(CHANGE_FIELDS) and (users is None or isinstance(users, list)):
+        key = tuple(change.get(name) for name in CHANGE_FIELDS[:4]) + (None if users is None else tuple(users),)
+        if all(isinstance(part, str | None) for part in key[:4]) and all(isinstance(u, str) for u in key[4] or ()):
+            return key
+    return json.dumps(change, sort_keys=True, ensure_ascii=False)
+
+
 def merge_changes(*lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The changes of every list, each once, in order of first appearance."""
-    seen: set[str] = set()
+    seen: set[tuple | str] = set()
     merged = []
     for change in (c for changes in lists for c in changes):
-        key = json.dumps(change, sort_keys=True, ensure_ascii=False)
+        key = change_key(change)
         if key not in seen:
             seen.add(key)
             merged.append(change)
     return merged
 
 
-def report_json(
+def report_pieces(
     summary: dict[str, Any],
     rows: list[dict],
     retried: list[dict[str, Any]],
     changes: list[dict[str, Any]] = (),
     revocations: list[dict[str, Any]] = (),
-) -> str:
-    """The JSON report: `{"summary", "tenants", "retried_calls", "changes", "revocations"}`, the summary indented,
-    each tenant, retried call, change and ledger record on a line of its own (easy to read and to grep). Written by
-    the C encoder a line at a time: with `indent` json falls back to its much slower pure-Python encoder."""
+) -> Iterator[bytes]:
+    """The JSON report, `{"summary", "tenants", "retried_calls", "changes", "revocations"}`, as UTF-8 pieces of
+    about `PIECE_ITEMS` items each: the summary indented first (the report view reads only the head), then each
+    tenant, retried call, change and ledger record on a line of its own (easy to read and to grep). Pieces, not
+    one text: a 100,000-tenant report is 64 MB of UTF-8 and, whole, three to four times that as Python text.
+    Encoded by the C encoder a line at a time: with `indent` json falls back to its much slower pure-Python one."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
-
-    def lines(items: list[dict[str, Any]]) -> str:
-        return "[]" if not items else "[\n" + ",\n".join("    " + encode(item) for item in items) + "\n  ]"
-
     head = json.dumps(summary, ensure_ascii=False, indent=2).replace("\n", "\n  ")
-    return (
-        f'{{\n  "summary": {head},\n  "tenants": {lines(rows)},\n  "retried_calls": {lines(retried)},\n'
-        f'  "changes": {lines(list(changes))},\n  "revocations": {lines(list(revocations))}\n}}\n'
-    )
+    yield f'{{\n  "summary": {head},\n'.encode()
+    sections = (("tenants", rows), ("retried_calls", retried), ("changes", changes), ("revocations", revocations))
+    for number, (key, items) in enumerate(sections):
+        items = list(items) if not isinstance(items, list) else items
+        end = "\n}\n" if number == len(sections) - 1 else ",\n"
+        if not items:
+            yield f'  "{key}": []{end}'.encode()
+            continue
+        yield f'  "{key}": [\n'.encode()
+        for first in range(0, len(items), PIECE_ITEMS):
+            batch = items[first : first + PIECE_ITEMS]
+            tail = "\n  ]" + end if first + PIECE_ITEMS >= len(items) else ",\n"
+            yield (",\n".join("    " + encode(item) for item in batch) + tail).encode()
+
+
+def csv_pieces(rows: list[dict], mode: str) -> Iterator[bytes]:
+    """The CSV report as UTF-8 pieces of `PIECE_ITEMS` rows, a BOM first (it makes spreadsheets read UTF-8); the
+    fingerprint left out, `mode` on every row (a sheet of a plan's would_* columns, once copied apart, is not
+    mistaken for an apply's)."""
+    columns = [c for c in TenantResult.__dataclass_fields__ if c != "fingerprint"]
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=["mode", *columns], extrasaction="ignore")
+    writer.writeheader()
+    yield "\ufeff".encode() + text.getvalue().encode()
+    for first in range(0, len(rows), PIECE_ITEMS):
+        text.seek(0)
+        text.truncate()
+        for row in rows[first : first + PIECE_ITEMS]:
+            writer.writerow({"mode": mode, **{key: spreadsheet_safe(row.get(key, "")) for key in columns}})
+        yield text.getvalue().encode()
 
 
 def write_report(
@@ -165,22 +247,16 @@ def write_report(
         "users_granted": sum(len(c.get("users") or []) for c in changes if c["change"] == "granted"),
         "users_revoked": sum(len(r.get("users") or []) for r in revocations),
     }
-    document = report_json(summary, rows, retried, changes, revocations).encode("utf-8")
-    columns = [c for c in TenantResult.__dataclass_fields__ if c != "fingerprint"]
-    text = io.StringIO(newline="")
-    # `mode` on every row: a sheet of a plan's would_* columns is not mistaken for an apply's, once copied apart
-    writer = csv.DictWriter(text, fieldnames=["mode", *columns], extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({"mode": mode, **{key: spreadsheet_safe(row.get(key, "")) for key in columns}})
-    table = text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheets read UTF-8
+    document = report_pieces(summary, rows, retried, changes, revocations)
     if attempt is not None:  # this attempt's own copy first: a later attempt replaces only the latest
         own = out_dir / f"{name}.try{attempt}.json"
         if is_present(own):  # the same try number again (a run made anew): never overwritten
             own = out_dir / f"{name}.try{attempt}.{time.time_ns()}.json"
         write_atomic(own, document)
         summary["attempt_json"] = str(own)
-    write_atomic(json_path, document)
-    write_atomic(csv_path, table)
+        copy_atomic(own, json_path)
+    else:
+        write_atomic(json_path, document)
+    write_atomic(csv_path, csv_pieces(rows, mode))
     summary["json"], summary["csv"] = str(json_path), str(csv_path)
     return summary

@@ -164,3 +164,123 @@ def test_an_earlier_report_that_cannot_be_read_is_never_replaced(tmp_path):
     with pytest.raises(ReportError, match="cannot be read"):
         write_report([], tmp_path, "run", attempt=3)
     assert (tmp_path / "run.json").read_text(encoding="utf-8") == "{ damaged"
+
+
+def test_a_large_report_is_written_in_pieces_and_reads_as_one_document(tmp_path, monkeypatch):
+    """A 100,000-tenant report was built whole in memory: 64 MB of UTF-8, several times that as text, and the
+    report task's peak RSS grew with it (bench stage 9). It is now encoded and written a few rows at a time; the
+    file is the same document, the attempt's copy and the latest byte for byte."""
+    from tencent_ess.onboarding import report
+
+    monkeypatch.setattr(report, "PIECE_ITEMS", 3)
+    rows = [
+        {
+            "index": i,
+            "proxy_organization_open_id": f"o{i}",
+            "seal_name": "合同专用章",
+            "status": "done",
+            "created": True,
+        }
+        for i in range(10)
+    ]
+    summary = write_report(rows, tmp_path, "run", attempt=1)
+    text = (tmp_path / "run.json").read_text("utf-8")
+    data = json.loads(text)
+    assert data["tenants"] == rows and len(data["changes"]) == 10 and data["summary"]["tenants"] == 10
+    assert [json.loads(line.rstrip(",")) for line in text.split("\n") if line.startswith('    {"index"')] == rows
+    assert (tmp_path / "run.try1.json").read_bytes() == (tmp_path / "run.json").read_bytes()
+    assert summary["attempt_json"] == str(tmp_path / "run.try1.json")
+    table = (tmp_path / "run.csv").read_bytes()
+    assert table.startswith(b"\xef\xbb\xbfmode,") and table.count(b"\r\n") == 11 and table.count(b"\xef\xbb\xbf") == 1
+    pieces = list(report.report_pieces(data["summary"], rows, [], data["changes"]))
+    assert b"".join(pieces).decode() == text and max(map(len, pieces)) < len(text) / 3
+    assert max(map(len, report.csv_pieces(rows, "apply"))) < len(table) / 3
+
+
+def _rows(count: int) -> list[dict]:
+    return [
+        {
+            "index": i,
+            "proxy_organization_open_id": f"org{i:06d}",
+            "seal_name": "合同专用章",
+            "seal_id": f"{i:032d}",
+            "status": "done",
+            "created": True,
+            "granted": [f"u{i}a", f"u{i}b"],
+        }
+        for i in range(count)
+    ]
+
+
+def test_a_cleared_report_reads_only_the_changes_of_the_one_before_it(tmp_path):
+    """Parsed whole, a 100,000-tenant report took 500 MB and a cleared report task neared 1 GB: only its changes
+    are parsed now, a line at a time: its peak is under half the whole parse's."""
+    import tracemalloc
+
+    from tencent_ess.onboarding.report import earlier_changes, whole_report_changes
+
+    rows = _rows(5000)
+    write_report(rows, tmp_path, "run", attempt=1)
+    peaks = []
+    for read in (earlier_changes, whole_report_changes):
+        tracemalloc.start()
+        try:
+            changes = read(tmp_path / "run.json")
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert len(changes) == 10000 and changes[1] == {
+            "proxy_organization_open_id": "org000000",
+            "seal_name": "合同专用章",
+            "seal_id": "0" * 32,
+            "change": "granted",
+            "users": ["u0a", "u0b"],
+        }
+    assert peaks[0] < peaks[1] / 2, f"{peaks[0] / 1e6:.1f} MB by lines, {peaks[1] / 1e6:.1f} MB whole"
+
+
+def test_an_earlier_report_cut_short_or_in_an_older_layout(tmp_path):
+    """Cut short after its changes (a copy that died half-way): refused, never taken as all it recorded. An older
+    report without `changes`, in any layout, is parsed whole and its rows say what was done."""
+    import pytest
+
+    from tencent_ess.errors import ReportError
+    from tencent_ess.onboarding.report import earlier_changes
+
+    write_report(_rows(3), tmp_path, "run", attempt=1, revoked=[{"at": 1, "users": ["u9"], "seal_id": "s"}])
+    whole = (tmp_path / "run.json").read_bytes()
+    (tmp_path / "cut.json").write_bytes(whole[: whole.index(b'"revocations"') + 20])
+    (tmp_path / "odd.json").write_bytes(whole.replace(b'{"proxy_organization_open_id": "org000001"', b'"x"', 1))
+    for name in ("cut.json", "odd.json"):
+        with pytest.raises(ReportError, match="cannot be read"):
+            earlier_changes(tmp_path / name)
+    older = {"summary": {}, "tenants": _rows(2)}
+    (tmp_path / "older.json").write_text(json.dumps(older), encoding="utf-8")
+    assert [c["change"] for c in earlier_changes(tmp_path / "older.json")] == ["created", "granted"] * 2
+    assert earlier_changes(tmp_path / "absent.json") == []
+
+
+def test_changes_are_the_same_only_when_every_field_is():
+    from tencent_ess.onboarding.report import merge_changes
+
+    created = {"proxy_organization_open_id": "o", "seal_name": "章", "seal_id": "s", "change": "created"}
+    granted = {**created, "change": "granted", "users": ["u1", "u2"]}
+    odd = {**created, "note": {"by": "hand"}}  # a shape this writer never makes: compared as canonical JSON
+    merged = merge_changes(
+        [created, granted, odd],
+        [
+            dict(created),
+            {**granted, "users": ["u1", "u2"]},
+            {**granted, "users": ["u2", "u1"]},
+            {**created, "users": []},
+        ],
+        [{"note": {"by": "hand"}, **created}, {**created, "seal_id": None}],
+    )
+    assert merged == [
+        created,
+        granted,
+        odd,
+        {**granted, "users": ["u2", "u1"]},
+        {**created, "users": []},
+        {**created, "seal_id": None},
+    ]
