@@ -53,8 +53,13 @@ def write_atomic(path: StoragePath, data: bytes | Iterable[bytes]) -> None:
                 spool.write(piece)
             spool.seek(0)
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as handle:
+            handle = path.open("wb")
+            try:
                 shutil.copyfileobj(spool, handle, COPY_BLOCK)
+            except BaseException:
+                abandon(handle)
+                raise
+            handle.close()
         return
     target = local_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +77,16 @@ def write_atomic(path: StoragePath, data: bytes | Iterable[bytes]) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def abandon(handle: Any) -> None:
+    """Close an object store's file without committing what was written. fsspec's `close()` uploads the buffer as
+    the last part and finishes the upload: after a part failed half-way, that would publish a prefix of the file."""
+    discard = getattr(handle, "discard", None)
+    if callable(discard):
+        discard()  # s3fs, gcsfs: abort the multipart upload
+    handle.forced = True  # so that a close() now, or the file's finalizer, skips the final flush
+    handle.closed = True
 
 
 def copy_atomic(source: StoragePath, target: StoragePath) -> None:

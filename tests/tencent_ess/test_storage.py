@@ -131,3 +131,39 @@ def test_a_stream_that_fails_half_way_leaves_nothing_written(tmp_path, url, monk
     assert read_if_present(path) == b"[1,2]"
     copy_atomic(path, path.parent / "copy.json")
     assert read_if_present(path.parent / "copy.json") == b"[1,2]"
+
+
+def test_an_upload_that_fails_half_way_publishes_nothing(monkeypatch):
+    """fsspec's close() uploads the buffer as the last part and finishes the upload: after a failed part, closing as
+    usual would publish a prefix of the report. The file is abandoned instead (its upload aborted)."""
+    from fsspec.implementations.memory import MemoryFileSystem
+    from fsspec.spec import AbstractBufferedFile
+
+    from tencent_ess import storage
+
+    published: dict[str, bytes] = {}
+
+    class Upload(AbstractBufferedFile):
+        def _initiate_upload(self):
+            self.parts = []
+
+        def _upload_chunk(self, final=False):
+            self.parts.append(self.buffer.getvalue())
+            if len(self.parts) == 2 and self.path.endswith("flaky.json"):
+                raise ConnectionError("connection reset")
+            if final:
+                published[self.path] = b"".join(self.parts)
+            return True
+
+    class Remote:
+        def __init__(self, name):
+            self.name, self.parent = name, type("Parent", (), {"mkdir": lambda *a, **k: None})()
+
+        def open(self, mode):
+            return Upload(MemoryFileSystem(), self.name, mode=mode, block_size=4)
+
+    monkeypatch.setattr(storage, "COPY_BLOCK", 4)
+    with pytest.raises(ConnectionError):
+        storage.write_atomic(Remote("bucket/flaky.json"), iter([b"0123", b"4567", b"89ab"]))
+    storage.write_atomic(Remote("bucket/fine.json"), iter([b"0123", b"4567", b"89ab"]))
+    assert published == {"bucket/fine.json": b"0123456789ab"}

@@ -98,8 +98,8 @@ def report_location(summary: dict[str, Any], ds: str) -> dict[str, str]:
 def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:
     """The changes the run's latest report recorded ([] when there is none yet). Only its `changes` section is
     parsed, a line at a time as `report_pieces` writes it: parsed whole, a 100,000-tenant report took 500 MB, and
-    a cleared report task's peak RSS neared 1 GB (bench stage 9). A report in another layout (an older version's,
-    without `changes`, or rewritten by hand) is parsed whole."""
+    a cleared report task's peak RSS neared 1 GB (bench stage 9). A report not exactly as this writer leaves it (an
+    older version's, one rewritten by hand, one cut short) is parsed whole, which refuses it if it is damaged."""
     lines = lines_if_present(latest)
     if lines is None:
         return []
@@ -124,11 +124,12 @@ def earlier_changes(latest: StoragePath) -> list[dict[str, Any]]:
                 if len(batch) == PIECE_ITEMS or (state == "after" and batch):
                     changes += parsed_changes(batch)
                     batch = []
-        if state == "before":  # no changes section of this layout: an older report's, or one rewritten
-            return whole_report_changes(latest)
         if state == "after" and last == b"}\n":  # the section closed, and the document was written to its end
             return changes
-        raise ValueError("the report is unfinished: it does not end as a whole report ends")
+    except (ValueError, TypeError, AttributeError):
+        pass  # not as this writer leaves it: parsed whole, which reads any layout and refuses a damaged report
+    try:
+        return whole_report_changes(latest)
     except (ValueError, TypeError, AttributeError) as err:
         raise ReportError(
             f"the run's earlier report {latest} cannot be read ({type(err).__name__}); a new report "
@@ -154,16 +155,22 @@ def whole_report_changes(latest: StoragePath) -> list[dict[str, Any]]:
 
 #: The fields of a change as `row_changes` makes it: a change of only these is keyed by a tuple of its own values.
 CHANGE_FIELDS = ("proxy_organization_open_id", "seal_name", "seal_id", "change", "users")
+#: A field a change leaves out (told apart from one that is null).
+ABSENT = object()
 
 
 def change_key(change: dict[str, Any]) -> tuple | str:
     """What makes two changes the same change. A tuple of the change's own strings (a JSON text of each took
-    80 MB at 100,000 tenants), or, for any other shape (a report edited by hand), its canonical JSON."""
-    users = change.get("users")
-    if change.keys() <= set(CHANGE_FIELDS) and (users is None or isinstance(users, list)):
-        key = tuple(change.get(name) for name in CHANGE_FIELDS[:4]) + (None if users is None else tuple(users),)
-        if all(isinstance(part, str | None) for part in key[:4]) and all(isinstance(u, str) for u in key[4] or ()):
-            return key
+    80 MB at 100,000 tenants), a field left out told apart from one that is null; for any other shape (a report
+    edited by hand), its canonical JSON."""
+    users = change.get("users", ABSENT)
+    if change.keys() <= set(CHANGE_FIELDS) and (users in (None, ABSENT) or isinstance(users, list)):
+        key = tuple(change.get(name, ABSENT) for name in CHANGE_FIELDS[:4])
+        if all(isinstance(part, str) or part in (None, ABSENT) for part in key):
+            if not isinstance(users, list):
+                return (*key, users)
+            if all(isinstance(user, str) for user in users):
+                return (*key, tuple(users))
     return json.dumps(change, sort_keys=True, ensure_ascii=False)
 
 

@@ -42,7 +42,7 @@ ROW_KEYS = (
 )
 #: The page sizes the view accepts: a page is always served whole, never a 100,000-row table.
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-#: The summary is the head of the report (`report_json` writes it first): read this much at a time until it ends,
+#: The summary is the head of the report (`report_pieces` writes it first): read this much at a time until it ends,
 #: and never more than MAX_HEAD_BYTES (a file whose head is that long is not a report this code wrote).
 HEAD_BYTES, MAX_HEAD_BYTES = 64 * 1024, 8 * 1024 * 1024
 

@@ -240,8 +240,9 @@ def test_a_cleared_report_reads_only_the_changes_of_the_one_before_it(tmp_path):
 
 
 def test_an_earlier_report_cut_short_or_in_an_older_layout(tmp_path):
-    """Cut short after its changes (a copy that died half-way): refused, never taken as all it recorded. An older
-    report without `changes`, in any layout, is parsed whole and its rows say what was done."""
+    """Cut short after its changes (a copy that died half-way): refused, never taken as all it recorded. One
+    rewritten by hand (indented, a newline more or less at its end) is parsed whole, as is an older report without
+    `changes`, whose rows say what was done."""
     import pytest
 
     from tencent_ess.errors import ReportError
@@ -254,6 +255,10 @@ def test_an_earlier_report_cut_short_or_in_an_older_layout(tmp_path):
     for name in ("cut.json", "odd.json"):
         with pytest.raises(ReportError, match="cannot be read"):
             earlier_changes(tmp_path / name)
+    document = json.loads(whole)
+    for rewritten in (json.dumps(document, indent=2, ensure_ascii=False), whole.decode() + "\n", whole.decode()[:-1]):
+        (tmp_path / "rewritten.json").write_text(rewritten, encoding="utf-8")  # by hand: still the same changes
+        assert earlier_changes(tmp_path / "rewritten.json") == document["changes"]
     older = {"summary": {}, "tenants": _rows(2)}
     (tmp_path / "older.json").write_text(json.dumps(older), encoding="utf-8")
     assert [c["change"] for c in earlier_changes(tmp_path / "older.json")] == ["created", "granted"] * 2
@@ -274,7 +279,8 @@ def test_changes_are_the_same_only_when_every_field_is():
             {**granted, "users": ["u2", "u1"]},
             {**created, "users": []},
         ],
-        [{"note": {"by": "hand"}, **created}, {**created, "seal_id": None}],
+        [{"note": {"by": "hand"}, **created}, {**created, "seal_id": None}, {**created, "users": None}],
+        [{k: v for k, v in created.items() if k != "seal_id"}],  # left out is not null
     )
     assert merged == [
         created,
@@ -283,4 +289,6 @@ def test_changes_are_the_same_only_when_every_field_is():
         {**granted, "users": ["u2", "u1"]},
         {**created, "users": []},
         {**created, "seal_id": None},
+        {**created, "users": None},
+        {k: v for k, v in created.items() if k != "seal_id"},
     ]
