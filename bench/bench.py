@@ -32,11 +32,17 @@ CSV, the DAG's page.
 Stage 8, the metadata DB (Airflow on SQLite, the quota lifted): the XCom rows and bytes one run writes with a
 1,000- and a 10,000-tenant manifest (`--xcom-sizes`), and the bytes a tenant of the larger against the smaller's.
 
+Stage 9, cost by size (Airflow on SQLite, emulator `--rate-limit 0 --latency-ms 10-30`, Param `rate_limit` 100,000): at
+each of `--scale-sizes` (1,000, 10,000, 100,000 tenants) a run's client CPU and span a tenant, net of an empty date's,
+its process's peak RSS and the XCom it left; each task run again alone (`airflow tasks test`, as a worker runs it) for
+its own peak RSS; at the largest size, the nightly sync: plan mode over the tenants just converged. Targets: the
+largest size's client CPU a tenant within 1.2x the smallest's, XCom bytes a tenant within 1.2x, every task < 1 GB.
+
 Each figure's summary line is printed when taken and again, all together, at the end.
 
 Usage: python bench/bench.py [--tenants 1000] [--baseline 100] [--memory 1000,10000] [--parse-runs 9]
        [--raised 3000] [--raised-limits 100,200] [--rounds 3] [--backfill 1000] [--backfill-days 7]
-       [--view-rows 100000] [--xcom-sizes 1000,10000] [--stages 12345678] [--keep]
+       [--view-rows 100000] [--xcom-sizes 1000,10000] [--scale-sizes 1000,10000,100000] [--stages 123456789] [--keep]
 """
 
 from __future__ import annotations
@@ -72,6 +78,8 @@ ONBOARDING = "ess_tenant_onboarding"
 CHUNK_SIZE = 1000  # the chunk size the memory stage plans with (the DAG's default at 20/s)
 CEILING = 20.0  # requests/s per action: one create and one grant per tenant, so tenants/s can never beat it
 LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+#: Stage 9's tasks run alone for their own peak RSS: (task id, map index; -1 for an unmapped task).
+SCALE_TASKS = [("plan", -1), ("guard", -1), ("onboard", 0), ("finish_reviews", -1), ("report", -1)]
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -804,6 +812,131 @@ class Stages:
         self.check(ratio <= 1.2, f"xcom bytes a tenant grew {ratio:.2f}x from {small} to {large} tenants")
         return written
 
+    def scale(self) -> dict[int, dict[str, Any]]:
+        """9: how a run's cost grows with its size, the quota lifted (emulator `--rate-limit 0 --latency-ms 10-30`,
+        Param `rate_limit` 100,000), at each of `--scale-sizes` (1,000, 10,000, 100,000): the client's CPU ms a
+        tenant (the run's process within the DAG run's span, net of an empty date's: time the client spends, not
+        time it waits on the API), the span a tenant, the run process's peak RSS, the XCom it left; then each task
+        (plan, the guard, chunk 0, finish_reviews, the report) run again on its own, as a worker runs it, for its
+        own peak RSS; at the largest size, the nightly sync (`sync_run`).
+
+        The smallest size runs again after each larger one, and its median is the reference: the runs are minutes
+        apart, and this VM's cores change speed by a third within minutes (the smallest size's CPU a tenant was 3.6
+        and 5.3 ms in two runs of the stage). Targets: the largest size's CPU a tenant within 1.2x the reference;
+        every task under 1 GB; the XCom bytes a tenant within 1.2x."""
+        bench, sizes = self.bench, sorted(self.opts.scale_sizes)
+        small, large = sizes[0], sizes[-1]
+        fixture = bench.work / "fixture-scale.json"
+        write_fixture(fixture, large)
+        print(f"stage 9: cost by size, {', '.join(f'{n:,}' for n in sizes)} tenants, the quota lifted", flush=True)
+        order = [small] + [n for size in sizes[1:] for n in (size, small)]
+        # Past dates no other stage of this Airflow home uses (see stage 5 on claims of future dates).
+        days = [pendulum.date(2026, 11, 3).add(days=n).to_date_string() for n in range(len(order) + 1)]
+        emulator = bench.start("emulator-scale-empty", fixture)
+        try:  # the fixed cost: no call reaches the API, so one figure serves every size
+            empty = self.staged(bench.fixed_cost("empty date, stage 9", ONBOARDING, days.pop(), 3), None)
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=60)
+        figures: dict[int, dict[str, Any]] = {}
+        references: list[float] = []
+        for number, (count, day) in enumerate(zip(order, days, strict=False)):
+            line = self.scale_run(count, day, f"规模专用章{number}", empty, alone=count not in figures)
+            if count == small:
+                references.append(line["client_ms"])
+            figures.setdefault(count, line)
+        reference = statistics.median(references)
+        cpu = figures[large]["client_ms"] / reference
+        span = figures[large]["span_ms"] / figures[small]["span_ms"]
+        xcom = (figures[large]["xcom"][1] / large) / (figures[small]["xcom"][1] / small)
+        worst = max((mb, f"{name} of {n:,}") for n, line in figures.items() for name, mb in line["tasks"].items())
+        self.figure(
+            f"scale: {large:,} vs {small:,} tenants: client CPU a tenant {cpu:.2f}x (target <= 1.2; "
+            f"{figures[large]['client_ms']:.2f} ms against the median of the {small:,}-tenant runs, "
+            f"{' / '.join(f'{ms:.2f}' for ms in references)} ms), span a tenant {span:.2f}x, XCom bytes a tenant "
+            f"{xcom:.2f}x (target <= 1.2); largest task RSS {worst[0]:.0f} MB ({worst[1]}; target < 1024)"
+        )
+        self.check(cpu <= 1.2, f"scale: client CPU a tenant grew {cpu:.2f}x from {small:,} to {large:,} tenants")
+        self.check(xcom <= 1.2, f"scale: XCom bytes a tenant grew {xcom:.2f}x from {small:,} to {large:,} tenants")
+        self.check(worst[0] < 1024, f"scale: {worst[1]} peaked at {worst[0]:.0f} MB (>= 1 GB)")
+        return figures
+
+    def scale_run(self, count: int, day: str, seal_name: str, empty: Run, alone: bool) -> dict[str, Any]:
+        """Stage 9's one run of `count` tenants against a fresh emulator; with `alone`, each task again on its own
+        for its peak RSS; at the largest size, the nightly sync."""
+        bench = self.bench
+        emulator = bench.start(
+            f"emulator-scale-{day}", bench.work / "fixture-scale.json", "--rate-limit", "0", "--latency-ms", "10-30"
+        )
+        tasks: dict[str, float] = {}
+        try:
+            entries = write_manifest(bench.manifests / f"{day}.json", count, seal_name)
+            server = psutil.Process(emulator.pid)
+            server_cpu = sum(server.cpu_times()[:2])
+            run = bench.run(f"scale {count} ({day})", ONBOARDING, day, count, {"rate_limit": 100000})
+            run.server_cpu_s = sum(server.cpu_times()[:2]) - server_cpu
+            run.ceiling = float("inf")
+            self.staged(run, empty)
+            found = check_converged(bench.emulator_state()["seals"], entries)
+            by_status = (run.report or {}).get("summary", {}).get("by_status")
+            self.check(
+                run.returncode == 0 and by_status == {"done": count} and found["missing"] == found["duplicates"] == 0,
+                f"{run.name}: exit {run.returncode}, statuses {by_status}, {found}",
+                run,
+            )
+            rows, size = xcom_written(bench.work / "airflow" / "airflow.db", ONBOARDING, day)
+            if alone and count == max(self.opts.scale_sizes):  # the nightly sync: plan mode over those just converged
+                self.sync_run(count, day, empty)
+            for task_id, index in SCALE_TASKS if alone else ():
+                label = f"{task_id}[{index}]" if index >= 0 else task_id
+                ran = bench.task(f"{label} of {count}", task_id, day, 0, index, {"rate_limit": 100000})
+                self.check(ran.returncode == 0, f"{label} of {count} alone: exit {ran.returncode}")
+                tasks[label] = ran.peak_rss_mb
+        finally:
+            emulator.terminate()
+            emulator.wait(timeout=60)
+        line = {
+            "client_ms": self.client_ms(run, empty),
+            "span_ms": 1000 * run.net / count,
+            "server_ms": 1000 * run.server_cpu_s / count,
+            "tasks": tasks,
+            "xcom": (rows, size),
+        }
+        self.figure(
+            f"scale {count:,} ({day}): client CPU {line['client_ms']:.2f} ms a tenant, span {line['span_ms']:.2f} ms "
+            f"a tenant (emulator {line['server_ms']:.2f} ms CPU a tenant); peak RSS of the dags-test process "
+            f"{run.peak_rss_mb:.0f} MB"
+            + (
+                ", of each task alone " + ", ".join(f"{name} {mb:.0f}" for name, mb in tasks.items()) + " MB"
+                if tasks
+                else ""
+            )
+            + f"; XCom {rows} rows, {size / 1e6:.2f} MB ({size / count:.0f} bytes a tenant)"
+        )
+        return line
+
+    def sync_run(self, count: int, day: str, empty: Run) -> Run:
+        """Stage 9's nightly sync: `mode` plan over the `count` tenants the apply of `day` converged: one describe
+        an enterprise, no write, every tenant in sync, the run green."""
+        run = self.bench.run(f"sync plan of {count}", ONBOARDING, day, count, {"rate_limit": 100000, "mode": "plan"})
+        run.ceiling = float("inf")
+        self.staged(run, empty)
+        writes = {action: n for action, n in run.requests.items() if n and not action.startswith("ChannelDescribe")}
+        by_status = (run.report or {}).get("summary", {}).get("by_status")
+        self.check(
+            run.returncode == 0 and by_status == {"in_sync": count} and not writes,
+            f"{run.name}: exit {run.returncode}, statuses {by_status}, writes {writes}",
+            run,
+        )
+        described = sum(n for action, n in run.requests.items() if action.startswith("ChannelDescribe"))
+        self.check(described == count, f"{run.name}: {described} describes for {count} enterprises (one each)", run)
+        self.figure(
+            f"nightly sync: plan mode over {count:,} converged tenants, {run.rate:.0f} tenants/s net "
+            f"({1000 * run.net / count:.2f} ms a tenant; client CPU {self.client_ms(run, empty):.2f} ms), "
+            f"{described:,} describes, writes {writes or 'none'}, statuses {by_status}; peak RSS {run.peak_rss_mb:.0f} MB"
+        )
+        return run
+
     def parse(self) -> float:
         """4: each DAG file's import time over a minimal airflow.sdk DAG file's."""
         print(
@@ -848,11 +981,21 @@ def main(argv: list[str] | None = None) -> int:
         type=lambda text: tuple(int(x) for x in text.split(",")),
         help="two manifest sizes for stage 8's XCom comparison",
     )
-    args.add_argument("--stages", default="12345678", help="which stages to run, e.g. 13 (default: all)")
+    args.add_argument(
+        "--scale-sizes",
+        default="1000,10000,100000",
+        type=lambda text: tuple(int(x) for x in text.split(",")),
+        help="manifest sizes of stage 9 (cost by size; the largest is compared with the smallest)",
+    )
+    args.add_argument("--stages", default="123456789", help="which stages to run, e.g. 13 (default: all)")
     args.add_argument("--keep", action="store_true", help="keep the work directory (logs, reports)")
     opts = args.parse_args(argv)
     if opts.rounds < 1 or min(opts.raised_limits) < 1 or len(set(opts.raised_limits)) != len(opts.raised_limits):
         args.error("--rounds must be at least 1, and --raised-limits positive and distinct")
+    if len(set(opts.scale_sizes)) < 2 or min(opts.scale_sizes) < 1:
+        args.error(
+            "--scale-sizes needs two or more distinct positive sizes (the largest is compared with the smallest)"
+        )
 
     work = Path(tempfile.mkdtemp(prefix="ess-bench-"))
     work.chmod(0o755)
@@ -875,6 +1018,8 @@ def main(argv: list[str] | None = None) -> int:
         stages.report_view()
     if "8" in opts.stages:
         stages.xcom()
+    if "9" in opts.stages:
+        stages.scale()
 
     print()
     print(table(stages.runs))
