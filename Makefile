@@ -13,7 +13,7 @@ export NO_PROXY := 127.0.0.1,localhost
 help:
 	@echo "make demo   - run the seal setup DAG end to end against the local emulator (SQLite Airflow)"
 	@echo "make test   - the whole test suite"
-	@echo "make bench  - the API's ceiling, raised quotas, a 7-date backfill under the scheduler, memory, parse (~25 min)"
+	@echo "make bench  - the API's ceiling, raised quotas, a 7-date backfill under the scheduler, memory, parse, cost by size to 100,000 tenants (~45 min)"
 	@echo "make chaos  - 1,000 tenants under every injected fault at once: nothing lost, nothing doubled"
 	@echo "make stack  - the docker-compose deployment natively: PostgreSQL, Redis, Celery, the emulator; UI + login printed"
 	@echo "make airflow - airflow standalone (SQLite) wired to the emulator, for the UI; prints the login"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-__version__ = "0.6.0"
+__version__ = "0.6.1"
 
 #: Recommended task-retry settings for transient API errors (rate limits past the hook's in-call retries,
 #: InternalError, outages): put them in your DAG's ``default_args``. Operators do not impose them, so a DAG's
