@@ -42,10 +42,19 @@ def local_path(path: StoragePath) -> Path:
     return path if isinstance(path, Path) else Path(path.path)
 
 
-def write_atomic(path: StoragePath, data: bytes | Iterable[bytes]) -> None:
+def write_atomic(path: StoragePath, data: bytes | Iterable[bytes], *copies: StoragePath) -> None:
     """Write `data` (bytes, or pieces of bytes written as they come, so that a large report is never whole in
     memory) so that no reader ever sees a partial file: temp file, fsync, rename (local); one upload of a local
-    spool (object stores, whose objects are replaced whole: a stream that fails half-way uploads nothing)."""
+    spool (object stores, whose objects are replaced whole: a stream that fails half-way uploads nothing).
+    `copies`: more locations given the same bytes, each written so, from one pass over `data`."""
+    if copies:
+        with tempfile.TemporaryFile() as spool:
+            for piece in (data,) if isinstance(data, bytes | bytearray) else data:
+                spool.write(piece)
+            for target in (path, *copies):
+                spool.seek(0)
+                write_atomic(target, iter(lambda: spool.read(COPY_BLOCK), b""))
+        return
     pieces = (data,) if isinstance(data, bytes | bytearray) else data
     if not is_local(path):
         with tempfile.TemporaryFile() as spool:
@@ -87,12 +96,6 @@ def abandon(handle: Any) -> None:
         discard()  # s3fs, gcsfs: abort the multipart upload
     handle.forced = True  # so that a close() now, or the file's finalizer, skips the final flush
     handle.closed = True
-
-
-def copy_atomic(source: StoragePath, target: StoragePath) -> None:
-    """`target` becomes a copy of `source`, written as `write_atomic` writes, a block at a time."""
-    with source.open("rb") as handle:
-        write_atomic(target, iter(lambda: handle.read(COPY_BLOCK), b""))
 
 
 def read_bytes(path: StoragePath, limit: int | None = None) -> bytes:

@@ -112,7 +112,7 @@ def test_a_stream_that_fails_half_way_leaves_nothing_written(tmp_path, url, monk
     file, rename) or in an object store (a local spool, then one upload; played by a `file://` URL taken as
     remote, so that the store's own write is what is checked)."""
     from tencent_ess import storage
-    from tencent_ess.storage import copy_atomic, write_atomic
+    from tencent_ess.storage import write_atomic
 
     if url:
         monkeypatch.setattr(storage, "is_local", lambda path: False)
@@ -129,7 +129,7 @@ def test_a_stream_that_fails_half_way_leaves_nothing_written(tmp_path, url, monk
         assert list((tmp_path / "out").iterdir()) == []  # no temp file left behind
     write_atomic(path, iter([b"[1,", b"2]"]))
     assert read_if_present(path) == b"[1,2]"
-    copy_atomic(path, path.parent / "copy.json")
+    write_atomic(path, iter([b"[1,", b"2]"]), path.parent / "copy.json")
     assert read_if_present(path.parent / "copy.json") == b"[1,2]"
 
 
